@@ -1,0 +1,313 @@
+//! The three checks and what they share: probe (load the scoreboard), judge
+//! (each check's file), say (an [`Outcome`]). This module owns the common
+//! options, the stale-segment policy and the `-v` diagnostics.
+
+pub mod busy;
+pub mod stuck;
+pub mod vhost;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cli::{Report, RunArgs, SourceArgs};
+use crate::plugin::output::{Outcome, OutputLimits};
+use crate::plugin::State;
+use crate::scoreboard::{self, Loaded, MpmLimits};
+
+/// What a stale segment (no process named in it runs) reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StalePolicy {
+    Critical,
+    Unknown,
+    /// Evaluate the stale segment as if httpd ran.
+    Ok,
+}
+
+/// Options every check has besides its thresholds.
+#[derive(Args, Debug, Clone)]
+pub struct PluginArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// State when httpd no longer runs (no process named in the segment is alive)
+    #[arg(long, value_enum, default_value = "critical")]
+    pub stale: StalePolicy,
+    /// At most N long-output lines [default: 10, within 1000 bytes in all]
+    #[arg(long, value_name = "N")]
+    pub max_lines: Option<usize>,
+}
+
+impl PluginArgs {
+    fn limits(&self) -> OutputLimits {
+        match self.max_lines {
+            // An explicit line count is honoured even past the NRPE v2 size.
+            Some(n) => OutputLimits {
+                max_lines: n,
+                max_bytes: 65_000,
+            },
+            None => OutputLimits::default(),
+        }
+    }
+}
+
+/// Loads the scoreboard the options name; errors name the file.
+pub fn load(source: &SourceArgs) -> anyhow::Result<Loaded> {
+    let opts = source.read_options();
+    scoreboard::load(&opts).map_err(anyhow::Error::new)
+}
+
+/// Probe, then judge with `check`, then add the diagnostics `-v` asks for.
+pub fn run(
+    plugin: &PluginArgs,
+    source: &SourceArgs,
+    check: impl FnOnce(&Loaded) -> anyhow::Result<Outcome>,
+) -> Report {
+    let outcome = match load(source) {
+        Err(e) => Outcome::unknown(format!("{e:#}")),
+        Ok(loaded) => {
+            let mut outcome = match stale_outcome(&loaded, plugin.stale) {
+                Some(o) => o,
+                None => check(&loaded)
+                    .with_context(|| loaded.shown.clone())
+                    .unwrap_or_else(|e| Outcome::unknown(format!("{e:#}"))),
+            };
+            outcome
+                .long
+                .extend(diagnostics(&loaded, plugin.run.verbose));
+            outcome
+        }
+    };
+    Report::Plugin(outcome, plugin.limits())
+}
+
+fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
+    if !loaded.is_stale() {
+        return None;
+    }
+    let state = match policy {
+        StalePolicy::Critical => State::Critical,
+        StalePolicy::Unknown => State::Unknown,
+        StalePolicy::Ok => return None,
+    };
+    let mut o = Outcome::new(
+        state,
+        format!(
+            "httpd not running: stale scoreboard since {}",
+            rfc3339(loaded.last_activity())
+        ),
+    );
+    o.long.push(format!(
+        "no process named in {} is alive; a snapshot is evaluated with --at",
+        loaded.origin.describe()
+    ));
+    Some(o)
+}
+
+/// `-v` lines: 1 = where the numbers come from, 2 = times and processes,
+/// 3 = every process slot.
+fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
+    let mut lines = Vec::new();
+    if verbose == 0 {
+        return lines;
+    }
+    let sb = &loaded.scoreboard;
+    let g = sb.global();
+    lines.push(format!(
+        "scoreboard: {}, layout {}, ServerLimit {}, ThreadLimit {}, generation {}",
+        loaded.origin.describe(),
+        sb.layout().name(),
+        g.server_limit,
+        g.thread_limit,
+        g.running_generation
+    ));
+    lines.push(format!(
+        "httpd {} ({}), mpm {:?} ({}), rules {:?}",
+        loaded.version,
+        if loaded.version_known {
+            "known"
+        } else {
+            "assumed from the layout"
+        },
+        loaded.mpm_guess(),
+        if loaded.mpm.is_some() {
+            "known"
+        } else {
+            "guessed from the segment"
+        },
+        loaded.rules()
+    ));
+    if verbose >= 2 {
+        lines.push(format!(
+            "now {}, restart {}",
+            rfc3339(loaded.now),
+            rfc3339(g.restart_time)
+        ));
+        if let Some(live) = &loaded.live {
+            lines.push(format!(
+                "live children {:?}, parent {:?}",
+                live.live_children, live.parent
+            ));
+        }
+    }
+    if verbose >= 3 {
+        for p in sb.processes().filter(|p| p.pid != 0) {
+            lines.push(format!(
+                "process slot {} pid {} generation {} quiescing {} connections {} keepalive {} closing {}",
+                p.slot, p.pid, p.generation, p.quiescing, p.connections, p.keep_alive, p.lingering_close
+            ));
+        }
+    }
+    lines
+}
+
+/// µs since the epoch as RFC 3339 (UTC, second precision).
+pub fn rfc3339(us: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_micros(us.max(0) as u64))
+        .to_string()
+}
+
+/// Capacity: `--max-workers`, else every slot (ServerLimit × ThreadLimit),
+/// which the long output then says.
+pub fn capacity(
+    loaded: &Loaded,
+    max_workers: Option<usize>,
+    threads_per_child: Option<usize>,
+) -> (usize, MpmLimits, Option<String>) {
+    let g = loaded.scoreboard.global();
+    let limits = MpmLimits::from_config(max_workers, threads_per_child, g.thread_limit);
+    match max_workers {
+        Some(n) => (n, limits, None),
+        None => {
+            let slots = loaded.scoreboard.slot_count();
+            (slots, limits, Some(format!("capacity {slots} assumed from ServerLimit {} x ThreadLimit {} (pass --max-workers MaxRequestWorkers)", g.server_limit, g.thread_limit)))
+        }
+    }
+}
+
+/// 100 × part / whole, 0 for an empty whole.
+pub fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+/// A request age for people: `3.8s`, `4m12s`, `2h05m`.
+pub fn human_age(us: i64) -> String {
+    let s = us.max(0) as f64 / 1e6;
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{}h{:02}m", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64)
+    }
+}
+
+/// A vhost without its trailing `:port` (`None` when it has none, e.g. a
+/// name cut at 31 bytes).
+pub fn host_part(vhost: &[u8]) -> Option<&[u8]> {
+    let colon = vhost.iter().rposition(|&b| b == b':')?;
+    let port = &vhost[colon + 1..];
+    (!port.is_empty() && port.iter().all(u8::is_ascii_digit)).then_some(&vhost[..colon])
+}
+
+/// Comma-separated globs (`*`, `?`; no brackets or `|`, which NRPE refuses).
+#[derive(Clone, Debug, Default)]
+pub struct Globs(Vec<String>);
+
+impl std::str::FromStr for Globs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let globs: Vec<String> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(String::from)
+            .collect();
+        if globs.is_empty() {
+            return Err(format!("invalid pattern list '{s}': empty"));
+        }
+        Ok(Globs(globs))
+    }
+}
+
+impl Globs {
+    /// Whether any glob matches the whole of `text`.
+    pub fn matches(&self, text: &[u8], ignore_case: bool) -> bool {
+        self.0
+            .iter()
+            .any(|g| glob_match(g.as_bytes(), text, ignore_case))
+    }
+}
+
+/// `*` matches any run of bytes, `?` one byte; iterative with backtracking
+/// to the last `*`, so linear in practice and never recursive.
+pub fn glob_match(pattern: &[u8], text: &[u8], ignore_case: bool) -> bool {
+    let eq = |a: u8, b: u8| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || eq(c, text[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*.test", b"a.test", false));
+        assert!(glob_match(b"a.t?st:*", b"a.test:80", false));
+        assert!(!glob_match(b"a.test", b"a.test:80", false));
+        assert!(glob_match(b"GET /ws/*", b"GET /ws/chat HTTP/1.1", false));
+        assert!(glob_match(b"A.TEST", b"a.test", true));
+        assert!(!glob_match(b"*x*y", b"axbxc", false));
+        assert!("a.test, b.*"
+            .parse::<Globs>()
+            .unwrap()
+            .matches(b"b.example", false));
+        assert!(",".parse::<Globs>().is_err());
+    }
+
+    #[test]
+    fn ports_split() {
+        assert_eq!(host_part(b"a.test:80"), Some(&b"a.test"[..]));
+        assert_eq!(host_part(b"[::1]:8080"), Some(&b"[::1]"[..]));
+        assert_eq!(host_part(b"very-long-virtual-host-name.exa"), None);
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(human_age(3_843_253), "3.8s");
+        assert_eq!(human_age(252_000_000), "4m12s");
+        assert_eq!(human_age(7_500_000_000), "2h05m");
+    }
+}

@@ -1,0 +1,409 @@
+//! The multi-call front end: one binary, `apache-scoreboard`, also run
+//! through symlinks named after each check. Every outcome (a check result,
+//! bad arguments, `--help`, `--version`, an error, a timeout, SIGTERM, even a
+//! panic) ends as a report on stdout and an exit code 0-3; nothing is
+//! written to stderr, which Icinga 2 would merge into the status text.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, UNIX_EPOCH};
+
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+
+use crate::checks::{self, busy, stuck, vhost};
+use crate::commands::{dump, instances, snapshot, status};
+use crate::plugin::output::{Outcome, OutputLimits};
+use crate::plugin::State;
+use crate::scoreboard::{HttpdVersion, LayoutSpec, Mpm, ReadOptions};
+
+/// The service name that starts every status line.
+pub const SERVICE: &str = "SCOREBOARD";
+const BINARY: &str = "apache-scoreboard";
+
+/// How to find and read the segment.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceArgs {
+    /// ScoreBoardFile path (a relative one is joined to --server-root), a
+    /// /dev/shm/ShM.* object, a snapshot, sysv:KEY or shmid:ID [default: the
+    /// running httpd's]
+    #[arg(long, value_name = "PATH")]
+    pub scoreboard: Option<PathBuf>,
+    /// ServerRoot, for a relative ScoreBoardFile path
+    #[arg(long, value_name = "DIR")]
+    pub server_root: Option<PathBuf>,
+    /// Decode as this layout instead of detecting it: an httpd version
+    /// (2.4.71, 2.2), optionally with /lp64 or /ilp32
+    #[arg(long, value_name = "REV")]
+    pub layout: Option<LayoutSpec>,
+    /// The httpd version (decides mod_status's counting rules) [default:
+    /// the running binary's, else the layout's]
+    #[arg(long, value_name = "X.Y.Z")]
+    pub httpd_version: Option<HttpdVersion>,
+    /// The MPM [default: the running server's, else guessed from the segment]
+    #[arg(long, value_enum)]
+    pub mpm: Option<Mpm>,
+    /// Evaluate ages as of this time (RFC 3339, e.g. 2026-11-21T00:46:30.792139Z),
+    /// for snapshots; a snapshot read with --at is never stale
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<i64>,
+}
+
+impl SourceArgs {
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            scoreboard: self.scoreboard.clone(),
+            server_root: self.server_root.clone(),
+            layout: self.layout,
+            httpd_version: self.httpd_version,
+            mpm: self.mpm,
+            at: self.at,
+        }
+    }
+}
+
+/// Options every subcommand has.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Give up with UNKNOWN after this many seconds (0 = no limit)
+    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// More detail in the long output (repeat up to 3 times)
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
+        format!("invalid time '{s}': {e} (expected RFC 3339, e.g. 2026-11-21T00:46:30.792139Z)")
+    })?;
+    let d = t
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| format!("invalid time '{s}': before 1970"))?;
+    i64::try_from(d.as_micros()).map_err(|_| format!("invalid time '{s}': too far in the future"))
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Every slot, dead ones included
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value = "tsv")]
+    pub format: dump::Format,
+    /// Start TSV output with a commented header line
+    #[arg(long)]
+    pub header: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// MaxRequestWorkers: with --threads-per-child, slots beyond the
+    /// configured limits are dropped from the Scoreboard string as mod_status does
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    /// ThreadsPerChild
+    #[arg(long, value_name = "N")]
+    pub threads_per_child: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// Where to write the segment (POSIX form); must not exist yet
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InstancesArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The subcommands, also reachable as argv[0].
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// How full the worker pool is
+    #[command(name = "check_scoreboard_busy")]
+    Busy(busy::BusyArgs),
+    /// Requests that have been running too long
+    #[command(name = "check_stuck_requests")]
+    Stuck(stuck::StuckArgs),
+    /// Which site is eating the worker pool
+    #[command(name = "check_vhost_saturation")]
+    Vhost(vhost::VhostArgs),
+    /// Every worker slot (pid, status, client, vhost, request, ...)
+    Dump(DumpArgs),
+    /// mod_status ?auto lines computed from the segment
+    Status(StatusArgs),
+    /// Save the live segment to a file
+    Snapshot(SnapshotArgs),
+    /// List running httpd instances and their scoreboards
+    Instances(InstancesArgs),
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Manpage,
+}
+
+impl Cmd {
+    fn run_args(&self) -> Option<&RunArgs> {
+        match self {
+            Cmd::Busy(a) => Some(&a.plugin.run),
+            Cmd::Stuck(a) => Some(&a.plugin.run),
+            Cmd::Vhost(a) => Some(&a.plugin.run),
+            Cmd::Dump(a) => Some(&a.run),
+            Cmd::Status(a) => Some(&a.run),
+            Cmd::Snapshot(a) => Some(&a.run),
+            Cmd::Instances(a) => Some(&a.run),
+            Cmd::Manpage => None,
+        }
+    }
+}
+
+/// argv[0] selects the applet; `apache-scoreboard` takes it as a subcommand.
+#[derive(Parser, Debug)]
+#[command(multicall = true, color = clap::ColorChoice::Never)]
+pub enum Applet {
+    #[command(name = BINARY, version, about = "Nagios/Icinga checks that read Apache httpd's scoreboard from shared memory", subcommand_required = true, arg_required_else_help = true)]
+    Main {
+        #[command(subcommand)]
+        cmd: Cmd,
+    },
+    #[command(flatten)]
+    Direct(Cmd),
+}
+
+/// What a subcommand produced.
+pub enum Report {
+    /// A plugin result: status line, long output, perfdata.
+    Plugin(Outcome, OutputLimits),
+    /// Plain output of a non-check subcommand, exit 0.
+    Text(String),
+}
+
+/// Set once the final report is written; the watchdog then stays silent.
+static FINISHED: AtomicBool = AtomicBool::new(false);
+static STDOUT: Mutex<()> = Mutex::new(());
+static PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Writes the final report once, unless one was already written.
+fn emit(text: &str) -> bool {
+    let _guard = STDOUT.lock().unwrap_or_else(|e| e.into_inner());
+    if FINISHED.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    true
+}
+
+/// One UNKNOWN line.
+pub fn unknown_line(message: &str) -> String {
+    Outcome::unknown(message).render(SERVICE, &OutputLimits::default())
+}
+
+/// Runs the program: `abort` is called (from another thread) when the
+/// timeout expires or SIGTERM arrives, after the UNKNOWN line is written; it
+/// must end the process with exit code 3.
+pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
+    panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{msg}{at}"));
+    }));
+    let argv = normalize_argv0(args.into_iter().collect());
+    let cmd = match Applet::try_parse_from(&argv) {
+        Ok(Applet::Main { cmd } | Applet::Direct(cmd)) => cmd,
+        Err(e) => return finish_text(&clap_report(&e), State::Unknown),
+    };
+    let run = cmd.run_args().cloned();
+    if let Some(run) = &run {
+        arm_watchdog(run.timeout, abort);
+    }
+    let verbose = run.as_ref().map_or(0, |r| r.verbose);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| execute(cmd)));
+    match result {
+        Ok(Ok(Report::Plugin(outcome, limits))) => {
+            finish_text(&outcome.render(SERVICE, &limits), outcome.state)
+        }
+        Ok(Ok(Report::Text(text))) => finish_text(&text, State::Ok),
+        Ok(Err(e)) => finish_text(&unknown_line(&format!("{e:#}")), State::Unknown),
+        Err(_) => {
+            let msg = PANIC
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_default();
+            let mut outcome = Outcome::unknown(
+                "internal error (a bug in apache-scoreboard; please report it with -v output)",
+            );
+            if verbose > 0 {
+                outcome.long.push(format!("panic: {msg}"));
+            }
+            finish_text(
+                &outcome.render(SERVICE, &OutputLimits::default()),
+                State::Unknown,
+            )
+        }
+    }
+}
+
+fn finish_text(text: &str, state: State) -> ExitCode {
+    if emit(text) {
+        ExitCode::from(state.exit_code() as u8)
+    } else {
+        // The watchdog already reported; it is exiting the process.
+        ExitCode::from(3)
+    }
+}
+
+/// A renamed binary still works: any argv[0] that is not an applet name is
+/// taken as `apache-scoreboard`.
+fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
+    let name = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string();
+    let known = Applet::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == name);
+    if argv.is_empty() {
+        argv.push(BINARY.into());
+    } else if !known {
+        argv[0] = BINARY.into();
+    } else {
+        argv[0] = name.into();
+    }
+    argv
+}
+
+/// `--help` and `--version` print what they print and exit 3 like the
+/// monitoring-plugins; usage errors become one UNKNOWN line.
+fn clap_report(e: &clap::Error) -> String {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.render().to_string(),
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            unknown_line(&format!("invalid arguments: {first} (see --help)"))
+        }
+    }
+}
+
+/// The timeout and SIGTERM both end the run with an UNKNOWN line.
+fn arm_watchdog(timeout: u64, abort: fn()) {
+    if timeout > 0 {
+        let _ = std::thread::Builder::new()
+            .name("timeout".into())
+            .spawn(move || {
+                std::thread::sleep(Duration::from_secs(timeout));
+                if emit(&unknown_line(&format!("timed out after {timeout} s (-t)"))) {
+                    abort();
+                }
+            });
+    }
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ]) {
+        let _ = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    let name = if sig == signal_hook::consts::SIGTERM {
+                        "SIGTERM"
+                    } else {
+                        "SIGINT"
+                    };
+                    if emit(&unknown_line(&format!("terminated by {name}"))) {
+                        abort();
+                    }
+                }
+            });
+    }
+}
+
+fn execute(cmd: Cmd) -> anyhow::Result<Report> {
+    Ok(match cmd {
+        Cmd::Busy(a) => checks::run(&a.plugin, &a.source, |l| busy::check(l, &a)),
+        Cmd::Stuck(a) => checks::run(&a.plugin, &a.source, |l| stuck::check(l, &a)),
+        Cmd::Vhost(a) => checks::run(&a.plugin, &a.source, |l| vhost::check(l, &a)),
+        Cmd::Dump(a) => {
+            let loaded = checks::load(&a.source)?;
+            Report::Text(dump::render(&loaded, a.all, a.format, a.header))
+        }
+        Cmd::Status(a) => {
+            let loaded = checks::load(&a.source)?;
+            let limits = status::limits(&loaded, a.max_workers, a.threads_per_child);
+            Report::Text(status::render(&loaded, limits))
+        }
+        Cmd::Snapshot(a) => {
+            let loaded = checks::load(&a.source)?;
+            Report::Text(snapshot::write(&loaded, &a.out)?)
+        }
+        Cmd::Instances(_) => Report::Text(instances::render()),
+        Cmd::Manpage => {
+            let mut out = Vec::new();
+            let main = Applet::command()
+                .find_subcommand(BINARY)
+                .cloned()
+                .unwrap_or_else(Applet::command);
+            clap_mangen::Man::new(main).render(&mut out)?;
+            Report::Text(String::from_utf8_lossy(&out).into_owned())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Applet::command().debug_assert();
+    }
+
+    #[test]
+    fn unknown_argv0_is_the_main_binary() {
+        let argv = normalize_argv0(vec![
+            "/usr/lib/nagios/plugins/apache-scoreboard-1.0".into(),
+            "status".into(),
+        ]);
+        assert_eq!(argv[0], OsString::from(BINARY));
+        let argv = normalize_argv0(vec!["/x/check_stuck_requests".into()]);
+        assert_eq!(argv[0], OsString::from("check_stuck_requests"));
+    }
+}

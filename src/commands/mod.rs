@@ -1,0 +1,6 @@
+//! The non-check subcommands: `dump`, `status`, `snapshot` and `instances`.
+
+pub mod dump;
+pub mod instances;
+pub mod snapshot;
+pub mod status;

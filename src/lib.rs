@@ -1,0 +1,19 @@
+//! apache-scoreboard: Nagios/Icinga checks that read Apache httpd's scoreboard
+//! straight from shared memory, so they answer even when httpd has no free
+//! worker to serve `/server-status`.
+//!
+//! Layers, bottom up:
+//! - [`scoreboard`]: find and copy the segment (the only `unsafe` code, in
+//!   `scoreboard::source`), detect its layout and decode it with safe,
+//!   bounds-checked reads; mod_status's counting rules.
+//! - [`plugin`]: the monitoring-plugin conventions (ranges, perfdata, output).
+//! - [`checks`] and [`commands`]: the three checks and `dump`/`status`/`snapshot`/`instances`.
+//! - [`cli`]: the multi-call front end that turns every outcome into one
+//!   stdout report and an exit code 0-3.
+#![deny(unsafe_code)]
+
+pub mod checks;
+pub mod cli;
+pub mod commands;
+pub mod plugin;
+pub mod scoreboard;

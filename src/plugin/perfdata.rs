@@ -1,0 +1,235 @@
+//! Performance data: `label=value[uom];[warn];[crit];[min];[max]`, written so
+//! that Nagios, Icinga 2 and metric backends all accept it.
+//!
+//! Labels are sanitized to `[A-Za-z0-9_.:-]` (never `'`, `=`, `|`, spaces or
+//! control characters) and quoted only when not `^[A-Za-z0-9_]+$`. Numbers use
+//! the C locale, never exponents or `,`. Thresholds are plain numbers whenever
+//! that is exact, because Icinga 2 drops range syntax.
+
+use std::fmt;
+
+use super::range::Range;
+
+/// Longest label [`sanitize_label`] returns, in characters.
+pub const MAX_LABEL_CHARS: usize = 40;
+
+/// One metric. Build with [`Perfdata::new`] and the builder methods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Perfdata {
+    pub label: String,
+    pub value: f64,
+    pub uom: &'static str,
+    pub warning: Option<Range>,
+    pub critical: Option<Range>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Perfdata {
+    /// A metric without unit, thresholds or bounds; `label` is sanitized.
+    pub fn new(label: &str, value: f64) -> Self {
+        Perfdata {
+            label: sanitize_label(label),
+            value,
+            uom: "",
+            warning: None,
+            critical: None,
+            min: None,
+            max: None,
+        }
+    }
+
+    /// Unit of measurement: `""`, `s`, `ms`, `us`, `%`, `B`, `KB`, `MB`, `TB`, `c`.
+    pub fn uom(mut self, uom: &'static str) -> Self {
+        self.uom = uom;
+        self
+    }
+
+    pub fn thresholds(mut self, warning: Option<&Range>, critical: Option<&Range>) -> Self {
+        self.warning = warning.copied();
+        self.critical = critical.copied();
+        self
+    }
+
+    pub fn min(mut self, min: f64) -> Self {
+        self.min = Some(min);
+        self
+    }
+
+    pub fn max(mut self, max: f64) -> Self {
+        self.max = Some(max);
+        self
+    }
+}
+
+impl fmt::Display for Perfdata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Sanitized again: the fields are public.
+        let label = sanitize_label(&self.label);
+        if label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            write!(f, "{label}=")?;
+        } else {
+            write!(f, "'{label}'=")?;
+        }
+        write!(f, "{}{}", format_number(self.value), self.uom)?;
+        let threshold = |r: &Option<Range>| r.as_ref().map(Range::perfdata_threshold);
+        let fields = [
+            threshold(&self.warning),
+            threshold(&self.critical),
+            self.min.map(format_number),
+            self.max.map(format_number),
+        ];
+        let used = fields
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |i| i + 1);
+        for field in &fields[..used] {
+            write!(f, ";{}", field.as_deref().unwrap_or(""))?;
+        }
+        Ok(())
+    }
+}
+
+/// Maps every character outside `[A-Za-z0-9_.:-]` to `_`, collapses runs of
+/// `_` (and of `:`, since Icinga 2 expands `a::b` as a multi-check prefix),
+/// trims `_` from both ends and caps at [`MAX_LABEL_CHARS`]. Never empty
+/// (`_` then). Idempotent.
+pub fn sanitize_label(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len().min(MAX_LABEL_CHARS));
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') {
+            c
+        } else {
+            '_'
+        };
+        if !(matches!(c, '_' | ':') && out.ends_with(c)) {
+            out.push(c);
+        }
+    }
+    let trimmed: String = out
+        .trim_matches('_')
+        .chars()
+        .take(MAX_LABEL_CHARS)
+        .collect();
+    match trimmed.trim_end_matches('_') {
+        "" => "_".to_owned(),
+        label => label.to_owned(),
+    }
+}
+
+/// A number in the C locale, as perfdata and the status line want it:
+/// integers without a decimal point, otherwise at most 6 decimals with
+/// trailing zeros removed, never exponent notation. NaN and infinities are
+/// `U` (the perfdata "unknown" value).
+pub fn format_number(v: f64) -> String {
+    if !v.is_finite() {
+        return "U".to_owned();
+    }
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> Range {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn numbers() {
+        for (v, s) in [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (10.0, "10"),
+            (-3.0, "-3"),
+            (0.5, "0.5"),
+            (98.76543219, "98.765432"),
+            (2.9999999, "3"),
+            (-0.0000001, "0"),
+            (1e20, "100000000000000000000"),
+            (1.5e-5, "0.000015"),
+            (f64::NAN, "U"),
+            (f64::INFINITY, "U"),
+        ] {
+            assert_eq!(format_number(v), s, "{v}");
+        }
+    }
+
+    #[test]
+    fn formatting() {
+        let busy = Perfdata::new("busy", 8.0)
+            .uom("%")
+            .thresholds(Some(&r("80")), Some(&r("0:95")))
+            .min(0.0)
+            .max(100.0);
+        assert_eq!(busy.to_string(), "busy=8%;80;95;0;100");
+        assert_eq!(Perfdata::new("idle", 138.0).to_string(), "idle=138");
+        assert_eq!(Perfdata::new("t", 0.0125).uom("s").to_string(), "t=0.0125s");
+        let max_only = Perfdata::new("workers", 5.0).max(150.0);
+        assert_eq!(max_only.to_string(), "workers=5;;;;150");
+        let crit_only = Perfdata::new("x", 1.0).thresholds(None, Some(&r("10:")));
+        assert_eq!(crit_only.to_string(), "x=1;;10:");
+        let inverted = Perfdata::new("x", 1.0).thresholds(Some(&r("@10:20")), None);
+        assert_eq!(inverted.to_string(), "x=1;@10:20");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(
+            Perfdata::new("idle_workers", 1.0).to_string(),
+            "idle_workers=1"
+        );
+        assert_eq!(
+            Perfdata::new("idle workers", 1.0).to_string(),
+            "idle_workers=1"
+        );
+        let vhost = Perfdata::new("www.example.com:443", 2.0);
+        assert_eq!(vhost.to_string(), "'www.example.com:443'=2");
+        // public fields are sanitized at display time too
+        let mut raw = Perfdata::new("x", 1.0);
+        raw.label = "a'b=c|d".to_owned();
+        assert_eq!(raw.to_string(), "a_b_c_d=1");
+    }
+
+    #[test]
+    fn sanitizing() {
+        for (raw, want) in [
+            ("busy", "busy"),
+            (" idle  workers ", "idle_workers"),
+            ("a'b=c|d\ne\x1b[31m", "a_b_c_d_e_31m"),
+            ("größe", "gr_e"),
+            ("[::1]:80", ":1_:80"),
+            ("", "_"),
+            ("'|='", "_"),
+            ("__x__", "x"),
+        ] {
+            assert_eq!(sanitize_label(raw), want, "{raw:?}");
+            assert_eq!(sanitize_label(want), want, "idempotent {want:?}");
+        }
+        let long = sanitize_label(&"a".repeat(100));
+        assert_eq!(long.len(), MAX_LABEL_CHARS);
+        let cut_at_underscore = format!("{}_b", "a".repeat(39));
+        assert_eq!(sanitize_label(&cut_at_underscore), "a".repeat(39));
+    }
+
+    #[test]
+    fn icinga_safe() {
+        let p = Perfdata::new("v", 1234567.891)
+            .thresholds(Some(&r("1000000.5")), Some(&r("2000000")))
+            .min(0.0);
+        let s = p.to_string();
+        assert_eq!(s, "v=1234567.891;1000000.5;2000000;0");
+        let fields = s.split_once('=').unwrap().1;
+        assert!(!fields.contains(',') && !fields.contains('e'), "{s}");
+    }
+}

@@ -1,0 +1,126 @@
+//! Making untrusted text safe for plugin output.
+//!
+//! Request lines, vhosts and client names in the scoreboard are attacker
+//! controlled. A `|` would start perfdata (Nagios treats every later line as
+//! perfdata), a newline would forge long-output lines, and ESC sequences or
+//! bidi overrides would garble terminals and web UIs. Dangerous characters are
+//! written as `\xNN`, one escape per UTF-8 byte (lowercase hex), so printable
+//! UTF-8 stays readable and the result never contains `|`, `\n`, `\r`, `\t`
+//! or ESC.
+
+use std::fmt::Write;
+
+/// Escapes raw bytes: invalid UTF-8 bytes, control characters (C0, DEL, C1),
+/// `|`, bidi/line-separator characters and the backslash itself (`\x5c`, so
+/// the escaping is unambiguous and reversible).
+pub fn escape_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        push_escaped(&mut out, chunk.valid(), true);
+        for &byte in chunk.invalid() {
+            push_hex(&mut out, byte);
+        }
+    }
+    out
+}
+
+/// Escapes text like [`escape_bytes`] but leaves backslashes alone, so it is
+/// idempotent: text that was already escaped (`\x7c`) passes unchanged.
+pub fn escape_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_escaped(&mut out, s, false);
+    out
+}
+
+/// Cuts `s` to at most `max` characters (at least `...`), ending in `...`
+/// when cut. Never splits a character or a trailing `\xNN` escape.
+pub fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let cut = s
+        .char_indices()
+        .nth(max.saturating_sub(3))
+        .map_or(s.len(), |(i, _)| i);
+    let head = &s[..cut];
+    let partial_escape = match head.as_bytes() {
+        [.., b'\\'] => 1,
+        [.., b'\\', b'x'] => 2,
+        [.., b'\\', b'x', h] if h.is_ascii_hexdigit() => 3,
+        _ => 0,
+    };
+    let head = &head[..head.len() - partial_escape];
+    format!("{head}...")
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || c == '|'
+        // LRM, RLM, line/paragraph separators, bidi embeddings/overrides/isolates
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_escaped(out: &mut String, s: &str, escape_backslash: bool) {
+    for c in s.chars() {
+        if needs_escape(c) || (escape_backslash && c == '\\') {
+            let mut buf = [0; 4];
+            for &byte in c.encode_utf8(&mut buf).as_bytes() {
+                push_hex(out, byte);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+fn push_hex(out: &mut String, byte: u8) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "\\x{byte:02x}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_text_stays() {
+        let s = "GET /größe?a=1&b='x' HTTP/1.1 [::1]:443 ✓";
+        assert_eq!(escape_str(s), s);
+        assert_eq!(escape_bytes(s.as_bytes()), s);
+    }
+
+    #[test]
+    fn dangerous_characters_are_escaped() {
+        let raw = b"a|b\nc\rd\te\x1b[31mf\0g\x7fh\xc2\x85i\xffj\\k\xe2\x80\xaey";
+        let want = r"a\x7cb\x0ac\x0dd\x09e\x1b[31mf\x00g\x7fh\xc2\x85i\xffj\x5ck\xe2\x80\xaey";
+        assert_eq!(escape_bytes(raw), want);
+        let s = String::from_utf8_lossy(raw);
+        let out = escape_str(&s);
+        assert!(out.contains(r"j\k"), "{out}");
+        for bad in ['|', '\n', '\r', '\t', '\x1b', '\0', '\u{85}', '\u{202e}'] {
+            assert!(!out.contains(bad), "{out}");
+            assert!(!escape_bytes(raw).contains(bad));
+        }
+    }
+
+    #[test]
+    fn escape_str_is_idempotent() {
+        let once = escape_bytes(b"x|y\\z\n\xff");
+        assert_eq!(escape_str(&once), once);
+        let s = escape_str("a|b\x1bc");
+        assert_eq!(escape_str(&s), s);
+    }
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate_chars("abcdef", 6), "abcdef");
+        assert_eq!(truncate_chars("abcdefg", 6), "abc...");
+        assert_eq!(truncate_chars("ääääää", 5), "ää...");
+        assert_eq!(truncate_chars("abcdef", 0), "...");
+        // never leave half an escape behind
+        for (max, want) in [(6, "ab..."), (7, "ab..."), (8, "ab..."), (9, r"ab\x7c...")] {
+            assert_eq!(truncate_chars(r"ab\x7cdefghij", max), want, "{max}");
+        }
+        assert_eq!(truncate_chars(r"\xff\xff\xff", 9), r"\xff...");
+    }
+}

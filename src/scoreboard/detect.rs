@@ -1,0 +1,265 @@
+//! Layout detection from the segment itself (reference §5): the size formula
+//! picks the candidates; plausibility of the records breaks ties (most
+//! importantly 2.4.36–2.4.62 versus 2.4.63+, same size, process stride 36
+//! versus 40); the httpd version, when known, decides what the segment
+//! cannot.
+
+use super::error::Error;
+use super::layout::{Abi, Field, HttpdVersion, Layout, LayoutSpec, Revision};
+
+/// What is known about the segment besides its bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hints {
+    /// `--layout`: the only revision (and ABI) to try.
+    pub layout: Option<LayoutSpec>,
+    /// The httpd version (`--httpd-version` or the live binary's).
+    pub version: Option<HttpdVersion>,
+}
+
+/// The outcome of detection.
+#[derive(Clone, Copy, Debug)]
+pub struct Detected {
+    pub layout: Layout,
+    pub server_limit: usize,
+    pub thread_limit: usize,
+    pub lb_limit: usize,
+}
+
+/// Plausible `apr_time_t` values: 2000-01-01 to 2200-01-01 in µs.
+const PLAUSIBLE_TIME: std::ops::RangeInclusive<i64> = 946_684_800_000_000..=7_258_118_400_000_000;
+/// Linux pid_max is at most 2^22.
+const MAX_PID: i32 = 1 << 22;
+/// How many worker rows and columns the plausibility score samples.
+const SAMPLE_PROCESSES: usize = 1024;
+const SAMPLE_THREADS: usize = 64;
+
+fn int_at(area: &[u8], offset: usize) -> Option<i32> {
+    area.get(offset..offset + 4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn uint_at(area: &[u8], offset: usize, width: usize) -> u64 {
+    let mut le = [0u8; 8];
+    if let Some(b) = area.get(offset..offset + width) {
+        le[..width.min(8)].copy_from_slice(&b[..width.min(8)]);
+    }
+    u64::from_le_bytes(le)
+}
+
+/// Finds the layout of a scoreboard area (the segment without its header).
+pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
+    let (Some(sl), Some(tl)) = (int_at(area, 0), int_at(area, 4)) else {
+        return Err(Error::TooSmall { len: area.len() });
+    };
+    if sl <= 0 || tl <= 0 {
+        return Err(Error::BadLimits {
+            server_limit: sl,
+            thread_limit: tl,
+        });
+    }
+    let (server_limit, thread_limit) = (sl as usize, tl as usize);
+    let candidates: Vec<Detected> = Layout::all()
+        .filter(|l| {
+            hints
+                .layout
+                .is_none_or(|s| s.revision == l.revision && s.abi.is_none_or(|a| a == l.abi))
+        })
+        .filter_map(|layout| {
+            let lb_limit = match layout.global.lb_limit {
+                Some(f) => usize::try_from(int_at(area, f.offset)?).ok()?,
+                None => 0,
+            };
+            (layout.expected_size(server_limit, thread_limit, lb_limit)? == area.len()).then_some(
+                Detected {
+                    layout,
+                    server_limit,
+                    thread_limit,
+                    lb_limit,
+                },
+            )
+        })
+        .collect();
+    match candidates.as_slice() {
+        [] => Err(match hints.layout {
+            Some(spec) => Error::LayoutMismatch {
+                layout: spec.revision.releases(),
+                expected: Layout::new(spec.revision, spec.abi.unwrap_or(Abi::Lp64))
+                    .and_then(|l| l.expected_size(server_limit, thread_limit, 0))
+                    .unwrap_or(0),
+                size: area.len(),
+                server_limit: sl,
+                thread_limit: tl,
+            },
+            None => Error::UnknownLayout {
+                size: area.len(),
+                server_limit: sl,
+                thread_limit: tl,
+            },
+        }),
+        [one] => Ok(*one),
+        many => choose(area, many, hints),
+    }
+}
+
+/// Several layouts fit the size: keep the most plausible; a version hint or,
+/// for G/H, the newer revision settles ties that the bytes cannot.
+fn choose(area: &[u8], candidates: &[Detected], hints: &Hints) -> Result<Detected, Error> {
+    let scored: Vec<(u64, &Detected)> = candidates
+        .iter()
+        .map(|c| (implausibility(area, c), c))
+        .collect();
+    let best = scored.iter().map(|(s, _)| *s).min().unwrap_or(0);
+    let tied: Vec<&Detected> = scored
+        .iter()
+        .filter(|(s, _)| *s == best)
+        .map(|(_, c)| *c)
+        .collect();
+    if let [one] = tied.as_slice() {
+        return Ok(**one);
+    }
+    if let Some(rev) = hints.version.and_then(Revision::for_version) {
+        if let Some(c) = tied.iter().find(|c| c.layout.revision == rev) {
+            return Ok(**c);
+        }
+    }
+    // G and H differ only in the process stride; when the bytes cannot tell
+    // them apart only slot 0 has been used, which reads the same either way.
+    if tied
+        .iter()
+        .all(|c| matches!(c.layout.revision, Revision::G | Revision::H))
+        && tied.iter().all(|c| c.layout.abi == tied[0].layout.abi)
+    {
+        if let Some(h) = tied.iter().find(|c| c.layout.revision == Revision::H) {
+            return Ok(**h);
+        }
+    }
+    Err(Error::AmbiguousLayout {
+        size: area.len(),
+        candidates: tied
+            .iter()
+            .map(|c| c.layout.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Counts what would be impossible if the segment had this layout.
+fn implausibility(area: &[u8], c: &Detected) -> u64 {
+    let l = &c.layout;
+    let mut bad = 0u64;
+    let g = l.global;
+    match g.sb_type {
+        Some(f) if uint_at(area, f.offset, f.width) != 2 => bad += 20,
+        // 2.4.1+ on LP64: padding after running_generation is zero.
+        None if l.abi == Abi::Lp64 && uint_at(area, 12, 4) != 0 => bad += 20,
+        _ => {}
+    }
+    let restart = uint_at(area, g.restart_time.offset, 8) as i64;
+    if !PLAUSIBLE_TIME.contains(&restart) {
+        bad += 20;
+    }
+    let generation = uint_at(area, g.running_generation.offset, 4) as i32;
+    if !(0..1 << 24).contains(&generation) {
+        bad += 20;
+    }
+    let w = l.worker;
+    let field = |base: usize, f: Option<Field>| f.map(|f| uint_at(area, base + f.offset, f.width));
+    for i in 0..c.server_limit.min(SAMPLE_PROCESSES) {
+        let p = l.process_offset(i);
+        let pid = uint_at(area, p, 4) as i32;
+        let pgen = uint_at(area, p + 4, 4) as i32;
+        let quiescing = uint_at(
+            area,
+            p + l.process.quiescing.offset,
+            l.process.quiescing.width,
+        );
+        if !(0..MAX_PID).contains(&pid) || pid == 1 {
+            bad += 1;
+        }
+        if pid != 0 && !(0..=generation).contains(&pgen) {
+            bad += 1;
+        }
+        if quiescing > 2 || field(p, l.process.not_accepting).unwrap_or(0) > 1 {
+            bad += 1;
+        }
+        if let (Some(wait_io), Some(conns)) =
+            (field(p, l.process.wait_io), l.process.async_counters)
+        {
+            if wait_io > uint_at(area, p + conns, 4) {
+                bad += 1;
+            }
+        }
+        let mut live_workers = false;
+        for j in 0..c.thread_limit.min(SAMPLE_THREADS) {
+            let o = l.worker_offset(c.server_limit, c.thread_limit, i, j);
+            let status = uint_at(area, o + w.status.offset, 1);
+            if status > 10 {
+                bad += 1;
+                continue;
+            }
+            if status == 0 {
+                continue;
+            }
+            live_workers = true;
+            let thread_num = uint_at(area, o + w.thread_num.offset, 4);
+            if thread_num != 0 && thread_num != (i * c.thread_limit + j) as u64 {
+                bad += 1;
+            }
+            for t in [w.start_time, w.stop_time, w.last_used] {
+                let v = uint_at(area, o + t.offset, 8) as i64;
+                if v != 0 && !PLAUSIBLE_TIME.contains(&v) {
+                    bad += 1;
+                }
+            }
+            if let Some(wpid) = field(o, w.pid) {
+                if wpid != 0 && pid != 0 && wpid != pid as u32 as u64 {
+                    bad += 1;
+                }
+            }
+        }
+        // A process slot whose workers are alive has a pid (prefork's only
+        // tell for the process stride).
+        if live_workers && pid == 0 {
+            bad += 1;
+        }
+    }
+    bad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_bad_limits_and_unknown_sizes() {
+        let mut area = vec![0u8; 10968];
+        area[0..4].copy_from_slice(&0i32.to_le_bytes());
+        area[4..8].copy_from_slice(&8i32.to_le_bytes());
+        assert!(matches!(
+            detect(&area, &Hints::default()),
+            Err(Error::BadLimits { .. })
+        ));
+        area[0..4].copy_from_slice(&4i32.to_le_bytes());
+        area.push(0);
+        let err = detect(&area, &Hints::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "segment size 10969 matches no known scoreboard layout (ServerLimit 4, ThreadLimit 8)"
+        );
+        assert!(matches!(
+            detect(&area[..5], &Hints::default()),
+            Err(Error::TooSmall { .. })
+        ));
+    }
+
+    #[test]
+    fn huge_limits_do_not_overflow() {
+        let mut area = vec![0u8; 64];
+        area[0..4].copy_from_slice(&i32::MAX.to_le_bytes());
+        area[4..8].copy_from_slice(&i32::MAX.to_le_bytes());
+        assert!(matches!(
+            detect(&area, &Hints::default()),
+            Err(Error::UnknownLayout { .. })
+        ));
+    }
+}

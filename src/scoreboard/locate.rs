@@ -1,0 +1,540 @@
+//! Finding a segment: what `--scoreboard PATH` names (reference §1), running
+//! httpd instances found through `/proc`, and whether the httpd that wrote a
+//! segment still runs. Everything here is safe code; the copy itself is
+//! `source`'s.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use super::error::Error;
+use super::layout::HttpdVersion;
+use super::source;
+
+/// Where a segment copy came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A regular file outside /dev/shm: a saved snapshot or an mmap'd
+    /// ScoreBoardFile.
+    File(PathBuf),
+    /// A POSIX shm object (`/dev/shm/ShM.*`).
+    Posix(PathBuf),
+    /// A SysV segment.
+    Sysv {
+        key: Option<i32>,
+        shmid: i32,
+        creator_pid: i32,
+        attached: u64,
+    },
+}
+
+impl Origin {
+    /// Whether the segment belongs to a server that may still run (as
+    /// opposed to a file saved earlier).
+    pub fn is_shared_memory(&self) -> bool {
+        !matches!(self, Origin::File(_))
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::File(p) => format!("file {}", p.display()),
+            Origin::Posix(p) => format!("POSIX shm {}", p.display()),
+            Origin::Sysv {
+                key: Some(k),
+                shmid,
+                ..
+            } => format!("SysV shm key {k:#010x} (shmid {shmid})"),
+            Origin::Sysv {
+                key: None, shmid, ..
+            } => format!("SysV shm shmid {shmid}"),
+        }
+    }
+}
+
+/// An owned copy of a whole segment and where it came from.
+#[derive(Debug)]
+pub struct Copied {
+    pub bytes: Vec<u8>,
+    pub origin: Origin,
+    /// SysV segments have no size header.
+    pub bare: bool,
+}
+
+const DEV_SHM: &str = "/dev/shm";
+
+/// APR's default "times 33" hash (`h1`, and the SysV ftok proj id).
+pub fn times33(path: &[u8]) -> u32 {
+    path.iter()
+        .fold(0u32, |h, &b| h.wrapping_mul(33).wrapping_add(u32::from(b)))
+}
+
+/// Sedgewick's RS hash as APR computes it (`h2`); `signed_char` sign-extends
+/// bytes >= 0x80 as x86's `char` does (aarch64's `char` is unsigned).
+pub fn rs_hash(path: &[u8], signed_char: bool) -> u32 {
+    let (mut r, mut a) = (0u32, 63689u32);
+    for &b in path {
+        let c = if signed_char {
+            b as i8 as i32 as u32
+        } else {
+            u32::from(b)
+        };
+        r = r.wrapping_mul(a).wrapping_add(c);
+        a = a.wrapping_mul(378551);
+    }
+    r
+}
+
+/// The POSIX shm object name APR >= 1.5.1 derives from a ScoreBoardFile path.
+pub fn posix_name(path: &[u8], signed_char: bool) -> String {
+    format!("/ShM.{:x}H{:x}", times33(path), rs_hash(path, signed_char))
+}
+
+/// Whether this machine's C `char` is signed (x86, x86_64).
+pub const HOST_SIGNED_CHAR: bool = cfg!(any(target_arch = "x86", target_arch = "x86_64"));
+
+/// httpd's ScoreBoardFile path handling: a relative path is joined to
+/// ServerRoot; `//`, `.` and `..` are removed lexically, symlinks are not
+/// resolved (`apr_filepath_merge` with `APR_FILEPATH_TRUENAME`).
+pub fn scoreboard_file_path(path: &Path, server_root: Option<&Path>) -> PathBuf {
+    let joined = match server_root {
+        Some(root) if path.is_relative() => root.join(path),
+        _ => path.to_path_buf(),
+    };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+/// glibc's `ftok`: `(proj & 0xff) << 24 | (st_dev & 0xff) << 16 | (st_ino & 0xffff)`.
+pub fn ftok(meta: &fs::Metadata, proj: u32) -> i32 {
+    (((proj & 0xff) << 24) | ((meta.dev() as u32 & 0xff) << 16) | (meta.ino() as u32 & 0xffff))
+        as i32
+}
+
+/// Opens a path read-only without blocking on FIFOs or acquiring a
+/// controlling terminal, and checks it is a regular file.
+fn open_regular(path: &Path) -> Result<(File, u64), Error> {
+    let io_err = |op, source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = fs::metadata(path).map_err(|e| io_err("open", e))?;
+    if let Some(what) = not_regular(&meta) {
+        return Err(Error::NotASegment {
+            path: path.to_path_buf(),
+            what,
+        });
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| io_err("open", e))?;
+    // Check the opened file, not the name (it may have been swapped).
+    let meta = file.metadata().map_err(|e| io_err("stat", e))?;
+    if let Some(what) = not_regular(&meta) {
+        return Err(Error::NotASegment {
+            path: path.to_path_buf(),
+            what,
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_char_device() || t.is_block_device() {
+        Some("a device")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+fn read_regular(path: &Path) -> Result<Vec<u8>, Error> {
+    let (file, len) = open_regular(path)?;
+    source::copy_file(&file, len).map_err(|source| Error::Io {
+        op: "read",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Copies the segment `spec` names: a snapshot or mapped file, a
+/// ScoreBoardFile path (POSIX object derived from it, or SysV key file), a
+/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`.
+pub fn copy_named(spec: &Path, server_root: Option<&Path>) -> Result<Copied, Error> {
+    let raw = spec.as_os_str().as_bytes();
+    if let Some(key) = raw.strip_prefix(b"sysv:").and_then(parse_int) {
+        let shmid = source::sysv_id(key).map_err(|source| Error::Io {
+            op: "find SysV segment",
+            path: spec.into(),
+            source,
+        })?;
+        return copy_sysv(Some(key), shmid, spec);
+    }
+    if let Some(shmid) = raw.strip_prefix(b"shmid:").and_then(parse_int) {
+        return copy_sysv(None, shmid, spec);
+    }
+    if raw.starts_with(b"ShM.") || raw.starts_with(b"/ShM.") {
+        let path =
+            Path::new(DEV_SHM).join(OsStr::from_bytes(raw.strip_prefix(b"/").unwrap_or(raw)));
+        return Ok(Copied {
+            bytes: read_regular(&path)?,
+            origin: Origin::Posix(path),
+            bare: false,
+        });
+    }
+
+    let mut tried = Vec::new();
+    // 1. A regular file holding a whole segment (more than a SysV key file's size).
+    match fs::metadata(spec) {
+        Ok(meta) if meta.is_file() && meta.len() > 8 => {
+            let bytes = read_regular(spec)?;
+            let origin = if spec.starts_with(DEV_SHM) {
+                Origin::Posix(spec.into())
+            } else {
+                Origin::File(spec.into())
+            };
+            return Ok(Copied {
+                bytes,
+                origin,
+                bare: false,
+            });
+        }
+        Ok(meta) if !meta.is_file() => {
+            return Err(Error::NotASegment {
+                path: spec.into(),
+                what: not_regular(&meta).unwrap_or("not a regular file"),
+            });
+        }
+        Ok(_) => tried.push(format!("{} (holds no segment)", spec.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            tried.push(format!("{} (no such file)", spec.display()))
+        }
+        Err(e) => {
+            return Err(Error::Io {
+                op: "open",
+                path: spec.into(),
+                source: e,
+            })
+        }
+    }
+    // 2. The POSIX object APR derives from the ScoreBoardFile path.
+    let sbf = scoreboard_file_path(spec, server_root);
+    let bytes_path = sbf.as_os_str().as_bytes();
+    for signed in [HOST_SIGNED_CHAR, !HOST_SIGNED_CHAR] {
+        let name = posix_name(bytes_path, signed);
+        let path = PathBuf::from(format!("{DEV_SHM}{name}"));
+        if tried
+            .iter()
+            .any(|t| t.starts_with(&path.display().to_string()))
+        {
+            continue;
+        }
+        match fs::metadata(&path) {
+            Ok(_) => {
+                return Ok(Copied {
+                    bytes: read_regular(&path)?,
+                    origin: Origin::Posix(path),
+                    bare: false,
+                })
+            }
+            Err(e) => tried.push(format!(
+                "{} ({})",
+                path.display(),
+                super::error::describe_io(&e)
+            )),
+        }
+    }
+    // 3. The same path as a SysV key file (holds only the size).
+    match fs::metadata(&sbf) {
+        Ok(meta) if meta.is_file() && (meta.len() == 4 || meta.len() == 8) => {
+            let size_bytes = read_regular(&sbf)?;
+            let mut le = [0u8; 8];
+            le[..size_bytes.len()].copy_from_slice(&size_bytes);
+            let expected = u64::from_le_bytes(le);
+            let mut last = None;
+            for proj in [times33(bytes_path), 1] {
+                let key = ftok(&meta, proj);
+                match source::sysv_id(key) {
+                    Ok(shmid) => {
+                        let copied = copy_sysv(Some(key), shmid, &sbf)?;
+                        if copied.bytes.len() as u64 != expected {
+                            return Err(Error::SysvSizeMismatch {
+                                key,
+                                path: sbf,
+                                expected,
+                                actual: copied.bytes.len() as u64,
+                            });
+                        }
+                        return Ok(copied);
+                    }
+                    Err(e) => {
+                        last = Some(format!(
+                            "SysV key {key:#010x} ({})",
+                            super::error::describe_io(&e)
+                        ))
+                    }
+                }
+            }
+            tried.extend(last);
+        }
+        _ => tried.push(format!("SysV key file {} (none)", sbf.display())),
+    }
+    Err(Error::NotFound {
+        path: spec.into(),
+        tried: tried.join(", "),
+    })
+}
+
+fn parse_int(s: &[u8]) -> Option<i32> {
+    let s = std::str::from_utf8(s).ok()?;
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok().map(|v| v as i32),
+        None => s.parse().ok(),
+    }
+}
+
+fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path) -> Result<Copied, Error> {
+    let (bytes, info) = source::copy_sysv(shmid).map_err(|source| Error::Io {
+        op: "attach SysV segment of",
+        path: shown.into(),
+        source,
+    })?;
+    Ok(Copied {
+        bytes,
+        origin: Origin::Sysv {
+            key,
+            shmid,
+            creator_pid: info.creator_pid,
+            attached: info.attached,
+        },
+        bare: true,
+    })
+}
+
+/// Names httpd runs under.
+fn is_httpd_name(comm: &str) -> bool {
+    matches!(
+        comm,
+        "apache2"
+            | "httpd"
+            | "httpd2"
+            | "apache"
+            | "httpd.worker"
+            | "httpd.event"
+            | "httpd2-prefork"
+            | "httpd2-worker"
+            | "httpd2-event"
+            | "httpd-prefork"
+    )
+}
+
+/// `/proc/<pid>/stat`: (comm, ppid).
+pub fn proc_stat(pid: i32) -> Option<(String, i32)> {
+    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    let ppid = rest.split(' ').nth(1)?.parse().ok()?;
+    Some((comm, ppid))
+}
+
+/// A running httpd parent and what its mappings say.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Instance {
+    pub pid: i32,
+    pub binary: Option<PathBuf>,
+    pub config: Option<String>,
+    /// `/dev/shm/ShM.*` path or `shmid:ID`.
+    pub segment: Option<String>,
+    pub mpm: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Running httpd parents: httpd-named processes whose parent is not one.
+pub fn instances() -> Vec<Instance> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found: Vec<Instance> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let (comm, ppid) = proc_stat(pid)?;
+            let parent_is_httpd = proc_stat(ppid).is_some_and(|(pc, _)| pc == comm);
+            (is_httpd_name(&comm) && !parent_is_httpd).then(|| describe_instance(pid))
+        })
+        .collect();
+    found.sort_by_key(|i| i.pid);
+    found
+}
+
+fn describe_instance(pid: i32) -> Instance {
+    let binary = fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let config = fs::read(format!("/proc/{pid}/cmdline")).ok().and_then(|c| {
+        let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
+        args.iter()
+            .position(|a| *a == b"-f")
+            .and_then(|i| args.get(i + 1))
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+    });
+    let mut inst = Instance {
+        pid,
+        binary,
+        config,
+        segment: None,
+        mpm: None,
+        note: None,
+    };
+    match fs::read_to_string(format!("/proc/{pid}/maps")) {
+        Ok(maps) => {
+            inst.mpm = mpm_from_maps(&maps);
+            let mut anonymous = false;
+            for line in maps.lines() {
+                let name = line.split_whitespace().nth(5).unwrap_or("");
+                if name.starts_with("/dev/shm/ShM.") {
+                    inst.segment = Some(name.to_string());
+                } else if let Some(key) = name.strip_prefix("/SYSV") {
+                    let shmid = line.split_whitespace().nth(4).unwrap_or("0");
+                    inst.segment = Some(format!("shmid:{shmid}"));
+                    let _ = key;
+                } else if name == "/dev/zero"
+                    && line
+                        .split_whitespace()
+                        .nth(1)
+                        .is_some_and(|p| p.ends_with('s'))
+                {
+                    anonymous = true;
+                }
+            }
+            if inst.segment.is_none() && anonymous {
+                inst.note = Some("anonymous scoreboard: set ScoreBoardFile in the httpd configuration (see README)".into());
+            }
+        }
+        Err(e) => {
+            inst.note = Some(format!(
+                "cannot read /proc/{pid}/maps: {}",
+                super::error::describe_io(&e)
+            ))
+        }
+    }
+    inst
+}
+
+/// The MPM module a process has mapped (Debian loads MPMs as modules).
+pub fn mpm_from_maps(maps: &str) -> Option<String> {
+    ["event", "worker", "prefork"]
+        .into_iter()
+        .find(|m| maps.contains(&format!("mod_mpm_{m}.so")))
+        .map(String::from)
+}
+
+/// What the running server that owns a segment says about itself.
+#[derive(Clone, Debug, Default)]
+pub struct LiveInfo {
+    /// Pids named in the segment that are live httpd children.
+    pub live_children: Vec<i32>,
+    pub parent: Option<i32>,
+    pub mpm: Option<String>,
+}
+
+impl LiveInfo {
+    pub fn is_running(&self) -> bool {
+        !self.live_children.is_empty()
+    }
+}
+
+/// Checks which of `pids` (a segment's process slots) are live httpd
+/// children: the process exists and its parent runs the same program.
+pub fn live_info(pids: impl IntoIterator<Item = i32>) -> LiveInfo {
+    let mut info = LiveInfo::default();
+    for pid in pids.into_iter().filter(|&p| p > 0) {
+        let Some((comm, ppid)) = proc_stat(pid) else {
+            continue;
+        };
+        if ppid > 1 && proc_stat(ppid).is_some_and(|(pc, _)| pc == comm) {
+            info.live_children.push(pid);
+            info.parent.get_or_insert(ppid);
+        }
+    }
+    if let Some(&child) = info.live_children.first() {
+        info.mpm = fs::read_to_string(format!("/proc/{child}/maps"))
+            .ok()
+            .as_deref()
+            .and_then(mpm_from_maps);
+    }
+    info
+}
+
+/// The version of the httpd binary a process runs (its `Apache/2.x.y`
+/// string), when its executable is readable.
+pub fn binary_version(pid: i32) -> Option<HttpdVersion> {
+    let bytes = fs::read(format!("/proc/{pid}/exe")).ok()?;
+    HttpdVersion::find_in(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test vectors confirmed against a live Debian 2.4.71 (reference §1.3).
+    #[test]
+    fn posix_names_match_apr() {
+        assert_eq!(
+            posix_name(b"/run/apache2/apache_runtime_status", true),
+            "/ShM.7dc2371eH646e832a"
+        );
+        assert_eq!(
+            posix_name("/srv/café/sb".as_bytes(), true),
+            "/ShM.b720c253H87b06d79"
+        );
+        assert_eq!(
+            posix_name("/srv/café/sb".as_bytes(), false),
+            "/ShM.b720c253H1a9fd79"
+        );
+        // The fixtures' shm name (meta.json) from their original path is not
+        // known, but the event-mixed capture recorded this pair:
+        assert_eq!(times33(b""), 0);
+    }
+
+    #[test]
+    fn scoreboard_file_paths_are_normalized_lexically() {
+        let root = Path::new("/srv/lab");
+        assert_eq!(
+            scoreboard_file_path(Path::new("logs//./sub/../sb2"), Some(root)),
+            PathBuf::from("/srv/lab/logs/sb2")
+        );
+        assert_eq!(
+            scoreboard_file_path(Path::new("/run/apache2/x"), Some(root)),
+            PathBuf::from("/run/apache2/x")
+        );
+    }
+
+    #[test]
+    fn proc_stat_parses_self() {
+        let (comm, ppid) = proc_stat(std::process::id() as i32).expect("own stat");
+        assert!(!comm.is_empty());
+        assert!(ppid >= 0);
+    }
+}

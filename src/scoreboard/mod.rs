@@ -1,0 +1,226 @@
+//! The scoreboard reader: find the segment, copy it once, detect its layout
+//! and decode it with safe code; apply mod_status's rules.
+//!
+//! [`load`] is the one entry point the commands use: it turns the
+//! [`ReadOptions`] of the command line into a [`Loaded`] scoreboard with
+//! everything the checks need to know about where it came from.
+
+pub mod decode;
+pub mod detect;
+pub mod error;
+pub mod layout;
+pub mod locate;
+pub mod rules;
+pub mod source;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use decode::{status, Form, Global, Process, Scoreboard, Tms, Worker};
+pub use detect::Hints;
+pub use error::Error;
+pub use layout::{Abi, HttpdVersion, Layout, LayoutSpec, Revision};
+pub use locate::{Instance, LiveInfo, Origin};
+pub use rules::{MpmLimits, Rules, Summary};
+
+/// The MPM that wrote the segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mpm {
+    Prefork,
+    Worker,
+    Event,
+}
+
+/// How to find and read the segment (the reader's command-line options).
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    pub scoreboard: Option<PathBuf>,
+    pub server_root: Option<PathBuf>,
+    pub layout: Option<LayoutSpec>,
+    pub httpd_version: Option<HttpdVersion>,
+    pub mpm: Option<Mpm>,
+    /// "now" in µs since the epoch (`--at`), for evaluating snapshots.
+    pub at: Option<i64>,
+}
+
+/// A decoded scoreboard and what is known about it.
+pub struct Loaded {
+    pub scoreboard: Scoreboard,
+    pub origin: Origin,
+    /// The path shown in messages.
+    pub shown: String,
+    /// The httpd version: `--httpd-version`, else the live binary's, else
+    /// the one the layout implies.
+    pub version: HttpdVersion,
+    pub version_known: bool,
+    pub mpm: Option<Mpm>,
+    /// Live processes, when the segment was checked against /proc.
+    pub live: Option<LiveInfo>,
+    /// "now" for ages, µs since the epoch.
+    pub now: i64,
+    pub at_given: bool,
+}
+
+impl Loaded {
+    pub fn rules(&self) -> Rules {
+        Rules::for_version(self.version)
+    }
+
+    /// Stale: read without `--at` and no process named in the segment runs.
+    pub fn is_stale(&self) -> bool {
+        !self.at_given && self.live.as_ref().is_some_and(|l| !l.is_running())
+    }
+
+    /// Last moment the segment shows activity (µs), for stale reports.
+    pub fn last_activity(&self) -> i64 {
+        let sb = &self.scoreboard;
+        sb.workers()
+            .map(|(_, w)| w.last_used.max(w.stop_time))
+            .fold(sb.global().restart_time, i64::max)
+    }
+
+    /// The MPM: `--mpm`, the live server's, or what the segment shows.
+    pub fn mpm_guess(&self) -> Mpm {
+        self.mpm.unwrap_or_else(|| guess_mpm(&self.scoreboard))
+    }
+}
+
+/// The MPM as far as the segment tells: prefork leaves worker pids 0 and
+/// has one thread per process; only event writes the async counters or
+/// quiescing = 2. An idle event server looks like worker: pass `--mpm`.
+pub fn guess_mpm(sb: &Scoreboard) -> Mpm {
+    let threaded = sb.global().thread_limit > 1
+        || sb
+            .workers()
+            .any(|(_, w)| w.status != status::DEAD && w.pid != 0 && w.tid != 0);
+    if !threaded {
+        return Mpm::Prefork;
+    }
+    let event = sb.processes().any(|p| {
+        p.quiescing == 2
+            || p.not_accepting != 0
+            || p.connections != 0
+            || p.keep_alive != 0
+            || p.lingering_close != 0
+            || p.write_completion != 0
+            || p.suspended != 0
+            || p.wait_io.unwrap_or(0) != 0
+    });
+    if event {
+        Mpm::Event
+    } else {
+        Mpm::Worker
+    }
+}
+
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Finds, copies and decodes the scoreboard the options name (or the one
+/// running httpd's).
+pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
+    let (copied, shown) = match &opts.scoreboard {
+        Some(path) => (
+            locate::copy_named(path, opts.server_root.as_deref())?,
+            path.display().to_string(),
+        ),
+        None => discover()?,
+    };
+    decode_copied(copied, shown, opts)
+}
+
+/// Decodes a copy made by [`locate`], consulting the live server where the
+/// segment alone cannot decide.
+pub fn decode_copied(
+    copied: locate::Copied,
+    shown: String,
+    opts: &ReadOptions,
+) -> Result<Loaded, Error> {
+    let form = if copied.bare { Form::Bare } else { Form::Auto };
+    let mut hints = Hints {
+        layout: opts.layout,
+        version: opts.httpd_version,
+    };
+    let (base, found) = match Scoreboard::probe(&copied.bytes, form, &hints) {
+        // A running httpd's version settles sizes that fit several layouts.
+        Err(Error::AmbiguousLayout { .. }) if hints.version.is_none() && hints.layout.is_none() => {
+            hints.version = locate::instances()
+                .iter()
+                .find_map(|i| locate::binary_version(i.pid));
+            Scoreboard::probe(&copied.bytes, form, &hints)?
+        }
+        other => other?,
+    };
+    let mut scoreboard = Scoreboard::new(copied.bytes, base, found);
+    let live = (opts.at.is_none() || copied.origin.is_shared_memory())
+        .then(|| locate::live_info(scoreboard.processes().map(|p| p.pid)));
+    // 2.4.36-62 spans the 2.4.58 rule change, and its size equals 2.4.63+'s:
+    // the running binary's version decides both (it costs a read of the
+    // binary, so only for this revision).
+    let mut version = hints.version;
+    if version.is_none() && scoreboard.layout().revision == Revision::G {
+        version = live
+            .as_ref()
+            .and_then(|l| l.parent)
+            .and_then(locate::binary_version);
+        if let (Some(v), None) = (version, opts.layout) {
+            if Revision::for_version(v) == Some(Revision::H) {
+                let hints = Hints {
+                    layout: Some(LayoutSpec {
+                        revision: Revision::H,
+                        abi: Some(scoreboard.layout().abi),
+                    }),
+                    version,
+                };
+                let (base, found) = Scoreboard::probe(scoreboard.segment_bytes(), form, &hints)?;
+                scoreboard = Scoreboard::new(scoreboard.into_bytes(), base, found);
+            }
+        }
+    }
+    let live_mpm = live
+        .as_ref()
+        .and_then(|l| l.mpm.as_deref())
+        .and_then(|m| match m {
+            "prefork" => Some(Mpm::Prefork),
+            "worker" => Some(Mpm::Worker),
+            "event" => Some(Mpm::Event),
+            _ => None,
+        });
+    Ok(Loaded {
+        version: version.unwrap_or_else(|| scoreboard.layout().revision.assumed_version()),
+        version_known: version.is_some(),
+        mpm: opts.mpm.or(live_mpm),
+        origin: copied.origin,
+        shown,
+        live,
+        now: opts.at.unwrap_or_else(now_us),
+        at_given: opts.at.is_some(),
+        scoreboard,
+    })
+}
+
+/// Without `--scoreboard`: the one running httpd's named segment.
+fn discover() -> Result<(locate::Copied, String), Error> {
+    let found = locate::instances();
+    let with_segment: Vec<&Instance> = found.iter().filter(|i| i.segment.is_some()).collect();
+    match (with_segment.as_slice(), found.as_slice()) {
+        ([one], _) => {
+            let seg = one.segment.clone().unwrap_or_default();
+            Ok((locate::copy_named(std::path::Path::new(&seg), None)?, seg))
+        }
+        ([], []) => Err(Error::Discovery("no running httpd found: pass --scoreboard PATH (a ScoreBoardFile path, /dev/shm/ShM.* object or snapshot)".into())),
+        ([], some) => Err(Error::Discovery(format!(
+            "no readable named scoreboard in running httpd ({}): set ScoreBoardFile, run as root, or pass --scoreboard",
+            some.iter().map(|i| format!("pid {}{}", i.pid, i.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default())).collect::<Vec<_>>().join("; ")
+        ))),
+        (many, _) => Err(Error::Discovery(format!(
+            "{} httpd instances found, pass --scoreboard with one of: {}",
+            many.len(),
+            many.iter().map(|i| format!("{} (pid {})", i.segment.as_deref().unwrap_or("?"), i.pid)).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
