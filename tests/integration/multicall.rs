@@ -1,0 +1,72 @@
+//! argv[0] selects the check: symlinks named after each check give the same
+//! output as the subcommands; usage errors, --help and --version exit 3.
+
+use crate::fixtures::Fixture;
+use crate::util::{run_bin, run_program, BIN};
+
+#[test]
+fn symlinks_equal_subcommands() {
+    let dir = std::env::temp_dir().join(format!(
+        "apache-scoreboard-multicall-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let f = Fixture::load("worker-saturation");
+    for check in [
+        "check_scoreboard_busy",
+        "check_stuck_requests",
+        "check_vhost_saturation",
+    ] {
+        let link = dir.join(check);
+        std::os::unix::fs::symlink(BIN, &link).expect("symlink");
+        let mut args = f.source_args();
+        args.extend(["-w".into(), "1".into(), "-c".into(), "2".into()]);
+        let direct = run_program(&link, &args);
+        let mut sub = vec![check.to_string()];
+        sub.extend(args);
+        let via_sub = run_bin(&sub);
+        assert_eq!(direct.stdout, via_sub.stdout, "{check}");
+        assert_eq!(direct.code, via_sub.code, "{check}");
+        assert!(
+            direct.stdout.starts_with("SCOREBOARD "),
+            "{check}: {}",
+            direct.stdout
+        );
+        // --help through the symlink is that check's help.
+        let help = run_program(&link, &["--help".to_string()]);
+        assert_eq!(help.code, 3);
+        assert!(help.stdout.contains(check), "{check}: {}", help.stdout);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn usage_errors_are_one_unknown_line() {
+    for args in [
+        vec!["check_scoreboard_busy", "--bogus"],
+        vec!["check_scoreboard_busy", "-w", "20:10"],
+        vec!["check_scoreboard_busy", "-w", "abc"],
+        vec!["check_stuck_requests", "-w", "soon"],
+        vec!["status", "--at", "yesterday"],
+        vec!["frobnicate"],
+    ] {
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let run = run_bin(&args);
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stdout);
+        assert_eq!(run.stdout.lines().count(), 1, "{args:?}: {}", run.stdout);
+        assert!(
+            run.stdout
+                .starts_with("SCOREBOARD UNKNOWN - invalid arguments: "),
+            "{args:?}: {}",
+            run.stdout
+        );
+    }
+    for flag in ["--help", "--version"] {
+        let run = run_bin(&["check_scoreboard_busy".to_string(), flag.to_string()]);
+        assert_eq!(run.code, 3, "{flag}");
+        assert!(!run.stdout.is_empty());
+    }
+    let run = run_bin(&[]);
+    assert_eq!(run.code, 3);
+}
