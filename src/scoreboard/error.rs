@@ -49,6 +49,10 @@ pub enum Error {
     },
     #[error("no scoreboard found for {}; tried: {tried}", path.display())]
     NotFound { path: PathBuf, tried: String },
+    #[error("refusing {}: not a configured httpd scoreboard (this binary holds a capability; list the ScoreBoardFile path in /etc/apache-scoreboard/scoreboards, see README)", path.display())]
+    Refused { path: PathBuf },
+    #[error("{} is owned by uid {uid}, not root: not an httpd scoreboard", path.display())]
+    NotRootOwned { path: PathBuf, uid: u32 },
     #[error("{0}")]
     Discovery(String),
 }

@@ -123,8 +123,10 @@ pub fn ftok(meta: &fs::Metadata, proj: u32) -> i32 {
 }
 
 /// Opens a path read-only without blocking on FIFOs or acquiring a
-/// controlling terminal, and checks it is a regular file.
-fn open_regular(path: &Path) -> Result<(File, u64), Error> {
+/// controlling terminal, and checks it is a regular file. With `privileged`,
+/// symlinks are not followed, the file must be root's, and every capability
+/// is dropped as soon as it is open.
+fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
     let io_err = |op, source| Error::Io {
         op,
         path: path.to_path_buf(),
@@ -137,17 +139,27 @@ fn open_regular(path: &Path) -> Result<(File, u64), Error> {
             what,
         });
     }
-    let file = OpenOptions::new()
+    let nofollow = if privileged { libc::O_NOFOLLOW } else { 0 };
+    let opened = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| io_err("open", e))?;
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | nofollow)
+        .open(path);
+    if privileged {
+        super::privilege::drop_all();
+    }
+    let file = opened.map_err(|e| io_err("open", e))?;
     // Check the opened file, not the name (it may have been swapped).
     let meta = file.metadata().map_err(|e| io_err("stat", e))?;
     if let Some(what) = not_regular(&meta) {
         return Err(Error::NotASegment {
             path: path.to_path_buf(),
             what,
+        });
+    }
+    if privileged && meta.uid() != 0 {
+        return Err(Error::NotRootOwned {
+            path: path.to_path_buf(),
+            uid: meta.uid(),
         });
     }
     Ok((file, meta.len()))
@@ -170,8 +182,8 @@ fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
     }
 }
 
-fn read_regular(path: &Path) -> Result<Vec<u8>, Error> {
-    let (file, len) = open_regular(path)?;
+fn read_regular(path: &Path, privileged: bool) -> Result<Vec<u8>, Error> {
+    let (file, len) = open_regular(path, privileged)?;
     source::copy_file(&file, len).map_err(|source| Error::Io {
         op: "read",
         path: path.to_path_buf(),
@@ -181,8 +193,13 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, Error> {
 
 /// Copies the segment `spec` names: a snapshot or mapped file, a
 /// ScoreBoardFile path (POSIX object derived from it, or SysV key file), a
-/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`.
-pub fn copy_named(spec: &Path, server_root: Option<&Path>) -> Result<Copied, Error> {
+/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `privileged`: the
+/// caller checked `spec` against the allowlist (see `privilege`).
+pub fn copy_named(
+    spec: &Path,
+    server_root: Option<&Path>,
+    privileged: bool,
+) -> Result<Copied, Error> {
     let raw = spec.as_os_str().as_bytes();
     if let Some(key) = raw.strip_prefix(b"sysv:").and_then(parse_int) {
         let shmid = source::sysv_id(key).map_err(|source| Error::Io {
@@ -199,7 +216,7 @@ pub fn copy_named(spec: &Path, server_root: Option<&Path>) -> Result<Copied, Err
         let path =
             Path::new(DEV_SHM).join(OsStr::from_bytes(raw.strip_prefix(b"/").unwrap_or(raw)));
         return Ok(Copied {
-            bytes: read_regular(&path)?,
+            bytes: read_regular(&path, privileged)?,
             origin: Origin::Posix(path),
             bare: false,
         });
@@ -209,7 +226,7 @@ pub fn copy_named(spec: &Path, server_root: Option<&Path>) -> Result<Copied, Err
     // 1. A regular file holding a whole segment (more than a SysV key file's size).
     match fs::metadata(spec) {
         Ok(meta) if meta.is_file() && meta.len() > 8 => {
-            let bytes = read_regular(spec)?;
+            let bytes = read_regular(spec, privileged)?;
             let origin = if spec.starts_with(DEV_SHM) {
                 Origin::Posix(spec.into())
             } else {
@@ -254,7 +271,7 @@ pub fn copy_named(spec: &Path, server_root: Option<&Path>) -> Result<Copied, Err
         match fs::metadata(&path) {
             Ok(_) => {
                 return Ok(Copied {
-                    bytes: read_regular(&path)?,
+                    bytes: read_regular(&path, privileged)?,
                     origin: Origin::Posix(path),
                     bare: false,
                 })
@@ -269,7 +286,7 @@ pub fn copy_named(spec: &Path, server_root: Option<&Path>) -> Result<Copied, Err
     // 3. The same path as a SysV key file (holds only the size).
     match fs::metadata(&sbf) {
         Ok(meta) if meta.is_file() && (meta.len() == 4 || meta.len() == 8) => {
-            let size_bytes = read_regular(&sbf)?;
+            let size_bytes = read_regular(&sbf, privileged)?;
             let mut le = [0u8; 8];
             le[..size_bytes.len()].copy_from_slice(&size_bytes);
             let expected = u64::from_le_bytes(le);

@@ -7,9 +7,12 @@
 
 pub mod decode;
 pub mod detect;
+#[doc(hidden)]
+pub mod encode;
 pub mod error;
 pub mod layout;
 pub mod locate;
+pub mod privilege;
 pub mod rules;
 pub mod source;
 
@@ -123,13 +126,35 @@ pub fn now_us() -> i64 {
 /// Finds, copies and decodes the scoreboard the options name (or the one
 /// running httpd's).
 pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
-    let (copied, shown) = match &opts.scoreboard {
-        Some(path) => (
-            locate::copy_named(path, opts.server_root.as_deref())?,
-            path.display().to_string(),
-        ),
-        None => discover()?,
+    let elevated = privilege::elevated();
+    let named = match (&opts.scoreboard, elevated) {
+        (Some(path), _) => Some(path.clone()),
+        // With a capability, discovery is the allowlist's one entry.
+        (None, true) => match privilege::allowed_paths()?.as_slice() {
+            [one] => Some(one.clone()),
+            _ => {
+                return Err(Error::Discovery(format!(
+                    "{} lists several scoreboards: pass --scoreboard",
+                    privilege::ALLOWLIST
+                )))
+            }
+        },
+        (None, false) => None,
     };
+    if let (true, Some(path)) = (elevated, &named) {
+        privilege::check_allowed(path, opts.server_root.as_deref())?;
+    }
+    let copied = match &named {
+        Some(path) => locate::copy_named(path, opts.server_root.as_deref(), elevated)
+            .map(|c| (c, path.display().to_string())),
+        None => discover(),
+    };
+    // Nothing below needs a capability (root via sudo keeps its own rights:
+    // reading the workers' /proc maps needs them).
+    if elevated {
+        privilege::drop_all();
+    }
+    let (copied, shown) = copied?;
     decode_copied(copied, shown, opts)
 }
 
@@ -210,7 +235,7 @@ fn discover() -> Result<(locate::Copied, String), Error> {
     match (with_segment.as_slice(), found.as_slice()) {
         ([one], _) => {
             let seg = one.segment.clone().unwrap_or_default();
-            Ok((locate::copy_named(std::path::Path::new(&seg), None)?, seg))
+            Ok((locate::copy_named(std::path::Path::new(&seg), None, false)?, seg))
         }
         ([], []) => Err(Error::Discovery("no running httpd found: pass --scoreboard PATH (a ScoreBoardFile path, /dev/shm/ShM.* object or snapshot)".into())),
         ([], some) => Err(Error::Discovery(format!(

@@ -1,0 +1,51 @@
+//! Shared helpers for the integration tests.
+//!
+//! - [`httpd`]: a real Debian `apache2` in a temporary ServerRoot, held
+//!   requests, and mod_status read at a synchronized instant.
+//! - here: parsing mod_status's `?auto` text and listing POSIX shared-memory
+//!   objects and processes, which tests compare against our reader.
+
+pub mod httpd;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use httpd::{require_apache, Httpd, HttpdConfig, Mpm};
+
+/// `Key: value` lines of a `/server-status?auto` body, in order, duplicates
+/// kept; lines without a colon (the leading server name) are skipped.
+pub fn parse_auto(body: &str) -> Vec<(String, String)> {
+    body.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            Some((key.trim().to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The first value of `key` in a `?auto` body.
+pub fn auto_value(body: &str, key: &str) -> Option<String> {
+    parse_auto(body)
+        .into_iter()
+        .find_map(|(k, v)| (k == key).then_some(v))
+}
+
+/// APR's POSIX shared-memory objects (`/dev/shm/ShM.*`), sorted.
+pub fn shm_objects() -> Vec<PathBuf> {
+    let mut objects: Vec<PathBuf> = fs::read_dir("/dev/shm")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| entry.file_name().as_encoded_bytes().starts_with(b"ShM."))
+                .map(|entry| entry.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    objects.sort();
+    objects
+}
+
+/// True while a process with this pid exists (zombies included).
+pub fn pid_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
