@@ -3,5 +3,6 @@ mod fixtures;
 mod live;
 mod live_httpd_smoke;
 mod multicall;
+mod privilege;
 mod support;
 mod util;
