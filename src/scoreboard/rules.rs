@@ -48,7 +48,8 @@ impl MpmLimits {
     ) -> MpmLimits {
         let tpc = threads_per_child.or((thread_limit == 1).then_some(1));
         MpmLimits {
-            max_servers: max_request_workers.map(|m| m.div_ceil(tpc.unwrap_or(1).max(1))),
+            // Without ThreadsPerChild the process limit is unknown.
+            max_servers: tpc.and_then(|t| max_request_workers.map(|m| m.div_ceil(t.max(1)))),
             threads_per_child: tpc,
         }
     }
