@@ -53,8 +53,22 @@ impl PluginArgs {
 
 /// Loads the scoreboard the options name; errors name the file.
 pub fn load(source: &SourceArgs) -> anyhow::Result<Loaded> {
+    use scoreboard::Error as E;
     let opts = source.read_options();
-    scoreboard::load(&opts).map_err(anyhow::Error::new)
+    // One line, `<file>: <what is wrong>`. Display only, not the `{:#}`
+    // chain, which would repeat an I/O error's text with its os error code.
+    scoreboard::load(&opts).map_err(|e| match (&opts.scoreboard, &e) {
+        (
+            Some(path),
+            E::TooSmall { .. }
+            | E::HeaderMismatch { .. }
+            | E::BadLimits { .. }
+            | E::UnknownLayout { .. }
+            | E::LayoutMismatch { .. }
+            | E::AmbiguousLayout { .. },
+        ) => anyhow::anyhow!("{}: {e}", path.display()),
+        _ => anyhow::anyhow!("{e}"),
+    })
 }
 
 /// Probe, then judge with `check`, then add the diagnostics `-v` asks for.

@@ -31,8 +31,9 @@ impl Tms {
             .zip(other.as_array())
             .any(|(a, b)| *a > b)
     }
+    /// Wraps like the C sum (values come from untrusted memory).
     pub fn total(&self) -> u64 {
-        self.as_array().iter().sum()
+        self.as_array().iter().fold(0, |a, &b| a.wrapping_add(b))
     }
 }
 

@@ -2,7 +2,9 @@
 mod fixtures;
 mod live;
 mod live_httpd_smoke;
+mod monitoring;
 mod multicall;
 mod privilege;
+mod revisions;
 mod support;
 mod util;

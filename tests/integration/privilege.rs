@@ -121,7 +121,7 @@ fn capability_reads_only_allowlisted_scoreboards() {
     let h = Httpd::start(HttpdConfig::new(Mpm::Prefork)).expect("start apache2");
     let sbf = h.scoreboard_file();
     let sbf_arg = sbf.display().to_string();
-    let _allow = Allowlist::set(&[sbf.clone()]);
+    let _allow = Allowlist::set(std::slice::from_ref(&sbf));
 
     // Without the capability: permission denied, and what to do.
     let run = run_as(

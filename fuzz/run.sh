@@ -1,0 +1,47 @@
+#!/bin/sh
+# Bounded fuzzing of the whole decode path (fuzz_targets/decode.rs).
+#
+#   fuzz/run.sh [SECONDS]      default 60; CI calls it without arguments
+#
+# Writes the seed corpus (fuzz/corpus/decode: the real captures, every
+# layout, hostile mutations), then runs libFuzzer for SECONDS on 1 job.
+# A crash leaves its input in fuzz/artifacts/decode/ and exits non-zero;
+# reproduce it with
+#   cargo fuzz run decode fuzz/artifacts/decode/crash-...
+# cargo-fuzz needs a nightly toolchain for -Zsanitizer; without one,
+# RUSTC_BOOTSTRAP=1 lets a stable rustc accept the -Z flags.
+# Long runs: see fuzz/README.md.
+set -eu
+
+seconds=${1:-60}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+cd "$root"
+
+command -v cargo-fuzz >/dev/null 2>&1 || {
+    echo "cargo-fuzz missing: cargo install cargo-fuzz" >&2
+    exit 2
+}
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+    toolchain=+nightly
+else
+    toolchain=
+    RUSTC_BOOTSTRAP=1
+    export RUSTC_BOOTSTRAP
+fi
+target_dir=${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$here/target}/fuzz}
+
+corpus=$here/corpus/decode
+mkdir -p "$corpus" "$here/artifacts/decode"
+# The seeds are rewritten each run (cheap); what the fuzzer found is kept.
+CARGO_TARGET_DIR=$target_dir/seeds cargo run -q --release \
+    --manifest-path "$here/Cargo.toml" --bin seeds -- "$corpus"
+
+# -max_len: the captures are 10976 bytes; 16 KiB leaves room to grow.
+# -rss_limit_mb: a 2 GiB --scoreboard is refused before decoding, but keep
+# the fuzzer honest about allocations.
+# shellcheck disable=SC2086
+cargo $toolchain fuzz run --target-dir "$target_dir" --fuzz-dir "$here" decode \
+    "$corpus" -- \
+    -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=2048 \
+    -timeout=10 -print_final_stats=1
