@@ -37,11 +37,18 @@ mkdir -p "$corpus" "$here/artifacts/decode"
 CARGO_TARGET_DIR=$target_dir/seeds cargo run -q --release \
     --manifest-path "$here/Cargo.toml" --bin seeds -- "$corpus"
 
+# Inputs that once crashed stay in the corpus.
+cp "$here"/regressions/* "$corpus"/
+
 # -max_len: the captures are 10976 bytes; 16 KiB leaves room to grow.
 # -rss_limit_mb: a 2 GiB --scoreboard is refused before decoding, but keep
 # the fuzzer honest about allocations.
+# No AddressSanitizer by default: the decode path is safe Rust (the only
+# unsafe code copies SysV segments, which the target does not reach), and
+# ASan makes it about 3 times slower. FUZZ_SANITIZER=address turns it on.
 # shellcheck disable=SC2086
-cargo $toolchain fuzz run --target-dir "$target_dir" --fuzz-dir "$here" decode \
+cargo $toolchain fuzz run --target-dir "$target_dir" --fuzz-dir "$here" \
+    --sanitizer "${FUZZ_SANITIZER:-none}" decode \
     "$corpus" -- \
     -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=2048 \
     -timeout=10 -print_final_stats=1

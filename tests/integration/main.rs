@@ -1,5 +1,6 @@
 //! The single integration test binary (one link step, shared helpers).
 mod fixtures;
+mod hostile;
 mod live;
 mod live_httpd_smoke;
 mod monitoring;
@@ -7,4 +8,5 @@ mod multicall;
 mod privilege;
 mod revisions;
 mod support;
+mod torn;
 mod util;

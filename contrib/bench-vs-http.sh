@@ -1,0 +1,233 @@
+#!/bin/bash
+# Compares reading the scoreboard from shared memory with asking mod_status
+# over HTTP, on a real Debian apache2 (event MPM) on 127.0.0.1:
+#
+#   1. whole-process time (hyperfine) of
+#        cat SEGMENT > /dev/null                        the floor: one read
+#        apache-scoreboard check_scoreboard_busy        this plugin
+#        curl -s -m 5 http://127.0.0.1:PORT/server-status?auto
+#      first with the server idle, then with every worker held busy by a
+#      slow CGI (mod_status then has no worker to answer with);
+#   2. wrk throughput of a static file for DURATION seconds, without and
+#      with check_scoreboard_busy running every 10 ms.
+#
+# Usage: contrib/bench-vs-http.sh [BINARY]
+#   BINARY    default: $CARGO_TARGET_DIR/release/apache-scoreboard, else
+#             target/release/apache-scoreboard (built if missing)
+#   env RUNS=100 DURATION=10 CONNECTIONS=16 THREADS=2 WORKERS=32
+#
+# Needs root (apache2 drops to www-data; the segment is root's), apache2,
+# curl, hyperfine and wrk (apt-get install curl hyperfine wrk). Listens on
+# 127.0.0.1 only, runs at most a few minutes, and stops everything it
+# started by pid (the server, held requests, the check loop) on exit.
+set -euo pipefail
+
+RUNS=${RUNS:-100}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-2}
+WORKERS=${WORKERS:-32}     # MaxRequestWorkers = ServerLimit 4 x ThreadsPerChild
+HOLD=${HOLD:-120}          # seconds a slow CGI request lasts at most
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${1:-${CARGO_TARGET_DIR:-$here/target}/release/apache-scoreboard}
+if [ ! -x "$bin" ]; then
+    echo "building $bin" >&2
+    (cd "$here" && cargo build --release --quiet)
+fi
+for tool in /usr/sbin/apache2 curl hyperfine wrk; do
+    command -v "$tool" >/dev/null || {
+        echo "missing $tool (apt-get install apache2 curl hyperfine wrk)" >&2
+        exit 2
+    }
+done
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 2; }
+
+root=$(mktemp -d /tmp/bench-vs-http.XXXXXX)
+chmod 755 "$root"
+httpd_pid=
+loop_pid=
+held_pids=()
+
+cleanup() {
+    set +e
+    [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null && wait "$loop_pid" 2>/dev/null
+    for p in "${held_pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${held_pids[@]}"; do wait "$p" 2>/dev/null; done
+    if [ -n "$httpd_pid" ] && kill -0 "$httpd_pid" 2>/dev/null; then
+        kill -TERM "$httpd_pid"
+        for _ in $(seq 100); do kill -0 "$httpd_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$httpd_pid" 2>/dev/null && kill -KILL "$httpd_pid"
+        wait "$httpd_pid" 2>/dev/null
+    fi
+    rm -rf "$root"
+}
+trap cleanup EXIT INT TERM
+
+port=
+for p in $(shuf -i 20000-45000 -n 50); do
+    if [ -z "$(ss -Hltn "sport = :$p")" ]; then port=$p; break; fi
+done
+[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
+
+mkdir -p "$root"/{run,logs,htdocs,cgi-bin}
+echo ok > "$root/htdocs/ok.txt"
+cat > "$root/cgi-bin/sleep.cgi" <<EOF
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+exec sleep $HOLD
+EOF
+chmod 755 "$root/cgi-bin/sleep.cgi"
+printf 'text/plain\ttxt\n' > "$root/mime.types"
+mods=/usr/lib/apache2/modules
+cat > "$root/httpd.conf" <<EOF
+ServerRoot "$root"
+DefaultRuntimeDir "$root/run"
+PidFile "$root/run/httpd.pid"
+ErrorLog "$root/logs/error.log"
+ServerName bench.test
+Listen 127.0.0.1:$port
+User www-data
+Group www-data
+Mutex file:$root/run default
+ScoreBoardFile "$root/apache_status"
+ExtendedStatus On
+KeepAlive On
+Timeout $((HOLD + 60))
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule mime_module $mods/mod_mime.so
+LoadModule status_module $mods/mod_status.so
+LoadModule alias_module $mods/mod_alias.so
+LoadModule cgid_module $mods/mod_cgid.so
+TypesConfig "$root/mime.types"
+ScriptSock "$root/run/cgid.sock"
+StartServers 4
+ServerLimit 4
+ThreadLimit $((WORKERS / 4))
+ThreadsPerChild $((WORKERS / 4))
+MinSpareThreads 1
+MaxSpareThreads $WORKERS
+MaxRequestWorkers $WORKERS
+DocumentRoot "$root/htdocs"
+ScriptAlias /cgi-bin/ "$root/cgi-bin/"
+<Directory />
+    Require all denied
+</Directory>
+<Directory "$root/htdocs">
+    Require all granted
+</Directory>
+<Directory "$root/cgi-bin">
+    Options +ExecCGI
+    Require all granted
+</Directory>
+<Location /server-status>
+    SetHandler server-status
+    Require ip 127.0.0.1
+</Location>
+EOF
+
+# Foreground parent in its own session, so its pid is ours to stop.
+setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
+    /usr/sbin/apache2 -f "$root/httpd.conf" -D FOREGROUND \
+    >"$root/logs/stderr.log" 2>&1 </dev/null &
+httpd_pid=$!
+url=http://127.0.0.1:$port
+for _ in $(seq 100); do
+    curl -s -m 1 "$url/server-status?auto" 2>/dev/null | grep -q '^ServerMPM: event' && break
+    kill -0 "$httpd_pid" 2>/dev/null || { cat "$root/logs/"*; exit 1; }
+    sleep 0.1
+done
+seg=$(awk '$6 ~ /^\/dev\/shm\/ShM\./ { print $6; exit }' "/proc/$httpd_pid/maps")
+[ -n "$seg" ] || { echo "no /dev/shm/ShM.* mapped by apache2 $httpd_pid" >&2; exit 1; }
+check=("$bin" check_scoreboard_busy --scoreboard "$seg" --max-workers "$WORKERS")
+echo "apache2 pid $httpd_pid on $url, segment $seg ($(stat -c %s "$seg") bytes)"
+"${check[@]}" | head -1
+
+# hyperfine MODE RUNS_FOR_CURL: mean seconds of each command into $out/MODE.csv
+bench() {
+    local mode=$1 curl_runs=$2
+    hyperfine -N -i --style basic --warmup 5 --runs "$RUNS" \
+        --export-csv "$root/$mode-local.csv" \
+        -n cat "cat $seg" \
+        -n check "${check[*]}" >/dev/null
+    hyperfine -N -i --style basic --warmup 1 --runs "$curl_runs" \
+        --export-csv "$root/$mode-curl.csv" \
+        -n curl "curl -s -m 5 $url/server-status?auto" >/dev/null
+}
+mean() { # FILE NAME -> mean in ms
+    awk -F, -v n="$2" '$1 == n { printf "%.3f", $2 * 1000 }' "$1"
+}
+report() {
+    local mode=$1 cat_ms check_ms curl_ms
+    cat_ms=$(mean "$root/$mode-local.csv" cat)
+    check_ms=$(mean "$root/$mode-local.csv" check)
+    curl_ms=$(mean "$root/$mode-curl.csv" curl)
+    printf '| %-8s | %10s | %10s | %10s | %9.1f | %9.1f |\n' "$mode" "$cat_ms" "$check_ms" "$curl_ms" \
+        "$(echo "$check_ms / $cat_ms" | bc -l)" "$(echo "$curl_ms / $check_ms" | bc -l)"
+}
+
+echo "== idle"
+bench idle "$RUNS"
+curl_idle=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$url/server-status?auto" || true)
+
+echo "== every worker held by a slow CGI ($WORKERS requests)"
+for i in $(seq "$WORKERS"); do
+    curl -s -m $((HOLD + 30)) -o /dev/null "$url/cgi-bin/sleep.cgi?id=$i" &
+    held_pids+=($!)
+done
+for _ in $(seq 200); do
+    busy=$("${check[@]}" --metric busy | sed -n 's/.* busy=\([0-9]*\).*/\1/p' | head -1)
+    [ "${busy:-0}" -ge "$WORKERS" ] && break
+    sleep 0.1
+done
+"${check[@]}" | head -1
+curl_busy=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$url/server-status?auto" || true)
+bench busy 3
+for p in "${held_pids[@]}"; do kill "$p" 2>/dev/null; done
+for p in "${held_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+held_pids=()
+# Wait for the workers to come back (the CGIs see their client gone).
+for _ in $(seq 300); do
+    curl -s -m 1 -o /dev/null "$url/ok.txt" && break
+    sleep 0.1
+done
+sleep 2
+
+echo "== wrk ${DURATION}s, $THREADS threads, $CONNECTIONS connections, static file"
+rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$url/ok.txt" | awk '/^Requests\/sec/ { print $2 }'; }
+rps_plain=$(rps)
+(
+    trap 'exit 0' TERM
+    n=0
+    while :; do
+        "${check[@]}" >/dev/null
+        n=$((n + 1))
+        echo "$n" > "$root/loop-count"
+        sleep 0.01
+    done
+) &
+loop_pid=$!
+rps_check=$(rps)
+kill "$loop_pid"; wait "$loop_pid" 2>/dev/null || true; loop_pid=
+checks_run=$(cat "$root/loop-count" 2>/dev/null || echo 0)
+
+echo
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "apache2: $(/usr/sbin/apache2 -v | sed -n 's/^Server version: //p'), event, MaxRequestWorkers $WORKERS; segment $(stat -c %s "$seg") bytes"
+echo "binary: $bin ($("$bin" --version 2>/dev/null | head -1))"
+echo
+echo "Whole-process time, mean of $RUNS runs (curl: 3 runs when busy) in ms; ratios check/cat and curl/check:"
+echo
+echo "| server   |   cat (ms) | check (ms) |  curl (ms) | check/cat | curl/check |"
+echo "|----------|-----------:|-----------:|-----------:|----------:|-----------:|"
+report idle
+report busy
+echo
+echo "server-status over HTTP: HTTP $curl_idle when idle, '${curl_busy:-timeout}' (000 = no answer within 5 s) when every worker is busy"
+echo
+echo "| wrk ${DURATION}s static file | requests/s |"
+echo "|---|---:|"
+printf '| without checks | %s |\n' "$rps_plain"
+printf '| check_scoreboard_busy every 10 ms (%s runs) | %s |\n' "$checks_run" "$rps_check"
+printf '| change | %s%% |\n' "$(echo "($rps_check - $rps_plain) * 100 / $rps_plain" | bc -l | xargs printf '%.1f')"
