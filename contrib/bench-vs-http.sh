@@ -27,7 +27,7 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-32}     # MaxRequestWorkers = ServerLimit 4 x ThreadsPerChild
-HOLD=${HOLD:-120}          # seconds a slow CGI request lasts at most
+HOLD=${HOLD:-90}           # seconds a slow CGI request lasts at most
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-${CARGO_TARGET_DIR:-$here/target}/release/apache-scoreboard}
@@ -43,23 +43,45 @@ for tool in /usr/sbin/apache2 curl hyperfine wrk; do
 done
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 2; }
 
+load_start=$(cut -d" " -f1-3 /proc/loadavg)
 root=$(mktemp -d /tmp/bench-vs-http.XXXXXX)
 chmod 755 "$root"
 httpd_pid=
 loop_pid=
 held_pids=()
 
+# The slow CGIs this run started (www-data `sleep`s, by recorded pid).
+stop_cgis() {
+    local f p
+    for f in "$root"/cgi-running/*; do
+        [ -e "$f" ] || continue
+        p=${f##*/}
+        if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sleep ]; then
+            kill "$p" 2>/dev/null
+        fi
+        rm -f "$f"
+    done
+}
+
 cleanup() {
     set +e
     [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null && wait "$loop_pid" 2>/dev/null
     for p in "${held_pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${held_pids[@]}"; do wait "$p" 2>/dev/null; done
+    stop_cgis
     if [ -n "$httpd_pid" ] && kill -0 "$httpd_pid" 2>/dev/null; then
+        local children
+        children=$(ps -o pid= --ppid "$httpd_pid" 2>/dev/null)
         kill -TERM "$httpd_pid"
         for _ in $(seq 100); do kill -0 "$httpd_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$httpd_pid" 2>/dev/null && kill -KILL "$httpd_pid"
+        if kill -0 "$httpd_pid" 2>/dev/null; then
+            kill -KILL "$httpd_pid"
+            for p in $children; do kill -KILL "$p" 2>/dev/null; done
+            [ -n "${seg:-}" ] && rm -f "$seg"
+        fi
         wait "$httpd_pid" 2>/dev/null
     fi
+    stop_cgis
     rm -rf "$root"
 }
 trap cleanup EXIT INT TERM
@@ -70,10 +92,14 @@ for p in $(shuf -i 20000-45000 -n 50); do
 done
 [ -n "$port" ] || { echo "no free port" >&2; exit 1; }
 
-mkdir -p "$root"/{run,logs,htdocs,cgi-bin}
+mkdir -p "$root"/{run,logs,htdocs,cgi-bin,cgi-running}
+chmod 1777 "$root/cgi-running"
 echo ok > "$root/htdocs/ok.txt"
+# Each CGI leaves its pid (the sleep's, after exec) so cleanup can stop it:
+# CGIs outlive a stopped server.
 cat > "$root/cgi-bin/sleep.cgi" <<EOF
 #!/bin/sh
+echo \$\$ > "$root/cgi-running/\$\$"
 printf 'Content-Type: text/plain\r\n\r\n'
 exec sleep $HOLD
 EOF
@@ -96,6 +122,7 @@ KeepAlive On
 Timeout $((HOLD + 60))
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule authz_host_module $mods/mod_authz_host.so
 LoadModule mime_module $mods/mod_mime.so
 LoadModule status_module $mods/mod_status.so
 LoadModule alias_module $mods/mod_alias.so
@@ -187,6 +214,7 @@ bench busy 3
 for p in "${held_pids[@]}"; do kill "$p" 2>/dev/null; done
 for p in "${held_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 held_pids=()
+stop_cgis
 # Wait for the workers to come back (the CGIs see their client gone).
 for _ in $(seq 300); do
     curl -s -m 1 -o /dev/null "$url/ok.txt" && break
@@ -196,24 +224,34 @@ sleep 2
 
 echo "== wrk ${DURATION}s, $THREADS threads, $CONNECTIONS connections, static file"
 rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$url/ok.txt" | awk '/^Requests\/sec/ { print $2 }'; }
+# every_10ms NAME COMMAND...: wrk while COMMAND runs every 10 ms; sets
+# $rps and $runs.
+every_10ms() {
+    local name=$1
+    shift
+    (
+        trap 'exit 0' TERM
+        n=0
+        while :; do
+            "$@" >/dev/null 2>&1
+            n=$((n + 1))
+            echo "$n" > "$root/$name-count"
+            sleep 0.01
+        done
+    ) &
+    loop_pid=$!
+    rps=$(rps)
+    kill "$loop_pid"; wait "$loop_pid" 2>/dev/null || true; loop_pid=
+    runs=$(cat "$root/$name-count" 2>/dev/null || echo 0)
+}
 rps_plain=$(rps)
-(
-    trap 'exit 0' TERM
-    n=0
-    while :; do
-        "${check[@]}" >/dev/null
-        n=$((n + 1))
-        echo "$n" > "$root/loop-count"
-        sleep 0.01
-    done
-) &
-loop_pid=$!
-rps_check=$(rps)
-kill "$loop_pid"; wait "$loop_pid" 2>/dev/null || true; loop_pid=
-checks_run=$(cat "$root/loop-count" 2>/dev/null || echo 0)
+every_10ms check "${check[@]}"
+rps_check=$rps checks_run=$runs
+every_10ms curl curl -s -m 5 -o /dev/null "$url/server-status?auto"
+rps_curl=$rps curls_run=$runs
 
 echo
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average at the start: $load_start"
 echo "apache2: $(/usr/sbin/apache2 -v | sed -n 's/^Server version: //p'), event, MaxRequestWorkers $WORKERS; segment $(stat -c %s "$seg") bytes"
 echo "binary: $bin ($("$bin" --version 2>/dev/null | head -1))"
 echo
@@ -226,8 +264,9 @@ report busy
 echo
 echo "server-status over HTTP: HTTP $curl_idle when idle, '${curl_busy:-timeout}' (000 = no answer within 5 s) when every worker is busy"
 echo
-echo "| wrk ${DURATION}s static file | requests/s |"
-echo "|---|---:|"
-printf '| without checks | %s |\n' "$rps_plain"
-printf '| check_scoreboard_busy every 10 ms (%s runs) | %s |\n' "$checks_run" "$rps_check"
-printf '| change | %s%% |\n' "$(echo "($rps_check - $rps_plain) * 100 / $rps_plain" | bc -l | xargs printf '%.1f')"
+change() { echo "($1 - $rps_plain) * 100 / $rps_plain" | bc -l | xargs printf '%+.1f%%'; }
+echo "| wrk ${DURATION}s static file | requests/s | change |"
+echo "|---|---:|---:|"
+printf '| without checks | %s | |\n' "$rps_plain"
+printf '| check_scoreboard_busy every 10 ms (%s runs) | %s | %s |\n' "$checks_run" "$rps_check" "$(change "$rps_check")"
+printf '| curl server-status?auto every 10 ms (%s runs) | %s | %s |\n' "$curls_run" "$rps_curl" "$(change "$rps_curl")"

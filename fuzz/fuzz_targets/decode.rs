@@ -39,11 +39,12 @@ struct Invocations {
 }
 
 fn parse(args: &[&str]) -> Cmd {
-    let argv = ["apache-scoreboard"]
-        .iter()
-        .chain(args)
-        .copied()
-        .chain(["--scoreboard", "fuzz.bin", "--at", "2026-11-21T00:46:37.6998Z"]);
+    let argv = ["apache-scoreboard"].iter().chain(args).copied().chain([
+        "--scoreboard",
+        "fuzz.bin",
+        "--at",
+        "2026-11-21T00:46:37.6998Z",
+    ]);
     match Applet::try_parse_from(argv) {
         Ok(Applet::Main { cmd } | Applet::Direct(cmd)) => cmd,
         Err(e) => panic!("bad fuzz invocation {args:?}: {e}"),
@@ -260,7 +261,9 @@ fn check_outcome(result: anyhow::Result<Outcome>) {
         let tokens: Vec<&str> = perf.split(' ').collect();
         assert_eq!(tokens.len(), outcome.perfdata.len(), "{perf:?}");
         for token in tokens {
-            let (label, rest) = token.rsplit_once('=').unwrap_or_else(|| panic!("{token:?}"));
+            let (label, rest) = token
+                .rsplit_once('=')
+                .unwrap_or_else(|| panic!("{token:?}"));
             let label = label
                 .strip_prefix('\'')
                 .and_then(|l| l.strip_suffix('\''))
@@ -325,6 +328,9 @@ fn check_status(loaded: &scoreboard::Loaded) {
                 workers += value.trim().parse::<usize>().expect("a count");
             }
         }
-        assert!(workers <= slots, "{workers} workers > {slots} slots: {text}");
+        assert!(
+            workers <= slots,
+            "{workers} workers > {slots} slots: {text}"
+        );
     }
 }

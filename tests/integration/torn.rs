@@ -13,16 +13,23 @@
 //! their field and escaped. What must never happen, and is asserted here:
 //! UNKNOWN, a panic, a figure outside [0, capacity], busy + idle + graceful
 //! > slots, or a layout that changes from one read to the next.
+//!
+//! Known limit: the writer keeps each process's counter snapshot consistent
+//! (`wait_io` <= `connections`, as event.c's listener computes them), so a
+//! torn read can break that rule in at most the one slot being written.
+//! When several slots show `wait_io` > `connections` at once, layout
+//! detection (`detect::implausibility`, which only penalises H for it)
+//! picks 2.4.36-2.4.62 (process stride 36) for a 2.4.63+ segment and the
+//! figures are wrong; decode_copied corrects it only when it can read the
+//! live parent's binary version.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::hostile::{assert_well_formed, fixture, os, perfdata, run, worker};
+use super::hostile::{assert_well_formed, fixture, os, perfdata, run, worker, Background};
 
 // Offsets in the event-mixed capture (POSIX form, 2.4.63+/lp64).
 const PROCESSES: usize = 64;
@@ -161,14 +168,6 @@ fn mutate(file: &fs::File, rng: &mut Rng) {
     }
 }
 
-struct Object(PathBuf);
-
-impl Drop for Object {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
 fn check_figures(cmd: &str, stdout: &str) {
     let perf = perfdata(stdout);
     let get = |k: &str| {
@@ -226,21 +225,11 @@ fn layout_of(stdout: &str) -> String {
 fn torn_reads_of_a_live_segment() {
     let path = PathBuf::from(format!("/dev/shm/ShM.torn-test-{}", std::process::id()));
     fs::write(&path, fixture()).unwrap();
-    let object = Object(path.clone());
-    let stop = Arc::new(AtomicBool::new(false));
-    let writes = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (path, stop, writes) = (path.clone(), stop.clone(), writes.clone());
-        std::thread::spawn(move || {
-            let file = OpenOptions::new().write(true).open(&path).unwrap();
-            let mut rng = Rng(now_us() as u64 | 1);
-            while !stop.load(Ordering::Relaxed) {
-                mutate(&file, &mut rng);
-                writes.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
-    let spec: &Path = &object.0;
+    let file = OpenOptions::new().write(true).open(&path).unwrap();
+    let mut rng = Rng(now_us() as u64 | 1);
+    // Stopped, joined and the object removed when dropped (also on failure).
+    let writer = Background::start(&path, move |_, _| mutate(&file, &mut rng));
+    let spec: &Path = &path;
     let mut layouts: BTreeMap<String, usize> = BTreeMap::new();
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     let commands = [
@@ -284,9 +273,7 @@ fn torn_reads_of_a_live_segment() {
             .entry(first.split(" - ").next().unwrap_or("").to_string())
             .or_default() += 1;
     }
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    let writes = writes.load(Ordering::Relaxed);
+    let writes = writer.finish();
     eprintln!("torn reads: {runs} runs, {writes} httpd-like updates, layouts {layouts:?}, states {states:?}");
     assert!(writes > 1000, "the writer hardly ran ({writes} updates)");
     assert_eq!(

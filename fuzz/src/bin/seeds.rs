@@ -150,7 +150,8 @@ fn main() {
             }),
         );
     }
-    let evil: &[u8] = b"GET /a|b'c=d\ne\r\x1b[31mX\x07\x08\x7f\xc2\x9b\xff\xfe\xe2\x80\xae|x=1 HTTP/1.1";
+    let evil: &[u8] =
+        b"GET /a|b'c=d\ne\r\x1b[31mX\x07\x08\x7f\xc2\x9b\xff\xfe\xe2\x80\xae|x=1 HTTP/1.1";
     put(
         "strings-evil",
         &mutate(&|b| {
