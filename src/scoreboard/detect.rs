@@ -182,13 +182,9 @@ fn implausibility(area: &[u8], c: &Detected) -> u64 {
         if quiescing > 2 || field(p, l.process.not_accepting).unwrap_or(0) > 1 {
             bad += 1;
         }
-        if let (Some(wait_io), Some(conns)) =
-            (field(p, l.process.wait_io), l.process.async_counters)
-        {
-            if wait_io > uint_at(area, p + conns, 4) {
-                bad += 1;
-            }
-        }
+        // No rule on 2.4.63+'s wait_io: it is a snapshot counter that may
+        // legitimately exceed `connections`, and judging it penalised only
+        // one of the two strides (a torn or busy segment then read as G).
         let mut live_workers = false;
         for j in 0..c.thread_limit.min(SAMPLE_THREADS) {
             let o = l.worker_offset(c.server_limit, c.thread_limit, i, j);

@@ -1493,3 +1493,24 @@ fn fields_at_reference_offsets() {
         }
     }
 }
+
+/// A real 2.4.71 event segment whose listeners report more waiting-for-I/O
+/// connections than connections (snapshot counters, or a torn copy) stays
+/// 2.4.63+ and keeps mod_status's counts (5 busy, 3 idle).
+#[test]
+fn wait_io_above_connections_keeps_the_40_byte_stride() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/event-mixed/scoreboard.bin");
+    let mut bytes = std::fs::read(path).expect("fixture");
+    // POSIX header 8, global 56, process slots of 40: connections at +12, wait_io at +36.
+    for slot in 1..4 {
+        let at = 8 + 56 + 40 * slot;
+        bytes[at + 12..at + 16].copy_from_slice(&0u32.to_le_bytes());
+        bytes[at + 36..at + 40].copy_from_slice(&5u32.to_le_bytes());
+    }
+    let sb = Scoreboard::from_bytes(bytes, Form::Auto, &Hints::default()).expect("decodes");
+    assert_eq!(sb.layout().revision, Revision::H);
+    let s =
+        apache_scoreboard::scoreboard::rules::summarize(&sb, Rules::Httpd2458, Default::default());
+    assert_eq!((s.busy, s.idle), (5, 3));
+}
