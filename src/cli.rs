@@ -77,6 +77,14 @@ pub struct RunArgs {
     pub verbose: u8,
 }
 
+/// A count that must be at least 1 (a capacity of 0 is a usage error).
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number of at least 1")),
+    }
+}
+
 fn parse_time(s: &str) -> Result<i64, String> {
     let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
         format!("invalid time '{s}': {e} (expected RFC 3339, e.g. 2026-11-21T00:46:30.792139Z)")
@@ -111,10 +119,10 @@ pub struct StatusArgs {
     pub run: RunArgs,
     /// MaxRequestWorkers: with --threads-per-child, slots beyond the
     /// configured limits are dropped from the Scoreboard string as mod_status does
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
     pub max_workers: Option<usize>,
     /// ThreadsPerChild
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
     pub threads_per_child: Option<usize>,
 }
 
@@ -235,6 +243,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
             .unwrap_or_default();
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{msg}{at}"));
     }));
+    // SIGTERM first, so an engine's early kill still gets its UNKNOWN line.
+    arm_signals(abort);
     let argv = normalize_argv0(args.into_iter().collect());
     let cmd = match Applet::try_parse_from(&argv) {
         Ok(Applet::Main { cmd } | Applet::Direct(cmd)) => cmd,
@@ -242,7 +252,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
     };
     let run = cmd.run_args().cloned();
     if let Some(run) = &run {
-        arm_watchdog(run.timeout, abort);
+        arm_timeout(run.timeout, abort);
     }
     let verbose = run.as_ref().map_or(0, |r| r.verbose);
     let result = panic::catch_unwind(AssertUnwindSafe(|| execute(cmd)));
@@ -323,8 +333,8 @@ fn clap_report(e: &clap::Error) -> String {
     }
 }
 
-/// The timeout and SIGTERM both end the run with an UNKNOWN line.
-fn arm_watchdog(timeout: u64, abort: fn()) {
+/// The timeout ends the run with an UNKNOWN line.
+fn arm_timeout(timeout: u64, abort: fn()) {
     if timeout > 0 {
         let _ = std::thread::Builder::new()
             .name("timeout".into())
@@ -335,6 +345,10 @@ fn arm_watchdog(timeout: u64, abort: fn()) {
                 }
             });
     }
+}
+
+/// SIGTERM (an engine's timeout) and SIGINT end the run with an UNKNOWN line.
+fn arm_signals(abort: fn()) {
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,

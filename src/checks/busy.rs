@@ -38,10 +38,10 @@ pub struct BusyArgs {
     #[arg(long, value_enum, default_value = "busy_pct")]
     pub metric: BusyMetric,
     /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
     pub max_workers: Option<usize>,
     /// ThreadsPerChild (with --max-workers, drops disabled slots as mod_status does)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
     pub threads_per_child: Option<usize>,
 }
 

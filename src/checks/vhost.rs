@@ -56,10 +56,10 @@ pub struct VhostArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top: usize,
     /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
     pub max_workers: Option<usize>,
     /// ThreadsPerChild
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
     pub threads_per_child: Option<usize>,
 }
 

@@ -49,6 +49,8 @@ fn usage_errors_are_one_unknown_line() {
         vec!["check_scoreboard_busy", "-w", "abc"],
         vec!["check_stuck_requests", "-w", "soon"],
         vec!["status", "--at", "yesterday"],
+        vec!["check_vhost_saturation", "--max-workers", "0"],
+        vec!["check_scoreboard_busy", "--threads-per-child", "0"],
         vec!["frobnicate"],
     ] {
         let args: Vec<String> = args.into_iter().map(String::from).collect();
