@@ -20,7 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_apache-scoreboard");
+pub use crate::capture::worker;
+use crate::capture::*;
+use crate::util::BIN;
+
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/event-mixed/scoreboard.bin"
@@ -29,28 +32,6 @@ const FIXTURE: &str = concat!(
 pub const AT: &str = "2026-11-21T00:46:37.699800Z";
 /// No run may take longer than this (a FIFO or a lock would hang forever).
 const DEADLINE: Duration = Duration::from_secs(30);
-
-// POSIX form of the 2.4.63+/lp64 capture, offsets in the file.
-const SERVER_LIMIT: usize = 8;
-const THREAD_LIMIT: usize = 12;
-const RESTART_TIME: usize = 8 + 16;
-const WORKERS: usize = 224;
-const WORKER_SIZE: usize = 336;
-const W_STATUS: usize = 20;
-const W_START: usize = 64;
-const W_STOP: usize = 72;
-const W_LAST_USED: usize = 80;
-const W_CLIENT: (usize, usize) = (120, 32);
-const W_REQUEST: (usize, usize) = (152, 64);
-const W_VHOST: (usize, usize) = (216, 32);
-const W_PROTOCOL: (usize, usize) = (248, 16);
-const W_CLIENT64: (usize, usize) = (272, 64);
-const TL: usize = 8;
-
-/// Offset of worker (i, j) in the capture file.
-pub fn worker(i: usize, j: usize) -> usize {
-    WORKERS + (i * TL + j) * WORKER_SIZE
-}
 
 /// What one run printed and how it ended.
 #[derive(Debug)]

@@ -29,27 +29,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::hostile::{assert_well_formed, fixture, os, perfdata, run, worker, Background};
+use super::hostile::{assert_well_formed, fixture, os, perfdata, run, Background};
 
-// Offsets in the event-mixed capture (POSIX form, 2.4.63+/lp64).
-const PROCESSES: usize = 64;
-const PROCESS_SIZE: usize = 40;
-const P_QUIESCING: usize = 8;
-const P_CONNECTIONS: usize = 12;
-const P_KEEP_ALIVE: usize = 24;
-const P_WAIT_IO: usize = 36;
-const W_STATUS: usize = 20;
-const W_ACCESS_COUNT: usize = 32;
-const W_START: usize = 64;
-const W_STOP: usize = 72;
-const W_LAST_USED: usize = 80;
-const W_CLIENT: (usize, usize) = (120, 32);
-const W_REQUEST: (usize, usize) = (152, 64);
-const W_VHOST: (usize, usize) = (216, 32);
-const W_DURATION: usize = 264;
-const W_CLIENT64: (usize, usize) = (272, 64);
-const SL: usize = 4;
-const TL: usize = 8;
+use crate::capture::*;
+
 const SLOTS: f64 = (SL * TL) as f64;
 
 /// xorshift64*: enough randomness for choosing fields, no dependency.
