@@ -5,12 +5,13 @@
 //! written to stderr, which Icinga 2 would merge into the status text.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
@@ -25,7 +26,9 @@ use crate::scoreboard::{HttpdVersion, LayoutSpec, Mpm, ReadOptions};
 pub const SERVICE: &str = "SCOREBOARD";
 const BINARY: &str = "apache-scoreboard";
 
-/// How to find and read the segment.
+// How to find and read the segment. (Plain comments, not doc comments, on
+// every Args struct and on Cmd: under `defer` a doc comment would become the
+// about text of each subcommand.)
 #[derive(Args, Debug, Clone, Default)]
 pub struct SourceArgs {
     /// ScoreBoardFile path (a relative one is joined to --server-root), a
@@ -66,7 +69,7 @@ impl SourceArgs {
     }
 }
 
-/// Options every subcommand has.
+// Options every subcommand has.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Give up with UNKNOWN after this many seconds (0 = no limit)
@@ -143,8 +146,11 @@ pub struct InstancesArgs {
     pub run: RunArgs,
 }
 
-/// The subcommands, also reachable as argv[0].
+// The subcommands, also reachable as argv[0]. Deferred: a run builds the
+// arguments of the one subcommand it runs, not of all of them (clap's whole
+// tree was half of a check's instructions).
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Cmd {
     /// How full the worker pool is
     #[command(name = "check_scoreboard_busy")]
@@ -185,7 +191,7 @@ impl Cmd {
 
 /// argv[0] selects the applet; `apache-scoreboard` takes it as a subcommand.
 #[derive(Parser, Debug)]
-#[command(multicall = true, color = clap::ColorChoice::Never)]
+#[command(multicall = true, color = clap::ColorChoice::Never, defer = true)]
 pub enum Applet {
     #[command(name = BINARY, version, about = "Nagios/Icinga checks that read Apache httpd's scoreboard from shared memory", subcommand_required = true, arg_required_else_help = true)]
     Main {
@@ -243,16 +249,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
             .unwrap_or_default();
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{msg}{at}"));
     }));
-    // SIGTERM first, so an engine's early kill still gets its UNKNOWN line.
-    arm_signals(abort);
+    // Signals first, so an engine's early kill still gets its UNKNOWN line.
+    let watchdog = Watchdog::arm();
     let argv = normalize_argv0(args.into_iter().collect());
     let cmd = match Applet::try_parse_from(&argv) {
         Ok(Applet::Main { cmd } | Applet::Direct(cmd)) => cmd,
         Err(e) => return finish_text(&clap_report(&e), State::Unknown),
     };
     let run = cmd.run_args().cloned();
-    if let Some(run) = &run {
-        arm_timeout(run.timeout, abort);
+    // Subcommands without RunArgs (the man page) need no watchdog; a
+    // SIGTERM that came during parsing is waiting in the socket pair.
+    if let (Some(run), Some(watchdog)) = (&run, watchdog) {
+        watchdog.start(run.timeout, abort);
     }
     let verbose = run.as_ref().map_or(0, |r| r.verbose);
     let result = panic::catch_unwind(AssertUnwindSafe(|| execute(cmd)));
@@ -333,38 +341,63 @@ fn clap_report(e: &clap::Error) -> String {
     }
 }
 
-/// The timeout ends the run with an UNKNOWN line.
-fn arm_timeout(timeout: u64, abort: fn()) {
-    if timeout > 0 {
-        let _ = std::thread::Builder::new()
-            .name("timeout".into())
-            .spawn(move || {
-                std::thread::sleep(Duration::from_secs(timeout));
-                if emit(&unknown_line(&format!("timed out after {timeout} s (-t)"))) {
-                    abort();
-                }
-            });
-    }
+/// The watchdog's inputs, set up before argument parsing so that an
+/// engine's early SIGTERM is not lost: the signal handlers (signal-hook's,
+/// no code of ours runs in signal context) write a byte into a socket pair
+/// and raise a flag that tells SIGINT from SIGTERM.
+struct Watchdog {
+    wake: UnixStream,
+    interrupted: Arc<AtomicBool>,
 }
 
-/// SIGTERM (an engine's timeout) and SIGINT end the run with an UNKNOWN line.
-fn arm_signals(abort: fn()) {
-    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ]) {
+impl Watchdog {
+    fn arm() -> Option<Watchdog> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let (wake, signalled) = UnixStream::pair().ok()?;
+        let interrupted = Arc::new(AtomicBool::new(false));
+        // The flag is registered first, so it is set before the byte wakes
+        // the watchdog.
+        signal_hook::flag::register(SIGINT, Arc::clone(&interrupted)).ok()?;
+        signal_hook::low_level::pipe::register(SIGINT, signalled.try_clone().ok()?).ok()?;
+        signal_hook::low_level::pipe::register(SIGTERM, signalled).ok()?;
+        Some(Watchdog { wake, interrupted })
+    }
+
+    /// One thread waits for a signal or the timeout (0 = none), whichever
+    /// comes first, writes the UNKNOWN line and calls `abort`. One thread, not
+    /// one per cause: on a small VM each thread cost a quarter of a
+    /// millisecond, a sixth of a whole check.
+    fn start(self, timeout: u64, abort: fn()) {
         let _ = std::thread::Builder::new()
-            .name("signals".into())
+            .name("watchdog".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    let name = if sig == signal_hook::consts::SIGTERM {
-                        "SIGTERM"
-                    } else {
-                        "SIGINT"
-                    };
-                    if emit(&unknown_line(&format!("terminated by {name}"))) {
-                        abort();
+                let Watchdog {
+                    mut wake,
+                    interrupted,
+                } = self;
+                let limit = (timeout > 0).then(|| Duration::from_secs(timeout));
+                if wake.set_read_timeout(limit).is_err() {
+                    return;
+                }
+                let message = match wake.read(&mut [0u8]) {
+                    Ok(1..) if interrupted.load(Ordering::SeqCst) => {
+                        "terminated by SIGINT".to_string()
                     }
+                    Ok(1..) => "terminated by SIGTERM".to_string(),
+                    Err(e)
+                        if limit.is_some()
+                            && matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                    {
+                        format!("timed out after {timeout} s (-t)")
+                    }
+                    // The write end is never closed; nothing else to report.
+                    _ => return,
+                };
+                if emit(&unknown_line(&message)) {
+                    abort();
                 }
             });
     }

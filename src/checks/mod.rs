@@ -25,7 +25,8 @@ pub enum StalePolicy {
     Ok,
 }
 
-/// Options every check has besides its thresholds.
+// Options every check has besides its thresholds (a plain comment: see
+// SourceArgs).
 #[derive(Args, Debug, Clone)]
 pub struct PluginArgs {
     #[command(flatten)]

@@ -1163,43 +1163,48 @@ fn sigterm_mid_run() {
     let p = large_segment(&t);
     let mut args = busy(&p);
     args.extend(os(&["-t", "60"]));
-    let (mut terminated, mut finished, mut early) = (0, 0, 0);
-    for delay_ms in [0u64, 1, 2, 5, 10, 20, 50, 100, 200, 400, 800] {
-        let child = spawn(BIN, &args);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        // SAFETY: kill takes plain integers; the child is ours and unreaped.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let r = wait_bounded(child, "SIGTERM");
-        use std::os::unix::process::ExitStatusExt;
-        match (r.code, r.status.signal()) {
-            (Some(3), _) => {
-                assert_eq!(
-                    r.stdout,
-                    format!("{UNKNOWN}terminated by SIGTERM\n"),
-                    "{r:?}"
-                );
-                assert!(r.stderr.is_empty(), "{r:?}");
-                terminated += 1;
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let (mut terminated, mut finished, mut early) = (0, 0, 0);
+        for delay_ms in [0u64, 1, 2, 5, 10, 20, 50, 100, 200, 400, 800] {
+            let child = spawn(BIN, &args);
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            // SAFETY: kill takes plain integers; the child is ours and unreaped.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let r = wait_bounded(child, name);
+            use std::os::unix::process::ExitStatusExt;
+            match (r.code, r.status.signal()) {
+                (Some(3), _) => {
+                    assert_eq!(
+                        r.stdout,
+                        format!("{UNKNOWN}terminated by {name}\n"),
+                        "{r:?}"
+                    );
+                    assert!(r.stderr.is_empty(), "{r:?}");
+                    terminated += 1;
+                }
+                (Some(0), _) => {
+                    assert_well_formed("finished before the signal", &r);
+                    finished += 1;
+                }
+                (None, Some(s)) if s == signal => {
+                    assert!(r.stdout.is_empty() && r.stderr.is_empty(), "{r:?}");
+                    // Startup under load may take a while; a run that got
+                    // going has the handler.
+                    assert!(
+                        delay_ms <= 200,
+                        "killed by default action after {delay_ms} ms"
+                    );
+                    early += 1;
+                }
+                other => panic!("{name} after {delay_ms} ms: {other:?}: {r:?}"),
             }
-            (Some(0), _) => {
-                assert_well_formed("finished before SIGTERM", &r);
-                finished += 1;
-            }
-            (None, Some(libc::SIGTERM)) => {
-                assert!(r.stdout.is_empty() && r.stderr.is_empty(), "{r:?}");
-                // Startup under load may take a while; a run that got
-                // going has the handler.
-                assert!(
-                    delay_ms <= 200,
-                    "killed by default action after {delay_ms} ms"
-                );
-                early += 1;
-            }
-            other => panic!("after {delay_ms} ms: {other:?}: {r:?}"),
         }
+        eprintln!(
+            "{name}: {terminated} terminated lines, {finished} finished, {early} before the handler"
+        );
+        assert!(
+            terminated >= 3,
+            "{name}: caught mid-run only {terminated} times"
+        );
     }
-    eprintln!(
-        "SIGTERM: {terminated} terminated lines, {finished} finished, {early} before the handler"
-    );
-    assert!(terminated >= 3, "caught mid-run only {terminated} times");
 }
