@@ -47,7 +47,7 @@ pub enum Error {
         expected: u64,
         actual: u64,
     },
-    #[error("no scoreboard found for {}; tried: {tried}", path.display())]
+    #[error("no scoreboard at {}: {tried}", path.display())]
     NotFound { path: PathBuf, tried: String },
     #[error("refusing {}: not a configured httpd scoreboard (this binary holds a capability; list the ScoreBoardFile path in /etc/apache-scoreboard/scoreboards, see README)", path.display())]
     Refused { path: PathBuf },

@@ -99,8 +99,13 @@ pub const HOST_SIGNED_CHAR: bool = cfg!(any(target_arch = "x86", target_arch = "
 /// ServerRoot; `//`, `.` and `..` are removed lexically, symlinks are not
 /// resolved (`apr_filepath_merge` with `APR_FILEPATH_TRUENAME`).
 pub fn scoreboard_file_path(path: &Path, server_root: Option<&Path>) -> PathBuf {
+    // Relative: below ServerRoot as httpd does, else below the current
+    // directory as for any command-line path.
     let joined = match server_root {
         Some(root) if path.is_relative() => root.join(path),
+        None if path.is_relative() => std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf()),
         _ => path.to_path_buf(),
     };
     let mut out = PathBuf::from("/");
@@ -222,6 +227,13 @@ pub fn copy_named(
         });
     }
 
+    let sbf = scoreboard_file_path(spec, server_root);
+    // A relative path given with --server-root is below it.
+    let spec: &Path = if server_root.is_some() && spec.is_relative() {
+        &sbf
+    } else {
+        spec
+    };
     let mut tried = Vec::new();
     // 1. A regular file holding a whole segment (more than a SysV key file's size).
     match fs::metadata(spec) {
@@ -244,10 +256,8 @@ pub fn copy_named(
                 what: not_regular(&meta).unwrap_or("not a regular file"),
             });
         }
-        Ok(_) => tried.push(format!("{} (holds no segment)", spec.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            tried.push(format!("{} (no such file)", spec.display()))
-        }
+        Ok(meta) => tried.push(format!("the file holds no segment ({} bytes)", meta.len())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push("no such file".into()),
         Err(e) => {
             return Err(Error::Io {
                 op: "open",
@@ -257,15 +267,12 @@ pub fn copy_named(
         }
     }
     // 2. The POSIX object APR derives from the ScoreBoardFile path.
-    let sbf = scoreboard_file_path(spec, server_root);
     let bytes_path = sbf.as_os_str().as_bytes();
     for signed in [HOST_SIGNED_CHAR, !HOST_SIGNED_CHAR] {
         let name = posix_name(bytes_path, signed);
         let path = PathBuf::from(format!("{DEV_SHM}{name}"));
-        if tried
-            .iter()
-            .any(|t| t.starts_with(&path.display().to_string()))
-        {
+        let shown = path.display().to_string();
+        if tried.iter().any(|t| t.ends_with(&shown)) {
             continue;
         }
         match fs::metadata(&path) {
@@ -276,11 +283,8 @@ pub fn copy_named(
                     bare: false,
                 })
             }
-            Err(e) => tried.push(format!(
-                "{} ({})",
-                path.display(),
-                super::error::describe_io(&e)
-            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push(format!("no {shown}")),
+            Err(e) => tried.push(format!("{shown}: {}", super::error::describe_io(&e))),
         }
     }
     // 3. The same path as a SysV key file (holds only the size).
@@ -307,16 +311,18 @@ pub fn copy_named(
                         return Ok(copied);
                     }
                     Err(e) => {
-                        last = Some(format!(
-                            "SysV key {key:#010x} ({})",
-                            super::error::describe_io(&e)
-                        ))
+                        last = Some(if e.kind() == io::ErrorKind::NotFound {
+                            format!("no SysV segment with key {key:#010x}")
+                        } else {
+                            format!("SysV key {key:#010x}: {}", super::error::describe_io(&e))
+                        })
                     }
                 }
             }
             tried.extend(last);
         }
-        _ => tried.push(format!("SysV key file {} (none)", sbf.display())),
+        _ if sbf.as_path() == spec => tried.push("no SysV key file".into()),
+        _ => tried.push(format!("no SysV key file {}", sbf.display())),
     }
     Err(Error::NotFound {
         path: spec.into(),
@@ -545,6 +551,13 @@ mod tests {
         assert_eq!(
             scoreboard_file_path(Path::new("/run/apache2/x"), Some(root)),
             PathBuf::from("/run/apache2/x")
+        );
+        // Without --server-root a relative path is the shell's: below the
+        // current directory, not below `/`.
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            scoreboard_file_path(Path::new("logs/sb"), None),
+            cwd.join("logs/sb")
         );
     }
 
