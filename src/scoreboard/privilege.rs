@@ -75,7 +75,9 @@ pub fn allowed_paths() -> Result<Vec<PathBuf>, Error> {
     Ok(text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        // Only absolute paths: a relative line would mean whatever the
+        // caller's current directory makes of it.
+        .filter(|l| l.starts_with('/'))
         .map(|l| scoreboard_file_path(Path::new(l), None))
         .collect())
 }
