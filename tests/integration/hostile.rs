@@ -11,18 +11,17 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use crate::capture::worker;
 use crate::capture::*;
-use crate::util::BIN;
+pub use crate::util::run;
+use crate::util::{spawn, wait_bounded, Run, BIN};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -30,70 +29,6 @@ const FIXTURE: &str = concat!(
 );
 /// `capture.time_iso` of event-mixed (meta.json).
 pub const AT: &str = "2026-11-21T00:46:37.699800Z";
-/// No run may take longer than this (a FIFO or a lock would hang forever).
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// What one run printed and how it ended.
-#[derive(Debug)]
-pub struct Run {
-    pub status: ExitStatus,
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-}
-
-/// Waits for `child` at most `DEADLINE`; kills it and fails the test when it
-/// hangs.
-pub fn wait_bounded(mut child: Child, what: &str) -> Run {
-    let start = Instant::now();
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stderr.read_to_end(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {DEADLINE:?} (hangs)");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let elapsed = start.elapsed();
-    Run {
-        status,
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&out.join().expect("stdout reader")).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().expect("stderr reader")).into_owned(),
-        elapsed,
-    }
-}
-
-pub fn spawn(program: &str, args: &[OsString]) -> Child {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn apache-scoreboard")
-}
-
-pub fn run(args: &[OsString]) -> Run {
-    wait_bounded(spawn(BIN, args), &format!("{args:?}"))
-}
-
 pub fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
@@ -234,9 +169,8 @@ fn show(p: &Path) -> String {
 /// panic text, no control byte but line ends (and tabs in `dump`'s TSV, the
 /// only output that is not a plugin report), a final newline.
 pub fn assert_well_formed(what: &str, r: &Run) {
-    let code = r
-        .code
-        .unwrap_or_else(|| panic!("{what}: killed by a signal: {r:?}"));
+    let code = r.code;
+    assert!(code >= 0, "{what}: killed by a signal: {r:?}");
     assert!((0..=3).contains(&code), "{what}: exit {code}: {r:?}");
     assert!(r.stderr.is_empty(), "{what}: stderr {:?}", r.stderr);
     for bad in ["internal error", "panicked", "RUST_BACKTRACE"] {
@@ -692,10 +626,10 @@ fn bad_inputs_end_as_one_unknown_line() {
         let what = format!("{} ({:?})", c.name, c.args);
         let first = r.stdout.lines().next().unwrap_or("").to_string();
         // The table as it ran (visible with --nocapture).
-        eprintln!("{:<48} exit {:?}  {first}", c.name, r.code);
+        eprintln!("{:<48} exit {}  {first}", c.name, r.code);
         let mut problems = Vec::new();
-        if r.code != Some(c.code) {
-            problems.push(format!("exit {:?}, want {}", r.code, c.code));
+        if r.code != c.code {
+            problems.push(format!("exit {}, want {}", r.code, c.code));
         }
         if !r.stderr.is_empty() {
             problems.push(format!("stderr {:?}", r.stderr));
@@ -752,7 +686,7 @@ fn sysv_segment_removed_while_in_use() {
     };
     let r = run(&args());
     assert_well_formed("live SysV", &r);
-    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout.starts_with("SCOREBOARD OK - 5/32 workers busy"),
         "{}",
@@ -762,12 +696,12 @@ fn sysv_segment_removed_while_in_use() {
     seg.remove();
     let r = run(&args());
     assert_well_formed("IPC_RMID'd, still attached", &r);
-    assert!(matches!(r.code, Some(0) | Some(3)), "{r:?}");
+    assert!(matches!(r.code, 0 | 3), "{r:?}");
 
     seg.detach();
     let r = run(&args());
     assert_well_formed("removed SysV", &r);
-    assert_eq!(r.code, Some(3), "{r:?}");
+    assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
     assert!(
         r.stdout
@@ -805,13 +739,13 @@ fn posix_object_disappearing_while_read() {
         let r = run(&on(cmd, &path));
         assert_well_formed(cmd, &r);
         match r.code {
-            Some(3) => {
+            3 => {
                 unknown += 1;
                 assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
                 assert!(r.stdout.starts_with(UNKNOWN), "{}", r.stdout);
                 assert!(r.stdout.contains(&show(&path)), "{}", r.stdout);
             }
-            Some(0) => ok += 1,
+            0 => ok += 1,
             other => panic!("{cmd}: exit {other:?}: {}", r.stdout),
         }
     }
@@ -883,7 +817,7 @@ fn status_bytes_above_10() {
     );
     let r = run(&busy(&p));
     assert_well_formed("status > 10", &r);
-    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    assert_eq!(r.code, 0, "{}", r.stdout);
     let perf = perfdata(&r.stdout);
     let (b, i, g) = (perf["busy"], perf["idle"], perf["graceful"]);
     assert!(b + i + g <= perf["capacity"], "{}", r.stdout);
@@ -953,7 +887,7 @@ fn extreme_timestamps() {
             args.extend(os(&["-w", "1"]));
             let r = run(&args);
             assert_well_formed(&format!("{name} {cmd}"), &r);
-            assert!(matches!(r.code, Some(0..=2)), "{name} {cmd}: {r:?}");
+            assert!(matches!(r.code, 0..=2), "{name} {cmd}: {r:?}");
             for (label, v) in perfdata(&r.stdout) {
                 assert!(v >= 0.0 && v.is_finite(), "{name} {cmd}: {label}={v}");
             }
@@ -970,7 +904,7 @@ fn extreme_timestamps() {
         }
         let r = run(&on("status", &p));
         assert_well_formed(&format!("{name} status"), &r);
-        assert_eq!(r.code, Some(0));
+        assert_eq!(r.code, 0);
     }
 }
 
@@ -1035,7 +969,7 @@ fn hostile_strings_are_escaped() {
         let r = run(&args);
         let what = format!("{cmd} {extra:?}");
         assert_well_formed(&what, &r);
-        assert!(matches!(r.code, Some(0..=2)), "{what}: {r:?}");
+        assert!(matches!(r.code, 0..=2), "{what}: {r:?}");
         let mut lines = r.stdout.lines();
         let first = lines.next().unwrap();
         assert_eq!(first.matches('|').count(), 1, "{what}: {first}");
@@ -1078,7 +1012,7 @@ fn hostile_strings_are_escaped() {
     for fmt in ["tsv", "json"] {
         let r = run(&[on("dump", &p), os(&["--format", fmt, "--header"])].concat());
         assert_well_formed(&format!("dump {fmt}"), &r);
-        assert_eq!(r.code, Some(0));
+        assert_eq!(r.code, 0);
         // Line ends are the format's own; a raw newline from a field would
         // break a TSV row in two (checked below by the field count).
         let body = r.stdout.replace('\n', "");
@@ -1127,8 +1061,8 @@ fn timeout_expires_on_a_large_segment() {
     let r = run(&args);
     assert_well_formed("-t 1", &r);
     match r.code {
-        Some(3) => assert_eq!(r.stdout, format!("{UNKNOWN}timed out after 1 s (-t)\n")),
-        Some(0) => assert!(r
+        3 => assert_eq!(r.stdout, format!("{UNKNOWN}timed out after 1 s (-t)\n")),
+        0 => assert!(r
             .stdout
             .starts_with("SCOREBOARD OK - 0/1280000 workers busy")),
         other => panic!("exit {other:?}: {r:?}"),
@@ -1173,7 +1107,7 @@ fn sigterm_mid_run() {
             let r = wait_bounded(child, name);
             use std::os::unix::process::ExitStatusExt;
             match (r.code, r.status.signal()) {
-                (Some(3), _) => {
+                (3, _) => {
                     assert_eq!(
                         r.stdout,
                         format!("{UNKNOWN}terminated by {name}\n"),
@@ -1182,11 +1116,11 @@ fn sigterm_mid_run() {
                     assert!(r.stderr.is_empty(), "{r:?}");
                     terminated += 1;
                 }
-                (Some(0), _) => {
+                (0, _) => {
                     assert_well_formed("finished before the signal", &r);
                     finished += 1;
                 }
-                (None, Some(s)) if s == signal => {
+                (-1, Some(s)) if s == signal => {
                     assert!(r.stdout.is_empty() && r.stderr.is_empty(), "{r:?}");
                     // Startup under load may take a while; a run that got
                     // going has the handler.

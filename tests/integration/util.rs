@@ -1,29 +1,89 @@
-//! Running the real binary, directly and through argv[0] symlinks.
+//! Running the real binary, directly and through argv[0] symlinks, always
+//! with a deadline: a run that hangs fails its test instead of the suite.
 
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_apache-scoreboard");
 
-/// What a run printed and how it ended.
+/// No run may take longer than this (a FIFO or a lock would hang forever).
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// What one run printed and how it ended.
 #[derive(Debug)]
 pub struct Run {
+    pub status: ExitStatus,
+    /// The exit code, -1 when a signal ended the run.
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Waits for `child` at most `DEADLINE`; kills it and fails the test when it
+/// hangs.
+pub fn wait_bounded(mut child: Child, what: &str) -> Run {
+    let start = Instant::now();
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stderr.read_to_end(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {DEADLINE:?} (hangs)");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let elapsed = start.elapsed();
+    Run {
+        status,
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.join().expect("stdout reader")).into_owned(),
+        stderr: String::from_utf8_lossy(&err.join().expect("stderr reader")).into_owned(),
+        elapsed,
+    }
+}
+
+/// Starts `program ARGS` with stdin closed and both outputs piped.
+pub fn spawn(
+    program: impl AsRef<OsStr>,
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+) -> Child {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn apache-scoreboard")
+}
+
+/// Runs `apache-scoreboard ARGS` (any bytes).
+pub fn run(args: &[OsString]) -> Run {
+    wait_bounded(spawn(BIN, args), &format!("{args:?}"))
 }
 
 pub fn run_program(program: &Path, args: &[String]) -> Run {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run apache-scoreboard");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    wait_bounded(
+        spawn(program, args),
+        &format!("{} {args:?}", program.display()),
+    )
 }
 
 /// Runs `apache-scoreboard ARGS`; stderr must stay empty.
