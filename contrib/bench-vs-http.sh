@@ -8,13 +8,16 @@
 #        curl -s -m 5 http://127.0.0.1:PORT/server-status?auto
 #      first with the server idle, then with every worker held busy by a
 #      slow CGI (mod_status then has no worker to answer with);
-#   2. wrk throughput of a static file for DURATION seconds, without and
-#      with check_scoreboard_busy running every 10 ms.
+#   2. wrk throughput of a static file, ROUNDS rounds of DURATION seconds
+#      each without monitoring, with check_scoreboard_busy every 10 ms and
+#      with curl of server-status every 10 ms, interleaved; once with the
+#      server and wrk on CPU 0 and the monitoring on the other CPUs, once
+#      with everything sharing every CPU.
 #
 # Usage: contrib/bench-vs-http.sh [BINARY]
 #   BINARY    default: $CARGO_TARGET_DIR/release/apache-scoreboard, else
 #             target/release/apache-scoreboard (built if missing)
-#   env RUNS=100 DURATION=10 CONNECTIONS=16 THREADS=2 WORKERS=32
+#   env RUNS=300 ROUNDS=3 DURATION=10 CONNECTIONS=16 THREADS=2 WORKERS=32
 #
 # Needs root (apache2 drops to www-data; the segment is root's), apache2,
 # curl, hyperfine and wrk (apt-get install curl hyperfine wrk). Listens on
@@ -22,7 +25,8 @@
 # started by pid (the server, held requests, the check loop) on exit.
 set -euo pipefail
 
-RUNS=${RUNS:-100}
+RUNS=${RUNS:-300}
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-2}
@@ -35,7 +39,7 @@ if [ ! -x "$bin" ]; then
     echo "building $bin" >&2
     (cd "$here" && cargo build --release --quiet)
 fi
-for tool in /usr/sbin/apache2 curl hyperfine wrk; do
+for tool in /usr/sbin/apache2 curl hyperfine wrk taskset bc; do
     command -v "$tool" >/dev/null || {
         echo "missing $tool (apt-get install apache2 curl hyperfine wrk)" >&2
         exit 2
@@ -171,7 +175,7 @@ check=("$bin" check_scoreboard_busy --scoreboard "$seg" --max-workers "$WORKERS"
 echo "apache2 pid $httpd_pid on $url, segment $seg ($(stat -c %s "$seg") bytes)"
 "${check[@]}" | head -1
 
-# hyperfine MODE RUNS_FOR_CURL: mean seconds of each command into $out/MODE.csv
+# hyperfine MODE RUNS_FOR_CURL: times of each command into $out/MODE.csv
 bench() {
     local mode=$1 curl_runs=$2
     hyperfine -N -i --style basic --warmup 5 --runs "$RUNS" \
@@ -182,15 +186,16 @@ bench() {
         --export-csv "$root/$mode-curl.csv" \
         -n curl "curl -s -m 5 $url/server-status?auto" >/dev/null
 }
-mean() { # FILE NAME -> mean in ms
-    awk -F, -v n="$2" '$1 == n { printf "%.3f", $2 * 1000 }' "$1"
+median() { # FILE NAME -> median in ms (hyperfine's CSV, column by name)
+    awk -F, -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "median") c = i; next }
+        $1 == n { printf "%.3f", $c * 1000 }' "$1"
 }
 report() {
     local mode=$1 cat_ms check_ms curl_ms
-    cat_ms=$(mean "$root/$mode-local.csv" cat)
-    check_ms=$(mean "$root/$mode-local.csv" check)
-    curl_ms=$(mean "$root/$mode-curl.csv" curl)
-    printf '| %-8s | %10s | %10s | %10s | %9.1f | %9.1f |\n' "$mode" "$cat_ms" "$check_ms" "$curl_ms" \
+    cat_ms=$(median "$root/$mode-local.csv" cat)
+    check_ms=$(median "$root/$mode-local.csv" check)
+    curl_ms=$(median "$root/$mode-curl.csv" curl)
+    printf '| %-8s | %10s | %10s | %10s | %9.2f | %9.1f |\n' "$mode" "$cat_ms" "$check_ms" "$curl_ms" \
         "$(echo "$check_ms / $cat_ms" | bc -l)" "$(echo "$curl_ms / $check_ms" | bc -l)"
 }
 
@@ -222,10 +227,17 @@ for _ in $(seq 300); do
 done
 sleep 2
 
-echo "== wrk ${DURATION}s, $THREADS threads, $CONNECTIONS connections, static file"
-rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$url/ok.txt" | awk '/^Requests\/sec/ { print $2 }'; }
-# every_10ms NAME COMMAND...: wrk while COMMAND runs every 10 ms; sets
-# $rps and $runs.
+# wrk: ROUNDS interleaved rounds of (no monitoring, a check every 10 ms,
+# curl every 10 ms), so that drift of the machine hits all three alike; the
+# spread of the no-monitoring rounds is the noise. Two placements:
+#   pinned: apache2 and wrk on CPU 0, the monitoring loop on CPU 1, so the
+#           loop takes no CPU time from the server: any change left would be
+#           interference through the segment, caches or the kernel;
+#   shared: everything on every CPU (wrk and apache2 already use them all,
+#           so the loop's process starts compete with the server for CPU).
+echo "== wrk ${DURATION}s x $ROUNDS rounds, $THREADS threads, $CONNECTIONS connections, static file"
+# every_10ms NAME COMMAND...: runs COMMAND every 10 ms in the background on
+# $loop_cpus until stop_loop; counts runs in $root/NAME-count.
 every_10ms() {
     local name=$1
     shift
@@ -240,22 +252,52 @@ every_10ms() {
         done
     ) &
     loop_pid=$!
-    rps=$(rps)
-    kill "$loop_pid"; wait "$loop_pid" 2>/dev/null || true; loop_pid=
-    runs=$(cat "$root/$name-count" 2>/dev/null || echo 0)
+    taskset -pc "$loop_cpus" "$loop_pid" >/dev/null
 }
-rps_plain=$(rps)
-every_10ms check "${check[@]}"
-rps_check=$rps checks_run=$runs
-every_10ms curl curl -s -m 5 -o /dev/null "$url/server-status?auto"
-rps_curl=$rps curls_run=$runs
+stop_loop() {
+    kill "$loop_pid"; wait "$loop_pid" 2>/dev/null || true; loop_pid=
+}
+# Every apache2 process and thread onto CPUS.
+place_httpd() {
+    local p
+    for p in "$httpd_pid" $(ps -o pid= --ppid "$httpd_pid"); do
+        taskset -apc "$1" "$p" >/dev/null 2>&1 || true
+    done
+}
+# wrk_round PLACEMENT ROUND: one (none, check, curl) triple into $root/wrk.tsv
+wrk_round() {
+    local placement=$1 round=$2 mode rps runs
+    for mode in none check curl; do
+        rm -f "$root/$mode-count"
+        case $mode in
+            check) every_10ms check "${check[@]}" ;;
+            curl) every_10ms curl curl -s -m 5 -o /dev/null "$url/server-status?auto" ;;
+        esac
+        rps=$(taskset -c "$wrk_cpus" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$url/ok.txt" \
+            | awk '/^Requests\/sec/ { print $2 }')
+        [ "$mode" = none ] || stop_loop
+        runs=$(cat "$root/$mode-count" 2>/dev/null || echo 0)
+        printf '%s\t%s\t%s\t%s\t%s\n' "$placement" "$round" "$mode" "$rps" "$runs" >> "$root/wrk.tsv"
+        sleep 1
+    done
+}
+: > "$root/wrk.tsv"
+last_cpu=$(($(nproc) - 1))
+if [ "$last_cpu" -ge 1 ]; then
+    wrk_cpus=0 loop_cpus=1-$last_cpu
+    place_httpd "$wrk_cpus"
+    for r in $(seq "$ROUNDS"); do wrk_round pinned "$r"; done
+fi
+wrk_cpus=0-$last_cpu loop_cpus=0-$last_cpu
+place_httpd "$wrk_cpus"
+for r in $(seq "$ROUNDS"); do wrk_round shared "$r"; done
 
 echo
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average at the start: $load_start"
 echo "apache2: $(/usr/sbin/apache2 -v | sed -n 's/^Server version: //p'), event, MaxRequestWorkers $WORKERS; segment $(stat -c %s "$seg") bytes"
 echo "binary: $bin ($("$bin" --version 2>/dev/null | head -1))"
 echo
-echo "Whole-process time, mean of $RUNS runs (curl: 3 runs when busy) in ms; ratios check/cat and curl/check:"
+echo "Whole-process time, median of $RUNS runs (curl: 3 runs when busy) in ms; ratios check/cat and curl/check:"
 echo
 echo "| server   |   cat (ms) | check (ms) |  curl (ms) | check/cat | curl/check |"
 echo "|----------|-----------:|-----------:|-----------:|----------:|-----------:|"
@@ -264,9 +306,24 @@ report busy
 echo
 echo "server-status over HTTP: HTTP $curl_idle when idle, '${curl_busy:-timeout}' (000 = no answer within 5 s) when every worker is busy"
 echo
-change() { echo "($1 - $rps_plain) * 100 / $rps_plain" | bc -l | xargs printf '%+.1f%%'; }
-echo "| wrk ${DURATION}s static file | requests/s | change |"
-echo "|---|---:|---:|"
-printf '| without checks | %s | |\n' "$rps_plain"
-printf '| check_scoreboard_busy every 10 ms (%s runs) | %s | %s |\n' "$checks_run" "$rps_check" "$(change "$rps_check")"
-printf '| curl server-status?auto every 10 ms (%s runs) | %s | %s |\n' "$curls_run" "$rps_curl" "$(change "$rps_curl")"
+echo "wrk ${DURATION}s per round, $THREADS threads, $CONNECTIONS connections, 3-byte static file; requests/s per round, mean, and change of the mean against no monitoring (noise: the no-monitoring rounds' range as % of their mean):"
+echo
+echo "| placement | monitoring | rounds (req/s) | mean | change | runs of the monitor per round |"
+echo "|---|---|---|---:|---:|---|"
+awk -F'\t' '
+    { key = $1 SUBSEP $3; rps[key] = rps[key] (rps[key] == "" ? "" : ", ") $4; sum[key] += $4; n[key]++
+      if (!(key in lo) || $4 < lo[key]) lo[key] = $4; if ($4 > hi[key]) hi[key] = $4
+      runs[key] = runs[key] (runs[key] == "" ? "" : ", ") $5; if (!($1 in seen)) { order[++np] = $1; seen[$1] = 1 } }
+    END {
+        split("none check curl", modes, " ")
+        label["none"] = "none"; label["check"] = "check_scoreboard_busy every 10 ms"; label["curl"] = "curl server-status?auto every 10 ms"
+        for (i = 1; i <= np; i++) {
+            pl = order[i]; base = sum[pl SUBSEP "none"] / n[pl SUBSEP "none"]
+            noise = (hi[pl SUBSEP "none"] - lo[pl SUBSEP "none"]) * 100 / base
+            for (m = 1; m <= 3; m++) {
+                k = pl SUBSEP modes[m]; mean = sum[k] / n[k]
+                ch = modes[m] == "none" ? sprintf("noise %.1f%%", noise) : sprintf("%+.1f%%", (mean - base) * 100 / base)
+                printf "| %s | %s | %s | %.0f | %s | %s |\n", pl, label[modes[m]], rps[k], mean, ch, modes[m] == "none" ? "" : runs[k]
+            }
+        }
+    }' "$root/wrk.tsv"
