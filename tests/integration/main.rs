@@ -6,6 +6,7 @@ mod fixtures;
 mod hostile;
 mod live;
 mod live_httpd_smoke;
+mod load;
 mod monitoring;
 mod multicall;
 mod privilege;
