@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::util::{run_bin, Run};
+use crate::util::{perfdata, run_bin, Run};
 
 pub const FIXTURES: [&str; 8] = [
     "prefork-slow",
@@ -424,24 +424,6 @@ fn checks_golden() {
             }
         }
     }
-}
-
-/// `label=value…` pairs of the first line.
-pub fn perfdata(stdout: &str) -> BTreeMap<String, f64> {
-    let first = stdout.lines().next().unwrap_or("");
-    let perf = first.split_once(" | ").map_or("", |(_, p)| p);
-    perf.split(' ')
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            let num: String = v
-                .split(';')
-                .next()?
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
-                .collect();
-            Some((k.trim_matches('\'').to_string(), num.parse().ok()?))
-        })
-        .collect()
 }
 
 fn golden(f: &Fixture, check: &str, out: &Run) {

@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use crate::capture::worker;
 use crate::capture::*;
 pub use crate::util::run;
-use crate::util::{spawn, wait_bounded, Run, BIN};
+use crate::util::{perfdata, spawn, wait_bounded, Run, BIN};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -833,25 +833,6 @@ fn status_bytes_above_10() {
         "{}",
         r.stdout
     );
-}
-
-/// `label=value...` pairs of the first line's perfdata.
-pub fn perfdata(stdout: &str) -> std::collections::HashMap<String, f64> {
-    let first = stdout.lines().next().unwrap_or("");
-    let (_, perf) = first
-        .split_once(" | ")
-        .unwrap_or_else(|| panic!("no perfdata: {first}"));
-    perf.split(' ')
-        .map(|tok| {
-            let (label, rest) = tok.rsplit_once('=').unwrap_or_else(|| panic!("{tok}"));
-            let value = rest.split(';').next().unwrap_or("");
-            let value = value.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
-            (
-                label.trim_matches('\'').to_string(),
-                value.parse().unwrap_or_else(|_| panic!("{tok}")),
-            )
-        })
-        .collect()
 }
 
 /// Start, stop and last-used times of 0, negative, far in the future and at

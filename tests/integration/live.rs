@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::fixtures::perfdata;
 use crate::support::{auto_value, parse_auto, require_apache, Httpd, HttpdConfig, Mpm};
+use crate::util::perfdata;
 use crate::util::run_bin;
 
 fn args(list: &[&str]) -> Vec<String> {

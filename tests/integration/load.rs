@@ -13,9 +13,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::hostile::{assert_well_formed, perfdata};
+use crate::hostile::assert_well_formed;
 use crate::support::{require_apache, Httpd, HttpdConfig, Mpm};
-use crate::util::{run, Run};
+use crate::util::{perfdata, run, Run};
 
 const RUNS: usize = 1000;
 const CHECKS: [&str; 3] = [

@@ -29,7 +29,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::hostile::{assert_well_formed, fixture, os, perfdata, run, Background};
+use super::hostile::{assert_well_formed, fixture, os, run, Background};
+use crate::util::perfdata;
 
 use crate::capture::*;
 

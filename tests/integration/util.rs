@@ -92,3 +92,23 @@ pub fn run_bin(args: &[String]) -> Run {
     assert!(run.stderr.is_empty(), "stderr: {}", run.stderr);
     run
 }
+
+/// `label=value` pairs of the first line's perfdata (the value without its
+/// unit); panics on a token that is not one.
+pub fn perfdata(stdout: &str) -> std::collections::BTreeMap<String, f64> {
+    let first = stdout.lines().next().unwrap_or("");
+    let (_, perf) = first
+        .split_once(" | ")
+        .unwrap_or_else(|| panic!("no perfdata: {first}"));
+    perf.split(' ')
+        .map(|tok| {
+            let (label, rest) = tok.rsplit_once('=').unwrap_or_else(|| panic!("{tok}"));
+            let value = rest.split(';').next().unwrap_or("");
+            let value = value.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
+            (
+                label.trim_matches('\'').to_string(),
+                value.parse().unwrap_or_else(|_| panic!("{tok}")),
+            )
+        })
+        .collect()
+}
