@@ -38,14 +38,17 @@ fi
 
 cargo build --release --locked
 
-# The man pages, from the binary's own CLI definition (hidden `manpage`
+# The man pages, from the binary's own clap definitions (hidden `manpage`
 # subcommand), where both packagers look for them (target/release is mapped
 # to the real target directory by both). Regenerated from scratch: the
 # packages take every *.1.gz found there.
 man="$target/release/man"
 rm -rf "$man"
 mkdir -p "$man"
-"$target/release/apache-scoreboard" manpage >"$man/apache-scoreboard.1"
+# apache-scoreboard.1, check_scoreboard_busy.1 (one per check name),
+# apache-scoreboard-dump.1 (one per other subcommand), and
+# apache-scoreboard-check_*.1 that point to the check pages.
+"$target/release/apache-scoreboard" manpage --dir "$man" >/dev/null
 gzip -9nf "$man"/*.1
 
 if [ "$what" != rpm ]; then
