@@ -1,10 +1,11 @@
 #!/bin/sh
 # Builds the Debian and RPM packages of apache-scoreboard.
 #
-#   packaging/build.sh          both packages
-#   packaging/build.sh deb      the .deb only (tests/integration/package.rs)
-#   packaging/build.sh rpm      the .rpm only
-#   packaging/build.sh tools    only install the packaging tools (.ci/run)
+#   packaging/build.sh                   both packages
+#   packaging/build.sh deb               the .deb only (tests/integration/package.rs)
+#   packaging/build.sh rpm               the .rpm only
+#   packaging/build.sh --tools-only deb  only install what building the .deb
+#                                        needs (.ci/run, before the tests)
 #
 # Output: target/debian/apache-scoreboard_<version>-1_<arch>.deb and
 # target/generate-rpm/apache-scoreboard-<version>-1.<arch>.rpm (below
@@ -18,11 +19,16 @@ set -eu
 
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
+tools_only=false
+if [ "${1:-}" = --tools-only ]; then
+  tools_only=true
+  shift
+fi
 what=${1:-all}
 case $what in
-  all | deb | rpm | tools) ;;
+  all | deb | rpm) ;;
   *)
-    echo "usage: $0 [all|deb|rpm|tools]" >&2
+    echo "usage: $0 [--tools-only] [all|deb|rpm]" >&2
     exit 2
     ;;
 esac
@@ -34,7 +40,9 @@ fi
 if [ "$what" != deb ] && ! cargo generate-rpm --version >/dev/null 2>&1; then
   cargo install --locked cargo-generate-rpm
 fi
-[ "$what" = tools ] && exit 0
+if $tools_only; then
+  exit 0
+fi
 
 cargo build --release --locked
 

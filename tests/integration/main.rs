@@ -8,6 +8,7 @@ mod live;
 mod live_httpd_smoke;
 mod monitoring;
 mod multicall;
+mod package;
 mod privilege;
 mod revisions;
 mod support;
