@@ -1,12 +1,17 @@
 #!/bin/sh
 # Builds the Debian and RPM packages of apache-scoreboard.
 #
-#   packaging/build.sh
+#   packaging/build.sh                   both packages
+#   packaging/build.sh deb               the .deb only (tests/integration/package.rs)
+#   packaging/build.sh rpm               the .rpm only
+#   packaging/build.sh --tools-only deb  only install what building the .deb
+#                                        needs (.ci/run, before the tests)
 #
 # Output: target/debian/apache-scoreboard_<version>-1_<arch>.deb and
 # target/generate-rpm/apache-scoreboard-<version>-1.<arch>.rpm (below
 # $CARGO_TARGET_DIR when it is set). The package contents are declared in
-# Cargo.toml, [package.metadata.deb] and [package.metadata.generate-rpm].
+# Cargo.toml, [package.metadata.deb] and [package.metadata.generate-rpm];
+# the maintainer scripts are in packaging/debian and packaging/rpm.
 #
 # Installs cargo-deb (>= 3.8, for symlink assets) and cargo-generate-rpm with
 # `cargo install --locked` when they are missing.
@@ -14,28 +19,53 @@ set -eu
 
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
+tools_only=false
+if [ "${1:-}" = --tools-only ]; then
+  tools_only=true
+  shift
+fi
+what=${1:-all}
+case $what in
+  all | deb | rpm) ;;
+  *)
+    echo "usage: $0 [--tools-only] [all|deb|rpm]" >&2
+    exit 2
+    ;;
+esac
 
 # cargo-deb 3.8 is the first version tested with symlinks declared as assets.
-if ! cargo deb --version 2>/dev/null | grep -Eq ' (3\.([89]|[1-9][0-9])|[4-9]|[1-9][0-9])\.'; then
+if [ "$what" != rpm ] && ! cargo deb --version 2>/dev/null | grep -Eq ' (3\.([89]|[1-9][0-9])|[4-9]|[1-9][0-9])\.'; then
   cargo install --locked cargo-deb --version '^3.8'
 fi
-if ! cargo generate-rpm --version >/dev/null 2>&1; then
+if [ "$what" != deb ] && ! cargo generate-rpm --version >/dev/null 2>&1; then
   cargo install --locked cargo-generate-rpm
+fi
+if $tools_only; then
+  exit 0
 fi
 
 cargo build --release --locked
 
-# The man page, from the binary's own CLI definition (hidden `manpage`
-# subcommand), where both packagers look for it (target/release is mapped to
-# the real target directory by both).
+# The man pages, from the binary's own clap definitions (hidden `manpage`
+# subcommand), where both packagers look for them (target/release is mapped
+# to the real target directory by both). Regenerated from scratch: the
+# packages take every *.1.gz found there.
 man="$target/release/man"
+rm -rf "$man"
 mkdir -p "$man"
-"$target/release/apache-scoreboard" manpage >"$man/apache-scoreboard.1"
-gzip -9nf "$man/apache-scoreboard.1"
+# apache-scoreboard.1, check_scoreboard_busy.1 (one per check name),
+# apache-scoreboard-dump.1 (one per other subcommand), and
+# apache-scoreboard-check_*.1 that point to the check pages.
+"$target/release/apache-scoreboard" manpage --dir "$man" >/dev/null
+gzip -9nf "$man"/*.1
 
-# cargo-deb strips its own copy of the binary.
-cargo deb --no-build
+if [ "$what" != rpm ]; then
+  # cargo-deb strips its own copy of the binary.
+  cargo deb --no-build
+fi
 
-# cargo-generate-rpm packages the file as it is.
-strip --strip-all "$target/release/apache-scoreboard"
-cargo generate-rpm
+if [ "$what" != deb ]; then
+  # cargo-generate-rpm packages the file as it is.
+  strip --strip-all "$target/release/apache-scoreboard"
+  cargo generate-rpm
+fi

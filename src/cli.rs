@@ -171,7 +171,7 @@ pub enum Cmd {
     Instances(InstancesArgs),
     /// Print the man page (roff)
     #[command(hide = true)]
-    Manpage,
+    Manpage(ManpageArgs),
 }
 
 impl Cmd {
@@ -184,7 +184,7 @@ impl Cmd {
             Cmd::Status(a) => Some(&a.run),
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
-            Cmd::Manpage => None,
+            Cmd::Manpage(_) => None,
         }
     }
 }
@@ -422,16 +422,73 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             Report::Text(snapshot::write(&loaded, &a.out)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),
-        Cmd::Manpage => {
-            let mut out = Vec::new();
-            let main = Applet::command()
-                .find_subcommand(BINARY)
-                .cloned()
-                .unwrap_or_else(Applet::command);
-            clap_mangen::Man::new(main).render(&mut out)?;
-            Report::Text(String::from_utf8_lossy(&out).into_owned())
+        Cmd::Manpage(a) => {
+            let pages = man_pages()?;
+            match a.dir {
+                None => Report::Text(pages.into_iter().next().unwrap_or_default().1),
+                Some(dir) => {
+                    let mut names = Vec::new();
+                    for (name, text) in pages {
+                        let path = dir.join(&name);
+                        std::fs::write(&path, text)
+                            .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+                        names.push(name);
+                    }
+                    Report::Text(names.join("\n") + "\n")
+                }
+            }
         }
     })
+}
+
+// Options of the hidden `manpage` subcommand.
+#[derive(Args, Debug)]
+pub struct ManpageArgs {
+    /// Write every page (see man_pages) into this directory instead of
+    /// printing apache-scoreboard.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// The man pages, as (file name, roff), apache-scoreboard.1 first: one for
+/// the binary, one per check under its command name (check_scoreboard_busy.1,
+/// ...; the name it is installed and run as, through its symlink), one per
+/// other subcommand (apache-scoreboard-dump.1, ...), and for each check an
+/// `apache-scoreboard-check_*.1` that sources the check's page, the name the
+/// main page refers to.
+pub fn man_pages() -> std::io::Result<Vec<(String, String)>> {
+    // Subcommands are deferred (`defer = true`): build the whole tree, or
+    // their pages would list no option.
+    let mut applet = Applet::command().mut_subcommand(BINARY, |c| c.disable_help_subcommand(true));
+    applet.build();
+    let main = applet.find_subcommand(BINARY).cloned().unwrap_or(applet);
+    let version = main.get_version().unwrap_or_default().to_string();
+    let render = |cmd: clap::Command, title: &str| -> std::io::Result<String> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .title(title)
+            .source(format!("{BINARY} {version}"))
+            .manual(BINARY)
+            .render(&mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    };
+    let mut pages = vec![(format!("{BINARY}.1"), render(main.clone(), BINARY)?)];
+    for sub in main.get_subcommands().filter(|c| !c.is_hide_set()) {
+        let name = sub.get_name().to_string();
+        if name.starts_with("check_") {
+            let cmd = sub.clone().display_name(&name).bin_name(&name);
+            pages.push((format!("{name}.1"), render(cmd, &name)?));
+            pages.push((format!("{BINARY}-{name}.1"), format!(".so man1/{name}.1\n")));
+        } else {
+            let title = format!("{BINARY}-{name}");
+            let cmd = sub
+                .clone()
+                .display_name(&title)
+                .bin_name(format!("{BINARY} {name}"));
+            pages.push((format!("{title}.1"), render(cmd, &title)?));
+        }
+    }
+    Ok(pages)
 }
 
 #[cfg(test)]
@@ -441,6 +498,52 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Applet::command().debug_assert();
+    }
+
+    #[test]
+    fn man_pages_list_every_option() {
+        let pages = man_pages().expect("render");
+        let page = |name: &str| {
+            pages
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_else(|| panic!("no page {name}"))
+        };
+        // roff escapes every `-`.
+        let roff = |option: &str| format!("\\fB\\-\\-{}\\fR", option.replace('-', "\\-"));
+        let mut app = Applet::command().mut_subcommand(BINARY, |c| c.disable_help_subcommand(true));
+        app.build();
+        let main = app.find_subcommand(BINARY).expect("main").clone();
+        let mut checked = 0;
+        for sub in main.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let name = sub.get_name();
+            let file = if name.starts_with("check_") {
+                assert_eq!(
+                    page(&format!("{BINARY}-{name}.1")),
+                    format!(".so man1/{name}.1\n")
+                );
+                format!("{name}.1")
+            } else {
+                format!("{BINARY}-{name}.1")
+            };
+            let text = page(&file);
+            let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
+            // Deferred arguments not built would leave only --help.
+            assert!(longs.contains(&"timeout"), "{name}: {longs:?}");
+            if name != "instances" {
+                assert!(text.contains(&roff("scoreboard")), "{file}");
+            }
+            for long in longs {
+                assert!(text.contains(&roff(long)), "{file} lacks --{long}");
+            }
+            assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
+            checked += 1;
+        }
+        assert_eq!(checked, 7);
+        assert!(!pages
+            .iter()
+            .any(|(n, _)| n.contains("help") || n.contains("manpage")));
     }
 
     #[test]

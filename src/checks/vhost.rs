@@ -10,7 +10,7 @@ use clap::Args;
 use super::{capacity, host_part, human_age, percent, PluginArgs};
 use crate::cli::SourceArgs;
 use crate::plugin::output::Outcome;
-use crate::plugin::perfdata::{format_number, sanitize_label, Perfdata};
+use crate::plugin::perfdata::{format_number, Perfdata, MAX_LABEL_CHARS};
 use crate::plugin::range::{evaluate, Range};
 use crate::plugin::text::escape_bytes;
 use crate::plugin::State;
@@ -181,23 +181,78 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
             .min(0.0)
             .max(cap as f64),
     ];
-    let mut labels: Vec<String> = Vec::new();
-    for (name, g) in ranked.iter().filter(|(n, _)| n != NO_VHOST).take(args.top) {
-        let base = format!("vhost_{}", sanitize_label(name));
-        let mut label = base.clone();
-        let mut n = 2;
-        while labels.contains(&label) {
-            label = format!("{base}_{n}");
-            n += 1;
-        }
+    let listed: Vec<&(String, Group)> = ranked
+        .iter()
+        .filter(|(n, _)| n != NO_VHOST)
+        .take(args.top)
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    for ((_, g), label) in listed.iter().zip(vhost_labels(&names)) {
         o.perfdata.push(
             Perfdata::new(&label, g.busy as f64)
                 .min(0.0)
                 .max(cap as f64),
         );
-        labels.push(label);
     }
     Ok(o)
+}
+
+/// Perfdata labels for vhost names (the text output keeps the real names):
+/// `vhost_` and the name with every run of characters outside
+/// `[A-Za-z0-9]` as one `_`, at most [`MAX_LABEL_CHARS`]. Graphite (Icinga's
+/// GraphiteWriter, PNP, carbon) splits metric names on `.`, so
+/// `www.example.com:443` must not stay dotted; `:` (Icinga's `::` check
+/// prefix), `-` and with them the need to quote the label go too. Names that come out equal (`a.b` and
+/// `a_b`, or long names cut alike) each get `_` and 8 hex digits of a hash
+/// (FNV-1a) of the real name: deterministic, and independent of the
+/// vhosts' ranking, so a series keeps its name when two vhosts swap places.
+/// A clash left after that (a hash collision) is numbered in ranking order.
+fn vhost_labels(names: &[&str]) -> Vec<String> {
+    const HASH_SUFFIX: usize = 9; // `_` and 8 hex digits
+    let plain = |name: &str, max: usize| {
+        let mut label = String::from("vhost");
+        for c in name.chars() {
+            let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+            if !(c == '_' && label.ends_with('_')) {
+                label.push(c);
+            }
+        }
+        label.truncate(max);
+        label.trim_end_matches('_').to_string()
+    };
+    let base: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let mut label = plain(&format!("_{n}"), MAX_LABEL_CHARS);
+            if label == "vhost" {
+                label.push_str("_empty");
+            }
+            label
+        })
+        .collect();
+    let mut labels: Vec<String> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let shared = base.iter().filter(|b| **b == base[i]).count() > 1;
+        let mut label = if shared {
+            let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+            let head = plain(&format!("_{name}"), MAX_LABEL_CHARS - HASH_SUFFIX);
+            format!("{head}_{hash:08x}")
+        } else {
+            base[i].clone()
+        };
+        let stem = label.clone();
+        let mut n = 2;
+        while labels.contains(&label) || (label != base[i] && base.contains(&label)) {
+            let suffix = format!("_{n}");
+            let keep = stem.len().min(MAX_LABEL_CHARS - suffix.len());
+            label = format!("{}{suffix}", &stem[..keep]);
+            n += 1;
+        }
+        labels.push(label);
+    }
+    labels
 }
 
 /// mod_status's busy rule for one slot of a counted process.
@@ -214,5 +269,83 @@ fn metric_name(m: VhostMetric) -> &'static str {
         VhostMetric::ShareOfCapacity => "share of capacity",
         VhostMetric::ShareOfBusy => "share of busy",
         VhostMetric::Busy => "busy workers",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::perfdata::sanitize_label;
+
+    #[test]
+    fn labels_have_no_graphite_separators() {
+        let labels = vhost_labels(&[
+            "www.example.com:443",
+            "b.test:18082",
+            "[::1]:80",
+            "my-site.example:8080",
+            r"ev\x7cl'=\x0a:80",
+            "",
+        ]);
+        assert_eq!(
+            labels,
+            [
+                "vhost_www_example_com_443",
+                "vhost_b_test_18082",
+                "vhost_1_80",
+                "vhost_my_site_example_8080",
+                "vhost_ev_x7cl_x0a_80",
+                "vhost_empty",
+            ]
+        );
+        for label in &labels {
+            assert!(label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            // Perfdata::new keeps them as they are.
+            assert_eq!(&sanitize_label(label), label);
+        }
+    }
+
+    #[test]
+    fn colliding_labels_are_distinct_and_independent_of_order() {
+        let long = "a".repeat(60);
+        let longer = format!("{long}b");
+        let names = [
+            "a.b:80",
+            "a_b:80",
+            "c.test:80",
+            long.as_str(),
+            longer.as_str(),
+        ];
+        let labels = vhost_labels(&names);
+        assert_eq!(labels[2], "vhost_c_test_80");
+        for (i, label) in labels.iter().enumerate() {
+            assert!(label.len() <= MAX_LABEL_CHARS, "{label}");
+            assert_eq!(
+                labels.iter().filter(|l| *l == label).count(),
+                1,
+                "{labels:?}"
+            );
+            if i != 2 {
+                assert!(label.len() > 9 && label.as_bytes()[label.len() - 9] == b'_');
+            }
+        }
+        assert!(labels[0].starts_with("vhost_a_b_80_"), "{}", labels[0]);
+        // The same name gets the same label whatever the ranking.
+        let mut reversed = names;
+        reversed.reverse();
+        let mut again = vhost_labels(&reversed);
+        again.reverse();
+        assert_eq!(labels, again);
+    }
+
+    #[test]
+    fn leftover_clash_is_numbered() {
+        // A plain label that equals another vhost's hashed one cannot be
+        // constructed without a hash collision; a repeated name can.
+        let labels = vhost_labels(&["x.y", "x.y"]);
+        assert_ne!(labels[0], labels[1]);
+        assert!(labels[1].ends_with("_2"), "{labels:?}");
     }
 }

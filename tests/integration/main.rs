@@ -9,6 +9,7 @@ mod live_httpd_smoke;
 mod load;
 mod monitoring;
 mod multicall;
+mod package;
 mod privilege;
 mod revisions;
 mod support;

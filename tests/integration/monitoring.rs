@@ -180,6 +180,18 @@ impl Account {
     }
 }
 
+/// What every daemon test starts with: the account, a fresh sandbox and the
+/// test's start time; `None` when the test is skipped (see [`have`] and
+/// [`Account::get`]).
+fn setup(test: &str, programs: &[&str]) -> Option<(Account, Sandbox, Instant)> {
+    if !have(test, programs) {
+        return None;
+    }
+    let account = Account::get(test)?;
+    let started = Instant::now();
+    Some((account, Sandbox::new(test), started))
+}
+
 /// A world-readable temporary directory, removed at the end of the test.
 struct Sandbox(PathBuf);
 
@@ -382,6 +394,24 @@ impl Daemon {
         }
     }
 
+    /// Polls `probe` every 100 ms until it gives a value; fails when the
+    /// daemon exits (with its output) or after `deadline`.
+    fn wait_for<T>(
+        &mut self,
+        what: &str,
+        deadline: Instant,
+        mut probe: impl FnMut() -> Option<T>,
+    ) -> T {
+        loop {
+            self.assert_running();
+            if let Some(value) = probe() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
@@ -404,17 +434,6 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Polls `probe` until it gives a value; fails after `deadline`.
-fn wait_for<T>(what: &str, deadline: Instant, mut probe: impl FnMut() -> Option<T>) -> T {
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -493,14 +512,9 @@ fn assert_arguments_described(list: &str, command: &str) {
 #[test]
 fn icinga2_validates_checkcommands_with_itl_and_examples() {
     let test = "icinga2-validate";
-    if !have(test, &[ICINGA2, ICINGA2_ITL]) {
-        return;
-    }
-    let Some(account) = Account::get(test) else {
+    let Some((account, sandbox, started)) = setup(test, &[ICINGA2, ICINGA2_ITL]) else {
         return;
     };
-    let started = Instant::now();
-    let sandbox = Sandbox::new(test);
     sandbox.dir("etc/zones.d/master", &account);
     let mut config = String::from(
         "const PluginDir = \"/usr/lib/nagios/plugins\"\n\
@@ -657,14 +671,9 @@ fn assert_unscaled_unit(unit: &str) {
 #[test]
 fn icinga2_runs_checkcommands_like_a_direct_run() {
     let test = "icinga2-run";
-    if !have(test, &[ICINGA2, ICINGA2_ITL]) {
-        return;
-    }
-    let Some(account) = Account::get(test) else {
+    let Some((account, sandbox, started)) = setup(test, &[ICINGA2, ICINGA2_ITL]) else {
         return;
     };
-    let started = Instant::now();
-    let sandbox = Sandbox::new(test);
     let defines = icinga_defines(&sandbox, &account);
     let checks = sandbox.install_checks();
     let mut graphite = Graphite::listen();
@@ -711,8 +720,7 @@ fn icinga2_runs_checkcommands_like_a_direct_run() {
     for (case, direct) in &expected {
         let prefix = format!("icinga2.h.services.{0}.{0}", case.command);
         let perfdata = direct.perfdata();
-        wait_for(&format!("{prefix} in Graphite"), deadline, || {
-            icinga.assert_running();
+        icinga.wait_for(&format!("{prefix} in Graphite"), deadline, || {
             graphite.poll();
             let complete = graphite
                 .metrics
@@ -962,14 +970,9 @@ fn nagios_config(
 #[test]
 fn nagios4_accepts_command_definitions() {
     let test = "nagios4-verify";
-    if !have(test, &[NAGIOS4]) {
-        return;
-    }
-    let Some(account) = Account::get(test) else {
+    let Some((account, sandbox, started)) = setup(test, &[NAGIOS4]) else {
         return;
     };
-    let started = Instant::now();
-    let sandbox = Sandbox::new(test);
     let checks = sandbox.install_checks();
     // Debian's nagios4 also loads the stock definitions next to ours in
     // /etc/nagios-plugins/config: no name may clash with them.
@@ -1017,14 +1020,9 @@ fn nagios_service_status(status: &str) -> Vec<HashMap<String, String>> {
 #[test]
 fn nagios4_runs_commands_like_a_direct_run() {
     let test = "nagios4-run";
-    if !have(test, &[NAGIOS4]) {
-        return;
-    }
-    let Some(account) = Account::get(test) else {
+    let Some((account, sandbox, started)) = setup(test, &[NAGIOS4]) else {
         return;
     };
-    let started = Instant::now();
-    let sandbox = Sandbox::new(test);
     let checks = sandbox.install_checks();
     let config = nagios_config(&sandbox, &account, &checks, &[]);
     let expected: Vec<(&Case, Direct)> = CASES.iter().map(|c| (c, checks.run(c))).collect();
@@ -1034,11 +1032,10 @@ fn nagios4_runs_commands_like_a_direct_run() {
         sandbox.path("nagios4.out"),
     );
     let status_file = sandbox.path("nagios/status.dat");
-    let services = wait_for(
+    let services = nagios.wait_for(
         "every service checked in status.dat",
         started + PATIENCE,
         || {
-            nagios.assert_running();
             let services = nagios_service_status(&fs::read_to_string(&status_file).ok()?);
             let checked = services
                 .iter()
@@ -1078,14 +1075,9 @@ fn nagios4_runs_commands_like_a_direct_run() {
 #[test]
 fn nrpe_relays_fixed_commands_byte_for_byte() {
     let test = "nrpe";
-    if !have(test, &[NRPE, CHECK_NRPE]) {
-        return;
-    }
-    let Some(account) = Account::get(test) else {
+    let Some((account, sandbox, started)) = setup(test, &[NRPE, CHECK_NRPE]) else {
         return;
     };
-    let started = Instant::now();
-    let sandbox = Sandbox::new(test);
     let checks = sandbox.install_checks();
     let port = free_port();
     let mut config = format!(
@@ -1129,8 +1121,7 @@ fn nrpe_relays_fixed_commands_byte_for_byte() {
         Command::new(NRPE).arg("-c").arg(&config_file).arg("-f"),
         sandbox.path("nrpe.out"),
     );
-    wait_for("nrpe to listen", started + PATIENCE, || {
-        nrpe.assert_running();
+    nrpe.wait_for("nrpe to listen", started + PATIENCE, || {
         TcpStream::connect(("127.0.0.1", port)).ok()
     });
     for (case, direct) in &expected {

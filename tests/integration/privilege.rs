@@ -14,14 +14,16 @@ use crate::util::{run_program, Run, BIN};
 
 const ALLOWLIST: &str = "/etc/apache-scoreboard/scoreboards";
 
-/// Writes the allowlist for the test and restores what was there.
-struct Allowlist {
+/// Writes the allowlist for the test and restores what was there. Set it
+/// only while holding an [`Httpd`] (the harness runs one at a time), so
+/// that tests never write it concurrently.
+pub struct Allowlist {
     previous: Option<String>,
     created_dir: bool,
 }
 
 impl Allowlist {
-    fn set(paths: &[PathBuf]) -> Allowlist {
+    pub fn set(paths: &[PathBuf]) -> Allowlist {
         let dir = Path::new(ALLOWLIST).parent().expect("dir");
         let created_dir = !dir.exists();
         fs::create_dir_all(dir).expect("allowlist dir");
@@ -53,14 +55,16 @@ impl Drop for Allowlist {
     }
 }
 
-fn tool(name: &str) -> Option<PathBuf> {
+/// `name` in the system's bin directories.
+pub fn tool(name: &str) -> Option<PathBuf> {
     ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
         .iter()
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
 }
 
-fn id(flag: &str, user: &str) -> Option<String> {
+/// `id FLAG USER`, trimmed.
+pub fn id(flag: &str, user: &str) -> Option<String> {
     let out = Command::new("id").args([flag, user]).output().ok()?;
     out.status
         .success()
@@ -68,7 +72,7 @@ fn id(flag: &str, user: &str) -> Option<String> {
 }
 
 /// Runs `program args` as `user` through setpriv.
-fn run_as(user: &str, program: &Path, args: &[&str]) -> Run {
+pub fn run_as(user: &str, program: &Path, args: &[&str]) -> Run {
     let (uid, gid) = (id("-u", user).expect("uid"), id("-g", user).expect("gid"));
     let mut full = vec![
         format!("--reuid={uid}"),
