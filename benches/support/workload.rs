@@ -33,7 +33,7 @@ pub fn evaluate(bytes: Vec<u8>, now: i64) -> (usize, usize, i64) {
         if let Some(age) = w.request_age_us(now) {
             in_flight += 1;
             oldest = oldest.max(age);
-            black_box((w.vhost, w.request, w.client));
+            black_box((w.vhost(), w.request(), w.client()));
         }
     }
     (summary.busy + summary.idle, in_flight, oldest)
