@@ -273,20 +273,24 @@ impl<'a> Record<'a> {
     /// branch on the width.
     #[inline]
     fn uint(&self, f: Field) -> u64 {
+        if let (Some(word), 0..=8) = (
+            self.0.get(f.offset..).and_then(|r| r.first_chunk::<8>()),
+            f.width,
+        ) {
+            let v = u64::from_le_bytes(*word);
+            return if f.width == 8 {
+                v
+            } else {
+                v & ((1 << (8 * f.width)) - 1)
+            };
+        }
         let Some(b) = self.0.get(f.offset..f.offset + f.width) else {
             return 0;
         };
-        if let Some(word) = self.0.get(f.offset..).and_then(|r| r.first_chunk::<8>()) {
-            let v = u64::from_le_bytes(*word);
-            return match f.width {
-                0..8 => v & ((1 << (8 * f.width)) - 1),
-                _ => v,
-            };
-        }
-        let mut le = [0u8; 8];
-        let n = b.len().min(8);
-        le[..n].copy_from_slice(&b[..n]);
-        u64::from_le_bytes(le)
+        b.iter()
+            .take(8)
+            .rev()
+            .fold(0, |v, &x| v << 8 | u64::from(x))
     }
     /// A C `int` (or `pid_t`, enum).
     fn int(&self, f: Field) -> i32 {

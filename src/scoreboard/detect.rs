@@ -76,7 +76,8 @@ pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
         });
     }
     let (server_limit, thread_limit) = (sl as usize, tl as usize);
-    let candidates: Vec<Detected> = Layout::all()
+    let candidates: Vec<Detected> = Layout::ALL
+        .iter()
         .filter(|l| {
             hints
                 .layout
@@ -89,7 +90,7 @@ pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
             };
             (layout.expected_size(server_limit, thread_limit, lb_limit)? == area.len()).then_some(
                 Detected {
-                    layout,
+                    layout: *layout,
                     server_limit,
                     thread_limit,
                     lb_limit,
