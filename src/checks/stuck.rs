@@ -84,7 +84,7 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
     for (_, w) in loaded.scoreboard.workers() {
         let (age, reading) = match (
             w.request_age_us(now),
-            w.status == status::BUSY_READ && args.include_reading,
+            w.status() == status::BUSY_READ && args.include_reading,
         ) {
             (Some(age), _) => (age, false),
             (None, true) => match w.idle_for_us(now) {
@@ -93,38 +93,39 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
             },
             (None, false) => continue,
         };
+        let vhost = w.vhost();
         if let Some(g) = &args.vhost {
-            if !vhost_matches(g, w.vhost) {
+            if !vhost_matches(g, vhost) {
                 continue;
             }
         }
         if args
             .exclude_vhost
             .as_ref()
-            .is_some_and(|g| !w.vhost.is_empty() && vhost_matches(g, w.vhost))
+            .is_some_and(|g| !vhost.is_empty() && vhost_matches(g, vhost))
         {
             continue;
         }
         if args
             .exclude_request
             .as_ref()
-            .is_some_and(|g| g.matches(w.request, false))
+            .is_some_and(|g| g.matches(w.request(), false))
         {
             continue;
         }
         running.push(Running {
             age,
             reading,
-            pid: w.pid,
+            pid: w.pid(),
             slot: (w.process_slot, w.thread_slot),
             status: w.status_char(),
-            vhost: if w.vhost.is_empty() {
+            vhost: if vhost.is_empty() {
                 "(none)".into()
             } else {
-                escape_bytes(w.vhost)
+                escape_bytes(vhost)
             },
-            client: escape_bytes(w.client),
-            request: escape_bytes(w.request),
+            client: escape_bytes(w.client()),
+            request: escape_bytes(w.request()),
         });
     }
     running.sort_by(|a, b| b.age.cmp(&a.age).then(a.slot.cmp(&b.slot)));

@@ -76,12 +76,13 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
     let rules = loaded.rules();
     let mut groups: HashMap<Vec<u8>, Group> = HashMap::new();
     for (p, w) in loaded.scoreboard.workers() {
-        if !p.is_counted() || !is_busy(w.status, rules) {
+        if !p.is_counted() || !is_busy(w.status(), rules) {
             continue;
         }
+        let vhost = w.vhost();
         let key = match args.group_by {
-            GroupBy::Vhost => w.vhost,
-            GroupBy::Host => host_part(w.vhost).unwrap_or(w.vhost),
+            GroupBy::Vhost => vhost,
+            GroupBy::Host => host_part(vhost).unwrap_or(vhost),
         };
         let g = groups.entry(key.to_vec()).or_default();
         g.busy += 1;

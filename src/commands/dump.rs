@@ -42,21 +42,21 @@ impl Row {
         Row {
             process_slot: w.process_slot,
             thread_slot: w.thread_slot,
-            pid: w.pid,
-            generation: w.generation,
+            pid: w.pid(),
+            generation: w.generation(),
             status: w.status_char().to_string(),
-            client: escape_bytes(w.client),
-            vhost: escape_bytes(w.vhost),
-            request: escape_bytes(w.request),
-            protocol: escape_bytes(w.protocol),
+            client: escape_bytes(w.client()),
+            vhost: escape_bytes(w.vhost()),
+            request: escape_bytes(w.request()),
+            protocol: escape_bytes(w.protocol()),
             in_flight: w.in_flight(),
             age_seconds: w.request_age_us(now).map(seconds),
             idle_seconds: w.idle_for_us(now).map(seconds),
-            access_count: w.access_count,
-            bytes_served: w.bytes_served,
-            conn_count: w.conn_count,
-            conn_bytes: w.conn_bytes,
-            duration_ms: w.duration.map(|d| d / 1000),
+            access_count: w.access_count(),
+            bytes_served: w.bytes_served(),
+            conn_count: w.conn_count(),
+            conn_bytes: w.conn_bytes(),
+            duration_ms: w.duration().map(|d| d / 1000),
             process_pid: p.pid,
             process_generation: p.generation,
             quiescing: p.quiescing != 0,
@@ -73,7 +73,7 @@ pub fn rows(loaded: &Loaded, all: bool) -> Vec<Row> {
     loaded
         .scoreboard
         .workers()
-        .filter(|(_, w)| all || w.status != status::DEAD)
+        .filter(|(_, w)| all || w.status() != status::DEAD)
         .map(|(p, w)| Row::new(&p, &w, loaded.now))
         .collect()
 }

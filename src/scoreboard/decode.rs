@@ -8,7 +8,7 @@
 
 use super::detect::{self, Detected, Hints};
 use super::error::Error;
-use super::layout::{Field, Layout};
+use super::layout::{Field, Layout, WorkerFields};
 
 /// `struct tms` values in clock ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -94,56 +94,171 @@ pub mod status {
     }
 }
 
-/// One `worker_score` slot, with pid and generation taken from the process
-/// record when the worker's own are 0 (prefork never sets them).
-#[derive(Clone, Copy, Debug)]
+/// One `worker_score` slot: a view of its record that decodes a field only
+/// when it is asked for (a pass over every slot reads just the fields it
+/// uses; the C strings are cut at their NUL on access). Pid and generation
+/// are taken from the process record when the worker's own are 0 (prefork
+/// never sets them).
+#[derive(Clone, Copy)]
 pub struct Worker<'a> {
     pub process_slot: usize,
     pub thread_slot: usize,
-    pub tid: u64,
-    pub thread_num: i32,
-    /// Effective pid: the worker's own, else the process slot's.
-    pub pid: i32,
-    /// Effective generation: the worker's own, else the process slot's.
-    pub generation: i32,
-    pub status: u8,
-    pub conn_count: u16,
-    pub conn_bytes: u64,
-    pub access_count: u64,
-    pub bytes_served: u64,
-    pub my_access_count: u64,
-    pub my_bytes_served: u64,
-    pub start_time: i64,
-    pub stop_time: i64,
-    pub last_used: i64,
-    pub times: Tms,
-    /// µs, 2.4.35+.
-    pub duration: Option<i64>,
-    pub client: &'a [u8],
-    pub request: &'a [u8],
-    pub vhost: &'a [u8],
-    pub protocol: &'a [u8],
+    rec: Record<'a>,
+    fields: &'a WorkerFields,
+    process_pid: i32,
+    process_generation: i32,
 }
 
-impl Worker<'_> {
+impl<'a> Worker<'a> {
+    pub fn tid(&self) -> u64 {
+        self.rec.uint(self.fields.tid)
+    }
+
+    pub fn thread_num(&self) -> i32 {
+        self.rec.int(self.fields.thread_num)
+    }
+
+    fn own_pid(&self) -> i32 {
+        self.fields.pid.map_or(0, |f| self.rec.int(f))
+    }
+
+    /// Effective pid: the worker's own, else the process slot's.
+    pub fn pid(&self) -> i32 {
+        match self.own_pid() {
+            0 => self.process_pid,
+            own => own,
+        }
+    }
+
+    /// Effective generation: the worker's own (when it has its own pid),
+    /// else the process slot's.
+    pub fn generation(&self) -> i32 {
+        match self.own_pid() {
+            0 => self.process_generation,
+            _ => self.fields.generation.map_or(0, |f| self.rec.int(f)),
+        }
+    }
+
+    pub fn status(&self) -> u8 {
+        self.rec.uint(self.fields.status) as u8
+    }
+
+    pub fn conn_count(&self) -> u16 {
+        self.rec.uint(self.fields.conn_count) as u16
+    }
+
+    pub fn conn_bytes(&self) -> u64 {
+        self.rec.uint(self.fields.conn_bytes)
+    }
+
+    pub fn access_count(&self) -> u64 {
+        self.rec.uint(self.fields.access_count)
+    }
+
+    pub fn bytes_served(&self) -> u64 {
+        self.rec.uint(self.fields.bytes_served)
+    }
+
+    pub fn my_access_count(&self) -> u64 {
+        self.rec.uint(self.fields.my_access_count)
+    }
+
+    pub fn my_bytes_served(&self) -> u64 {
+        self.rec.uint(self.fields.my_bytes_served)
+    }
+
+    pub fn start_time(&self) -> i64 {
+        self.rec.i64(self.fields.start_time)
+    }
+
+    pub fn stop_time(&self) -> i64 {
+        self.rec.i64(self.fields.stop_time)
+    }
+
+    pub fn last_used(&self) -> i64 {
+        self.rec.i64(self.fields.last_used)
+    }
+
+    pub fn times(&self) -> Tms {
+        self.rec.tms(self.fields.times)
+    }
+
+    /// µs, 2.4.35+.
+    pub fn duration(&self) -> Option<i64> {
+        self.fields.duration.map(|f| self.rec.i64(f))
+    }
+
+    /// The client: `client64` where the layout has it and it is set, else
+    /// the 32-byte `client`.
+    pub fn client(&self) -> &'a [u8] {
+        match self.fields.client64.map(|f| self.rec.cstr(f)) {
+            Some(c) if !c.is_empty() => c,
+            _ => self.rec.cstr(self.fields.client),
+        }
+    }
+
+    pub fn request(&self) -> &'a [u8] {
+        self.rec.cstr(self.fields.request)
+    }
+
+    pub fn vhost(&self) -> &'a [u8] {
+        self.rec.cstr(self.fields.vhost)
+    }
+
+    /// Empty before 2.4.19.
+    pub fn protocol(&self) -> &'a [u8] {
+        self.fields.protocol.map_or(&[][..], |f| self.rec.cstr(f))
+    }
+
     /// Inside a request: between START_PREQUEST and STOP_PREQUEST.
     pub fn in_flight(&self) -> bool {
-        self.start_time > self.stop_time
+        self.start_time() > self.stop_time()
     }
 
     /// Age of the running request at `now_us`, never negative (clock skew).
     pub fn request_age_us(&self, now_us: i64) -> Option<i64> {
-        self.in_flight()
-            .then(|| now_us.saturating_sub(self.start_time).max(0))
+        let start = self.start_time();
+        (start > self.stop_time()).then(|| now_us.saturating_sub(start).max(0))
     }
 
     /// Time since the slot last changed (mod_status's SS), never negative.
     pub fn idle_for_us(&self, now_us: i64) -> Option<i64> {
-        (self.last_used > 0).then(|| now_us.saturating_sub(self.last_used).max(0))
+        let last = self.last_used();
+        (last > 0).then(|| now_us.saturating_sub(last).max(0))
     }
 
     pub fn status_char(&self) -> char {
-        status::char_of(self.status)
+        status::char_of(self.status())
+    }
+}
+
+impl std::fmt::Debug for Worker<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        f.debug_struct("Worker")
+            .field("process_slot", &self.process_slot)
+            .field("thread_slot", &self.thread_slot)
+            .field("tid", &self.tid())
+            .field("thread_num", &self.thread_num())
+            .field("pid", &self.pid())
+            .field("generation", &self.generation())
+            .field("status", &self.status())
+            .field("conn_count", &self.conn_count())
+            .field("conn_bytes", &self.conn_bytes())
+            .field("access_count", &self.access_count())
+            .field("bytes_served", &self.bytes_served())
+            .field("my_access_count", &self.my_access_count())
+            .field("my_bytes_served", &self.my_bytes_served())
+            .field("start_time", &self.start_time())
+            .field("stop_time", &self.stop_time())
+            .field("last_used", &self.last_used())
+            .field("times", &self.times())
+            .field("duration", &self.duration())
+            .field("client", &text(self.client()))
+            .field("request", &text(self.request()))
+            .field("vhost", &text(self.vhost()))
+            .field("protocol", &text(self.protocol()))
+            .finish()
     }
 }
 
@@ -152,13 +267,30 @@ impl Worker<'_> {
 struct Record<'a>(&'a [u8]);
 
 impl<'a> Record<'a> {
+    /// A little-endian unsigned field; 0 when it lies outside the record.
+    /// One 8-byte load masked to the width where the record has 8 bytes
+    /// from the field on (every field but a few at a record's end), so no
+    /// branch on the width.
+    #[inline]
     fn uint(&self, f: Field) -> u64 {
+        if let (Some(word), 0..=8) = (
+            self.0.get(f.offset..).and_then(|r| r.first_chunk::<8>()),
+            f.width,
+        ) {
+            let v = u64::from_le_bytes(*word);
+            return if f.width == 8 {
+                v
+            } else {
+                v & ((1 << (8 * f.width)) - 1)
+            };
+        }
         let Some(b) = self.0.get(f.offset..f.offset + f.width) else {
             return 0;
         };
-        let mut le = [0u8; 8];
-        le[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
-        u64::from_le_bytes(le)
+        b.iter()
+            .take(8)
+            .rev()
+            .fold(0, |v, &x| v << 8 | u64::from(x))
     }
     /// A C `int` (or `pid_t`, enum).
     fn int(&self, f: Field) -> i32 {
@@ -183,12 +315,31 @@ impl<'a> Record<'a> {
             cstime: at(3),
         }
     }
-    /// A C string inside its array: cut at the first NUL, never past the field.
+    /// A C string inside its array: cut at the first NUL, never past the
+    /// field (the whole field when it has none).
     fn cstr(&self, f: Field) -> &'a [u8] {
         let b = self.0.get(f.offset..f.offset + f.width).unwrap_or(&[]);
-        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-        &b[..end]
+        &b[..c_len(b)]
     }
+}
+
+/// Bytes before the first NUL (all of them without one), 8 at a time: the
+/// string fields are 16 to 64 bytes, multiples of 8.
+fn c_len(field: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut rest = field;
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        let v = u64::from_le_bytes(*word);
+        // The lowest high bit set marks the first zero byte (borrows only
+        // spill into the bytes after it).
+        let zero = v.wrapping_sub(ONES) & !v & HIGHS;
+        if zero != 0 {
+            return field.len() - rest.len() + (zero.trailing_zeros() / 8) as usize;
+        }
+        rest = tail;
+    }
+    field.len() - rest.len() + rest.iter().position(|&c| c == 0).unwrap_or(rest.len())
 }
 
 /// An owned copy of a segment, decoded with a [`Layout`].
@@ -328,43 +479,22 @@ impl Scoreboard {
     /// Worker `j` of process slot `i`, with `process` the slot's record.
     pub fn worker_of(&self, process: &Process, j: usize) -> Worker<'_> {
         let (sl, tl) = (self.global.server_limit, self.global.thread_limit);
-        let i = process.slot;
-        let w = self.layout.worker;
-        let rec = self.record(self.layout.worker_offset(sl, tl, i, j), w.size);
-        let own_pid = w.pid.map_or(0, |f| rec.int(f));
-        let own_generation = w.generation.map_or(0, |f| rec.int(f));
-        let client64 = w.client64.map_or(&[][..], |f| rec.cstr(f));
+        let offset = self.layout.worker_offset(sl, tl, process.slot, j);
+        self.worker_at(process, j, offset)
+    }
+
+    /// The worker whose record starts at `offset` in the area; an empty
+    /// record (every field 0) when it does not fit.
+    #[inline]
+    fn worker_at(&self, process: &Process, j: usize, offset: usize) -> Worker<'_> {
+        let fields = &self.layout.worker;
         Worker {
-            process_slot: i,
+            process_slot: process.slot,
             thread_slot: j,
-            tid: rec.uint(w.tid),
-            thread_num: rec.int(w.thread_num),
-            pid: if own_pid != 0 { own_pid } else { process.pid },
-            generation: if own_pid != 0 {
-                own_generation
-            } else {
-                process.generation
-            },
-            status: rec.uint(w.status) as u8,
-            conn_count: rec.uint(w.conn_count) as u16,
-            conn_bytes: rec.uint(w.conn_bytes),
-            access_count: rec.uint(w.access_count),
-            bytes_served: rec.uint(w.bytes_served),
-            my_access_count: rec.uint(w.my_access_count),
-            my_bytes_served: rec.uint(w.my_bytes_served),
-            start_time: rec.i64(w.start_time),
-            stop_time: rec.i64(w.stop_time),
-            last_used: rec.i64(w.last_used),
-            times: rec.tms(w.times),
-            duration: w.duration.map(|f| rec.i64(f)),
-            client: if client64.is_empty() {
-                rec.cstr(w.client)
-            } else {
-                client64
-            },
-            request: rec.cstr(w.request),
-            vhost: rec.cstr(w.vhost),
-            protocol: w.protocol.map_or(&[][..], |f| rec.cstr(f)),
+            rec: self.record(offset, fields.size),
+            fields,
+            process_pid: process.pid,
+            process_generation: process.generation,
         }
     }
 
@@ -372,10 +502,22 @@ impl Scoreboard {
         self.worker_of(&self.process(i), j)
     }
 
+    /// The workers of one process slot, in thread order: the row's offset
+    /// is computed once, then stepped by the record size.
+    pub fn row<'s>(&'s self, process: &'s Process) -> impl Iterator<Item = Worker<'s>> + 's {
+        let (sl, tl) = (self.global.server_limit, self.global.thread_limit);
+        let first = self.layout.worker_offset(sl, tl, process.slot, 0);
+        let size = self.layout.worker.size;
+        (0..tl).map(move |j| self.worker_at(process, j, first + j * size))
+    }
+
     /// Every worker slot, process by process.
     pub fn workers(&self) -> impl Iterator<Item = (Process, Worker<'_>)> + '_ {
+        let (sl, tl) = (self.global.server_limit, self.global.thread_limit);
+        let size = self.layout.worker.size;
         self.processes().flat_map(move |p| {
-            (0..self.global.thread_limit).map(move |j| (p, self.worker_of(&p, j)))
+            let first = self.layout.worker_offset(sl, tl, p.slot, 0);
+            (0..tl).map(move |j| (p, self.worker_at(&p, j, first + j * size)))
         })
     }
 
@@ -417,5 +559,63 @@ fn detect_form(bytes: &[u8], hints: &Hints) -> Result<usize, Error> {
             len: bytes.len(),
         }),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_len_finds_the_first_nul() {
+        let reference = |b: &[u8]| b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        for len in [0, 1, 7, 8, 9, 16, 31, 32, 64] {
+            let mut field = vec![b'x'; len];
+            assert_eq!(c_len(&field), len);
+            for at in 0..len {
+                field.fill(0xff);
+                field[at] = 0;
+                assert_eq!(c_len(&field), at, "len {len} NUL at {at}");
+                // Bytes 0x01 and 0x80 after the NUL are what a word-wise
+                // search could mistake for it.
+                for (k, b) in field.iter_mut().enumerate().skip(at + 1) {
+                    *b = if k % 2 == 0 { 0x01 } else { 0x80 };
+                }
+                assert_eq!(c_len(&field), reference(&field), "len {len} NUL at {at}");
+                if at + 1 < len {
+                    field[at + 1] = 0;
+                    assert_eq!(c_len(&field), at);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fields_read_the_same_at_a_record_end() {
+        let bytes: Vec<u8> = (1..=12).collect();
+        let rec = Record(&bytes);
+        for offset in 0..=12 {
+            for width in [1, 2, 4, 8] {
+                let f = Field { offset, width };
+                let want = bytes.get(offset..offset + width).map_or(0, |b| {
+                    b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x))
+                });
+                assert_eq!(rec.uint(f), want, "{f:?}");
+            }
+        }
+        assert_eq!(
+            rec.uint(Field {
+                offset: 2,
+                width: 0
+            }),
+            0
+        );
+        assert_eq!(
+            rec.uint(Field {
+                offset: 0,
+                width: 10
+            }),
+            u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8])
+        );
     }
 }

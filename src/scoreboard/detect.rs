@@ -29,21 +29,39 @@ pub struct Detected {
 const PLAUSIBLE_TIME: std::ops::RangeInclusive<i64> = 946_684_800_000_000..=7_258_118_400_000_000;
 /// Linux pid_max is at most 2^22.
 const MAX_PID: i32 = 1 << 22;
-/// How many worker rows and columns the plausibility score samples.
+/// How many process slots, threads per process and worker slots in all the
+/// plausibility score samples. The process slots carry the stride tells;
+/// the worker budget is spread over the sampled processes (at least one
+/// thread each, the first ones, which httpd fills first), so detection costs
+/// at most ~4k worker records however large the segment (a 1000x64 segment
+/// would otherwise sample 64,000 per candidate layout).
 const SAMPLE_PROCESSES: usize = 1024;
 const SAMPLE_THREADS: usize = 64;
+const SAMPLE_WORKERS: usize = 4096;
 
 fn int_at(area: &[u8], offset: usize) -> Option<i32> {
     area.get(offset..offset + 4)
         .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// A little-endian field, 0 outside `area`; the usual widths are
+/// fixed-size loads.
 fn uint_at(area: &[u8], offset: usize, width: usize) -> u64 {
-    let mut le = [0u8; 8];
-    if let Some(b) = area.get(offset..offset + width) {
-        le[..width.min(8)].copy_from_slice(&b[..width.min(8)]);
+    let Some(b) = area.get(offset..offset + width) else {
+        return 0;
+    };
+    match *b {
+        [a] => u64::from(a),
+        [a, b] => u64::from(u16::from_le_bytes([a, b])),
+        [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+        [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => {
+            let mut le = [0u8; 8];
+            let n = b.len().min(8);
+            le[..n].copy_from_slice(&b[..n]);
+            u64::from_le_bytes(le)
+        }
     }
-    u64::from_le_bytes(le)
 }
 
 /// Finds the layout of a scoreboard area (the segment without its header).
@@ -58,7 +76,8 @@ pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
         });
     }
     let (server_limit, thread_limit) = (sl as usize, tl as usize);
-    let candidates: Vec<Detected> = Layout::all()
+    let candidates: Vec<Detected> = Layout::ALL
+        .iter()
         .filter(|l| {
             hints
                 .layout
@@ -71,7 +90,7 @@ pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
             };
             (layout.expected_size(server_limit, thread_limit, lb_limit)? == area.len()).then_some(
                 Detected {
-                    layout,
+                    layout: *layout,
                     server_limit,
                     thread_limit,
                     lb_limit,
@@ -104,11 +123,17 @@ pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
 /// Several layouts fit the size: keep the most plausible; a version hint or,
 /// for G/H, the newer revision settles ties that the bytes cannot.
 fn choose(area: &[u8], candidates: &[Detected], hints: &Hints) -> Result<Detected, Error> {
-    let scored: Vec<(u64, &Detected)> = candidates
-        .iter()
-        .map(|c| (implausibility(area, c), c))
-        .collect();
-    let best = scored.iter().map(|(s, _)| *s).min().unwrap_or(0);
+    // Scored newest revision first (the common case), each only until it
+    // is worse than the best so far: a pruned score is above the final
+    // best, so the choice is the same as with every score complete.
+    let mut scored: Vec<(u64, &Detected)> = Vec::with_capacity(candidates.len());
+    let mut best = u64::MAX;
+    for c in candidates.iter().rev() {
+        let score = implausibility(area, c, best);
+        best = best.min(score);
+        scored.push((score, c));
+    }
+    scored.reverse();
     let tied: Vec<&Detected> = scored
         .iter()
         .filter(|(s, _)| *s == best)
@@ -143,8 +168,9 @@ fn choose(area: &[u8], candidates: &[Detected], hints: &Hints) -> Result<Detecte
     })
 }
 
-/// Counts what would be impossible if the segment had this layout.
-fn implausibility(area: &[u8], c: &Detected) -> u64 {
+/// Counts what would be impossible if the segment had this layout; stops
+/// counting once the count exceeds `enough`.
+fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
     let l = &c.layout;
     let mut bad = 0u64;
     let g = l.global;
@@ -164,7 +190,15 @@ fn implausibility(area: &[u8], c: &Detected) -> u64 {
     }
     let w = l.worker;
     let field = |base: usize, f: Option<Field>| f.map(|f| uint_at(area, base + f.offset, f.width));
-    for i in 0..c.server_limit.min(SAMPLE_PROCESSES) {
+    let processes = c.server_limit.min(SAMPLE_PROCESSES);
+    let threads = c
+        .thread_limit
+        .min(SAMPLE_THREADS)
+        .min((SAMPLE_WORKERS / processes.max(1)).max(1));
+    for i in 0..processes {
+        if bad > enough {
+            return bad;
+        }
         let p = l.process_offset(i);
         let pid = uint_at(area, p, 4) as i32;
         let pgen = uint_at(area, p + 4, 4) as i32;
@@ -186,8 +220,9 @@ fn implausibility(area: &[u8], c: &Detected) -> u64 {
         // legitimately exceed `connections`, and judging it penalised only
         // one of the two strides (a torn or busy segment then read as G).
         let mut live_workers = false;
-        for j in 0..c.thread_limit.min(SAMPLE_THREADS) {
-            let o = l.worker_offset(c.server_limit, c.thread_limit, i, j);
+        let row = l.worker_offset(c.server_limit, c.thread_limit, i, 0);
+        for j in 0..threads {
+            let o = row + j * w.size;
             let status = uint_at(area, o + w.status.offset, 1);
             if status > 10 {
                 bad += 1;
@@ -246,6 +281,22 @@ mod tests {
             detect(&area[..5], &Hints::default()),
             Err(Error::TooSmall { .. })
         ));
+    }
+
+    /// Past the sampling budget (more than 1024 process slots, a few of
+    /// each one's threads sampled) G and H are still told apart, threaded
+    /// and prefork, and a live segment that fits both sizes stays H.
+    #[test]
+    fn large_segments_detect_within_the_sample_budget() {
+        use super::super::encode::busy_server;
+        for (sl, tl) in [(1100, 8), (2000, 1)] {
+            for rev in [Revision::G, Revision::H] {
+                let layout = Layout::new(rev, Abi::Lp64).unwrap();
+                let b = busy_server(layout, sl, tl);
+                let found = detect(b.area(), &Hints::default()).unwrap();
+                assert_eq!(found.layout, layout, "{sl}x{tl}");
+            }
+        }
     }
 
     #[test]

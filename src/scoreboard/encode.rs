@@ -404,9 +404,9 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{layout}: {e}"));
             assert_eq!(*sb.layout(), layout);
             let w = sb.worker(2, 4);
-            assert_eq!(w.thread_num, 14);
-            assert_eq!(w.pid, 1002);
-            assert_eq!(w.vhost, b"www2.example.org:443");
+            assert_eq!(w.thread_num(), 14);
+            assert_eq!(w.pid(), 1002);
+            assert_eq!(w.vhost(), b"www2.example.org:443");
         }
     }
 

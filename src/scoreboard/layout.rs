@@ -214,8 +214,8 @@ fn align8(n: usize) -> usize {
 impl Layout {
     /// The layout of `revision` on `abi`, or `None` for combinations that
     /// never existed (APR 0.9 went only with httpd 2.0).
-    pub fn new(revision: Revision, abi: Abi) -> Option<Layout> {
-        if abi == Abi::Ilp32Apr09 && revision != Revision::A {
+    pub const fn new(revision: Revision, abi: Abi) -> Option<Layout> {
+        if matches!(abi, Abi::Ilp32Apr09) && !matches!(revision, Revision::A) {
             return None;
         }
         Some(Layout {
@@ -227,14 +227,35 @@ impl Layout {
         })
     }
 
-    /// Every layout this crate knows.
+    /// Every layout this crate knows, by revision, then LP64, ILP32,
+    /// ILP32 with APR 0.9.
     pub fn all() -> impl Iterator<Item = Layout> {
-        Revision::ALL.into_iter().flat_map(|r| {
-            [Abi::Lp64, Abi::Ilp32, Abi::Ilp32Apr09]
-                .into_iter()
-                .filter_map(move |a| Layout::new(r, a))
-        })
+        Layout::ALL.iter().copied()
     }
+
+    /// [`all`](Self::all) as a table built at compile time (detection
+    /// looks at every entry of it for every segment).
+    pub const ALL: [Layout; 21] = {
+        const ABIS: [Abi; 3] = [Abi::Lp64, Abi::Ilp32, Abi::Ilp32Apr09];
+        let mut all = [match Layout::new(Revision::A, Abi::Lp64) {
+            Some(l) => l,
+            None => panic!("2.0/lp64 exists"),
+        }; 21];
+        let (mut r, mut n) = (0, 0);
+        while r < Revision::ALL.len() {
+            let mut a = 0;
+            while a < ABIS.len() {
+                if let Some(l) = Layout::new(Revision::ALL[r], ABIS[a]) {
+                    all[n] = l;
+                    n += 1;
+                }
+                a += 1;
+            }
+            r += 1;
+        }
+        assert!(n == 21, "every layout listed once");
+        all
+    };
 
     /// Bytes reserved for the global record.
     pub fn global_region(&self) -> usize {
@@ -322,9 +343,9 @@ impl fmt::Display for Layout {
     }
 }
 
-fn global_fields(rev: Revision, abi: Abi) -> GlobalFields {
+const fn global_fields(rev: Revision, abi: Abi) -> GlobalFields {
     use Revision::*;
-    let ilp32 = abi != Abi::Lp64;
+    let ilp32 = !matches!(abi, Abi::Lp64);
     let clock = if ilp32 { 4 } else { 8 };
     match rev {
         A | C0 => GlobalFields {
@@ -362,7 +383,7 @@ fn global_fields(rev: Revision, abi: Abi) -> GlobalFields {
     }
 }
 
-fn process_fields(rev: Revision) -> ProcessFields {
+const fn process_fields(rev: Revision) -> ProcessFields {
     use Revision::*;
     match rev {
         A | B => ProcessFields {
@@ -376,7 +397,11 @@ fn process_fields(rev: Revision) -> ProcessFields {
             quiescing: f(8, 1),
             not_accepting: Some(f(9, 1)),
             async_counters: Some(12),
-            wait_io: (rev == H).then_some(f(36, 4)),
+            wait_io: if matches!(rev, H) {
+                Some(f(36, 4))
+            } else {
+                None
+            },
             size: match rev {
                 C0 | C => 32,
                 H => 40,
@@ -386,7 +411,7 @@ fn process_fields(rev: Revision) -> ProcessFields {
     }
 }
 
-fn worker_fields(rev: Revision, abi: Abi) -> WorkerFields {
+const fn worker_fields(rev: Revision, abi: Abi) -> WorkerFields {
     use Revision::*;
     match (rev, abi) {
         (A, Abi::Lp64) => WorkerFields {
@@ -509,8 +534,8 @@ fn worker_fields(rev: Revision, abi: Abi) -> WorkerFields {
             client64: None,
             size: 224,
         },
-        (_, Abi::Lp64) => {
-            let mut w = WorkerFields {
+        (_, Abi::Lp64) => extend_24(
+            WorkerFields {
                 tid: f(0, 8),
                 thread_num: f(8, 4),
                 pid: Some(f(12, 4)),
@@ -533,12 +558,12 @@ fn worker_fields(rev: Revision, abi: Abi) -> WorkerFields {
                 duration: None,
                 client64: None,
                 size: 248,
-            };
-            extend_24(&mut w, rev, 248);
-            w
-        }
-        (_, _) => {
-            let mut w = WorkerFields {
+            },
+            rev,
+            248,
+        ),
+        (_, _) => extend_24(
+            WorkerFields {
                 tid: f(0, 4),
                 thread_num: f(4, 4),
                 pid: Some(f(8, 4)),
@@ -561,29 +586,32 @@ fn worker_fields(rev: Revision, abi: Abi) -> WorkerFields {
                 duration: None,
                 client64: None,
                 size: 220,
-            };
-            extend_24(&mut w, rev, 220);
-            w
-        }
+            },
+            rev,
+            220,
+        ),
     }
 }
 
 /// The 2.4 fields appended after `vhost` (at `end`, the 2.4.0–2.4.18 size):
 /// protocol (2.4.19), duration (2.4.35), client64 (2.4.36).
-fn extend_24(w: &mut WorkerFields, rev: Revision, end: usize) {
+const fn extend_24(mut w: WorkerFields, rev: Revision, end: usize) -> WorkerFields {
     use Revision::*;
-    if rev >= E {
+    // `as u8`: the declaration order, as `Ord` compares (not const).
+    let rev = rev as u8;
+    if rev >= E as u8 {
         w.protocol = Some(f(end, 16));
         w.size = end + 16;
     }
-    if rev >= F {
+    if rev >= F as u8 {
         w.duration = Some(f(end + 16, 8));
         w.size = end + 24;
     }
-    if rev >= G {
+    if rev >= G as u8 {
         w.client64 = Some(f(end + 24, 64));
         w.size = end + 88;
     }
+    w
 }
 
 /// An httpd version, e.g. 2.4.71.

@@ -79,7 +79,7 @@ impl Loaded {
     pub fn last_activity(&self) -> i64 {
         let sb = &self.scoreboard;
         sb.workers()
-            .map(|(_, w)| w.last_used.max(w.stop_time))
+            .map(|(_, w)| w.last_used().max(w.stop_time()))
             .fold(sb.global().restart_time, i64::max)
     }
 
@@ -96,7 +96,7 @@ pub fn guess_mpm(sb: &Scoreboard) -> Mpm {
     let threaded = sb.global().thread_limit > 1
         || sb
             .workers()
-            .any(|(_, w)| w.status != status::DEAD && w.pid != 0 && w.tid != 0);
+            .any(|(_, w)| w.status() != status::DEAD && w.pid() != 0 && w.tid() != 0);
     if !threaded {
         return Mpm::Prefork;
     }

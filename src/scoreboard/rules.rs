@@ -100,10 +100,12 @@ pub fn summarize(sb: &Scoreboard, rules: Rules, limits: MpmLimits) -> Summary {
     for p in sb.processes() {
         let mut per_process = Tms::default();
         let counted = p.is_counted();
-        for j in 0..sb.global().thread_limit {
-            let w = sb.worker_of(&p, j);
-            let res = w.status;
-            if !(rules != Rules::Httpd22 && res == status::DEAD && limits.disabled(p.slot, j)) {
+        for w in sb.row(&p) {
+            let res = w.status();
+            if !(rules != Rules::Httpd22
+                && res == status::DEAD
+                && limits.disabled(p.slot, w.thread_slot))
+            {
                 s.scoreboard.push(status::char_of(res));
                 s.status_counts[usize::from(res.min(11))] += 1;
             }
@@ -130,13 +132,15 @@ pub fn summarize(sb: &Scoreboard, rules: Rules, limits: MpmLimits) -> Summary {
                     s.async_busy += 1;
                 }
             }
-            if w.access_count != 0 || !matches!(res, status::READY | status::DEAD) {
-                if w.times.any_greater_than(&per_process) {
-                    per_process = w.times;
+            let access_count = w.access_count();
+            if access_count != 0 || !matches!(res, status::READY | status::DEAD) {
+                let times = w.times();
+                if times.any_greater_than(&per_process) {
+                    per_process = times;
                 }
-                s.total_accesses = s.total_accesses.wrapping_add(w.access_count);
-                bytes = bytes.wrapping_add(w.bytes_served);
-                s.total_duration = s.total_duration.wrapping_add(w.duration.unwrap_or(0));
+                s.total_accesses = s.total_accesses.wrapping_add(access_count);
+                bytes = bytes.wrapping_add(w.bytes_served());
+                s.total_duration = s.total_duration.wrapping_add(w.duration().unwrap_or(0));
             }
         }
         s.cpu = add_tms(s.cpu, per_process);

@@ -349,8 +349,8 @@ fn assert_decoded(sb: &Scoreboard, sc: &Scenario) {
             let ctx = format!("{ctx} worker {j}");
             let d = sb.worker(i, j);
             assert_eq!((d.process_slot, d.thread_slot), (i, j), "{ctx}");
-            assert_eq!(d.tid, low(w.tid, t.long), "{ctx}");
-            assert_eq!(d.thread_num, w.thread_num, "{ctx}");
+            assert_eq!(d.tid(), low(w.tid, t.long), "{ctx}");
+            assert_eq!(d.thread_num(), w.thread_num, "{ctx}");
             // pid and generation: the worker's own where the revision has
             // them and they were set, else the process slot's.
             let (pid, generation) = if t.worker_pid && w.pid != 0 {
@@ -358,36 +358,36 @@ fn assert_decoded(sb: &Scoreboard, sc: &Scenario) {
             } else {
                 (p.pid, p.generation)
             };
-            assert_eq!((d.pid, d.generation), (pid, generation), "{ctx}");
-            assert_eq!(d.status, w.status, "{ctx}");
-            assert_eq!(d.conn_count, w.conn_count, "{ctx}");
-            assert_eq!(d.conn_bytes, low(w.conn_bytes, t.off), "{ctx}");
-            assert_eq!(d.access_count, low(w.access_count, t.long), "{ctx}");
-            assert_eq!(d.bytes_served, low(w.bytes_served, t.off), "{ctx}");
-            assert_eq!(d.my_access_count, low(w.my_access_count, t.long), "{ctx}");
-            assert_eq!(d.my_bytes_served, low(w.my_bytes_served, t.off), "{ctx}");
+            assert_eq!((d.pid(), d.generation()), (pid, generation), "{ctx}");
+            assert_eq!(d.status(), w.status, "{ctx}");
+            assert_eq!(d.conn_count(), w.conn_count, "{ctx}");
+            assert_eq!(d.conn_bytes(), low(w.conn_bytes, t.off), "{ctx}");
+            assert_eq!(d.access_count(), low(w.access_count, t.long), "{ctx}");
+            assert_eq!(d.bytes_served(), low(w.bytes_served, t.off), "{ctx}");
+            assert_eq!(d.my_access_count(), low(w.my_access_count, t.long), "{ctx}");
+            assert_eq!(d.my_bytes_served(), low(w.my_bytes_served, t.off), "{ctx}");
             assert_eq!(
-                (d.start_time, d.stop_time, d.last_used),
+                (d.start_time(), d.stop_time(), d.last_used()),
                 (w.start_time, w.stop_time, w.last_used),
                 "{ctx}"
             );
             assert_eq!(d.in_flight(), w.start_time > w.stop_time, "{ctx}");
-            assert_eq!(d.times, expect_times(w.times), "{ctx}");
-            assert_eq!(d.duration, t.duration.then_some(w.duration), "{ctx}");
+            assert_eq!(d.times(), expect_times(w.times), "{ctx}");
+            assert_eq!(d.duration(), t.duration.then_some(w.duration), "{ctx}");
             let client = if t.client64 {
                 cut(&w.client, 64)
             } else {
                 cut(&w.client, 32)
             };
-            assert_eq!(d.client, client, "{ctx}");
-            assert_eq!(d.request, cut(&w.request, 64), "{ctx}");
-            assert_eq!(d.vhost, cut(&w.vhost, 32), "{ctx}");
+            assert_eq!(d.client(), client, "{ctx}");
+            assert_eq!(d.request(), cut(&w.request, 64), "{ctx}");
+            assert_eq!(d.vhost(), cut(&w.vhost, 32), "{ctx}");
             let protocol: &[u8] = if t.protocol {
                 cut(&w.protocol, 16)
             } else {
                 b""
             };
-            assert_eq!(d.protocol, protocol, "{ctx}");
+            assert_eq!(d.protocol(), protocol, "{ctx}");
         }
     }
 }
@@ -781,7 +781,7 @@ fn size_collisions_and_tie_breakers() {
                         (w.pid, w.generation, w.wait_io),
                         (p.pid, p.generation, Some(0))
                     );
-                    assert_eq!(sb.worker(0, 0).client, cut(&sc.workers[0][0].client, 64));
+                    assert_eq!(sb.worker(0, 0).client(), cut(&sc.workers[0][0].client, 64));
                     continue;
                 }
                 if l.revision == Revision::C0 && l.abi == Abi::Lp64 && generation == 0 {
@@ -855,7 +855,7 @@ fn g_with_only_slot_zero_reads_as_h() {
     assert_eq!(sb.layout().revision, Revision::H);
     assert_eq!(sb.process(0).pid, full.processes[0].pid);
     assert_eq!(
-        sb.worker(0, 3).request,
+        sb.worker(0, 3).request(),
         cut(&full.workers[0][3].request, 64)
     );
     // A version hint settles it.
@@ -929,8 +929,8 @@ fn i386_g_segment() {
     // The 4-byte clock_t and unsigned long kept only the low half.
     let w = &sc.workers[2][2];
     assert!(w.access_count > u64::from(u32::MAX));
-    assert_eq!(sb.worker(2, 2).access_count, w.access_count & 0xffff_ffff);
-    assert_eq!(sb.worker(2, 2).bytes_served, w.bytes_served);
+    assert_eq!(sb.worker(2, 2).access_count(), w.access_count & 0xffff_ffff);
+    assert_eq!(sb.worker(2, 2).bytes_served(), w.bytes_served);
 }
 
 #[test]
@@ -1056,20 +1056,20 @@ fn strings_without_nul_and_invalid_utf8() {
         let full = |k: usize, width: usize| -> Vec<u8> {
             (0..width).map(|x| 0x80 + ((x + k) % 0x7f) as u8).collect()
         };
-        assert!(std::str::from_utf8(d.request).is_err());
-        assert_eq!(d.request, full(1, 64), "{}", l.name());
-        assert_eq!(d.vhost, full(2, 32), "{}", l.name());
+        assert!(std::str::from_utf8(d.request()).is_err());
+        assert_eq!(d.request(), full(1, 64), "{}", l.name());
+        assert_eq!(d.vhost(), full(2, 32), "{}", l.name());
         if t.protocol {
-            assert_eq!(d.protocol, full(3, 16), "{}", l.name());
+            assert_eq!(d.protocol(), full(3, 16), "{}", l.name());
         }
         if t.client64 {
-            assert_eq!(d.client, full(4, 64), "{}", l.name());
+            assert_eq!(d.client(), full(4, 64), "{}", l.name());
         } else {
-            assert_eq!(d.client, full(0, 32), "{}", l.name());
+            assert_eq!(d.client(), full(0, 32), "{}", l.name());
         }
         // The neighbours are untouched.
         let before = sb.worker(sl - 1, tl - 2);
-        assert_eq!(before.thread_num as usize, sl * tl - 2);
+        assert_eq!(before.thread_num() as usize, sl * tl - 2);
     }
 }
 
@@ -1085,12 +1085,12 @@ fn busy_server_shape() {
         let mut counts = [0usize; 11];
         for (p, w) in sb.workers() {
             assert_eq!(p.pid, 1000 + p.slot as i32);
-            assert_eq!(w.thread_num as usize, p.slot * tl + w.thread_slot);
-            assert_eq!(w.pid, p.pid);
-            assert!(!w.vhost.is_empty() && !w.request.is_empty());
-            counts[usize::from(w.status)] += 1;
+            assert_eq!(w.thread_num() as usize, p.slot * tl + w.thread_slot);
+            assert_eq!(w.pid(), p.pid);
+            assert!(!w.vhost().is_empty() && !w.request().is_empty());
+            counts[usize::from(w.status())] += 1;
             in_flight += usize::from(w.in_flight());
-            assert_eq!(w.in_flight(), w.status == status::BUSY_WRITE);
+            assert_eq!(w.in_flight(), w.status() == status::BUSY_WRITE);
         }
         let n = sl * tl;
         let (busy_w, busy_k) = (
@@ -1216,26 +1216,26 @@ fn reencodes_real_captures() {
                     p.slot,
                     j,
                     &WorkerValues {
-                        tid: w.tid,
-                        thread_num: w.thread_num,
-                        pid: if prefork { 0 } else { w.pid },
-                        generation: if prefork { 0 } else { w.generation },
-                        status: w.status,
-                        conn_count: w.conn_count,
-                        conn_bytes: w.conn_bytes,
-                        access_count: w.access_count,
-                        bytes_served: w.bytes_served,
-                        my_access_count: w.my_access_count,
-                        my_bytes_served: w.my_bytes_served,
-                        start_time: w.start_time,
-                        stop_time: w.stop_time,
-                        last_used: w.last_used,
-                        times: w.times,
-                        duration: w.duration.unwrap(),
-                        client: w.client.to_vec(),
-                        request: w.request.to_vec(),
-                        vhost: w.vhost.to_vec(),
-                        protocol: w.protocol.to_vec(),
+                        tid: w.tid(),
+                        thread_num: w.thread_num(),
+                        pid: if prefork { 0 } else { w.pid() },
+                        generation: if prefork { 0 } else { w.generation() },
+                        status: w.status(),
+                        conn_count: w.conn_count(),
+                        conn_bytes: w.conn_bytes(),
+                        access_count: w.access_count(),
+                        bytes_served: w.bytes_served(),
+                        my_access_count: w.my_access_count(),
+                        my_bytes_served: w.my_bytes_served(),
+                        start_time: w.start_time(),
+                        stop_time: w.stop_time(),
+                        last_used: w.last_used(),
+                        times: w.times(),
+                        duration: w.duration().unwrap(),
+                        client: w.client().to_vec(),
+                        request: w.request().to_vec(),
+                        vhost: w.vhost().to_vec(),
+                        protocol: w.protocol().to_vec(),
                     },
                 );
             }
