@@ -98,6 +98,19 @@ impl fmt::Display for Perfdata {
 /// trims `_` from both ends and caps at [`MAX_LABEL_CHARS`]. Never empty
 /// (`_` then). Idempotent.
 pub fn sanitize_label(raw: &str) -> String {
+    // Most labels are fine as they are.
+    let clean = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-');
+    let bytes = raw.as_bytes();
+    if !bytes.is_empty()
+        && bytes.len() <= MAX_LABEL_CHARS
+        && bytes.iter().all(|&b| clean(b))
+        && bytes[0] != b'_'
+        && bytes[bytes.len() - 1] != b'_'
+        && !raw.contains("__")
+        && !raw.contains("::")
+    {
+        return raw.to_owned();
+    }
     let mut out = String::with_capacity(raw.len().min(MAX_LABEL_CHARS));
     for c in raw.chars() {
         let c = if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') {
@@ -127,6 +140,10 @@ pub fn sanitize_label(raw: &str) -> String {
 pub fn format_number(v: f64) -> String {
     if !v.is_finite() {
         return "U".to_owned();
+    }
+    // Integers (counts, most thresholds) without float formatting.
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return (v as i64).to_string();
     }
     let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');

@@ -375,13 +375,22 @@ fn is_httpd_name(comm: &str) -> bool {
 
 /// `/proc/<pid>/stat`: (comm, ppid).
 pub fn proc_stat(pid: i32) -> Option<(String, i32)> {
-    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc(&format!("/proc/{pid}/stat"), 1024)?;
     let open = stat.iter().position(|&b| b == b'(')?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
     let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
     let ppid = rest.split(' ').nth(1)?.parse().ok()?;
     Some((comm, ppid))
+}
+
+/// A /proc file in as few reads as it takes: `fs::read` sees a size of 0
+/// and probes with 32-byte reads, six of them for one `stat` line.
+pub fn read_proc(path: &str, expected: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(expected);
+    fs::File::open(path).ok()?.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// A running httpd parent and what its mappings say.
@@ -492,18 +501,31 @@ impl LiveInfo {
 /// children: the process exists and its parent runs the same program.
 pub fn live_info(pids: impl IntoIterator<Item = i32>) -> LiveInfo {
     let mut info = LiveInfo::default();
+    // Every child has the same parent: its name is read once.
+    let mut parents: Vec<(i32, Option<String>)> = Vec::new();
     for pid in pids.into_iter().filter(|&p| p > 0) {
         let Some((comm, ppid)) = proc_stat(pid) else {
             continue;
         };
-        if ppid > 1 && proc_stat(ppid).is_some_and(|(pc, _)| pc == comm) {
+        if ppid <= 1 {
+            continue;
+        }
+        let parent_comm = match parents.iter().find(|(p, _)| *p == ppid) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let c = proc_stat(ppid).map(|(c, _)| c);
+                parents.push((ppid, c.clone()));
+                c
+            }
+        };
+        if parent_comm.is_some_and(|pc| pc == comm) {
             info.live_children.push(pid);
             info.parent.get_or_insert(ppid);
         }
     }
     if let Some(&child) = info.live_children.first() {
-        info.mpm = fs::read_to_string(format!("/proc/{child}/maps"))
-            .ok()
+        info.mpm = read_proc(&format!("/proc/{child}/maps"), 64 * 1024)
+            .and_then(|maps| String::from_utf8(maps).ok())
             .as_deref()
             .and_then(mpm_from_maps);
     }

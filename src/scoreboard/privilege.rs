@@ -25,7 +25,9 @@ pub const ALLOWLIST: &str = "/etc/apache-scoreboard/scoreboards";
 
 /// Whether this process holds capabilities it did not get by being root.
 pub fn elevated() -> bool {
-    let Ok(status) = fs::read_to_string("/proc/self/status") else {
+    let Some(status) = super::locate::read_proc("/proc/self/status", 4096)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
         return false;
     };
     let field = |name: &str| {
