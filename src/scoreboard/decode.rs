@@ -8,7 +8,7 @@
 
 use super::detect::{self, Detected, Hints};
 use super::error::Error;
-use super::layout::{Field, Layout, WorkerFields};
+use super::layout::{self, Field, Layout, WorkerFields};
 
 /// `struct tms` values in clock ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -444,23 +444,13 @@ impl Scoreboard {
         let p = self.layout.process;
         let rec = self.record(self.layout.process_offset(i), p.size);
         let counter = |k: usize| {
-            p.async_counters.map_or(0, |o| {
-                rec.uint(Field {
-                    offset: o + 4 * k,
-                    width: 4,
-                }) as u32
-            })
+            p.async_counters
+                .map_or(0, |o| rec.uint(layout::async_counter(o, k)) as u32)
         };
         Process {
             slot: i,
-            pid: rec.int(Field {
-                offset: 0,
-                width: 4,
-            }),
-            generation: rec.int(Field {
-                offset: 4,
-                width: 4,
-            }),
+            pid: rec.int(layout::PROCESS_PID),
+            generation: rec.int(layout::PROCESS_GENERATION),
             quiescing: rec.uint(p.quiescing) as u32,
             not_accepting: p.not_accepting.map_or(0, |f| rec.uint(f) as u8),
             connections: counter(0),

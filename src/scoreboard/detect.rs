@@ -5,7 +5,7 @@
 //! cannot.
 
 use super::error::Error;
-use super::layout::{Abi, Field, HttpdVersion, Layout, LayoutSpec, Revision};
+use super::layout::{self, Abi, Field, HttpdVersion, Layout, LayoutSpec, Revision};
 
 /// What is known about the segment besides its bytes.
 #[derive(Clone, Copy, Debug, Default)]
@@ -66,7 +66,10 @@ fn uint_at(area: &[u8], offset: usize, width: usize) -> u64 {
 
 /// Finds the layout of a scoreboard area (the segment without its header).
 pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
-    let (Some(sl), Some(tl)) = (int_at(area, 0), int_at(area, 4)) else {
+    let (Some(sl), Some(tl)) = (
+        int_at(area, layout::SERVER_LIMIT.offset),
+        int_at(area, layout::THREAD_LIMIT.offset),
+    ) else {
         return Err(Error::TooSmall { len: area.len() });
     };
     if sl <= 0 || tl <= 0 {
@@ -200,8 +203,8 @@ fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
             return bad;
         }
         let p = l.process_offset(i);
-        let pid = uint_at(area, p, 4) as i32;
-        let pgen = uint_at(area, p + 4, 4) as i32;
+        let pid = uint_at(area, p + layout::PROCESS_PID.offset, 4) as i32;
+        let pgen = uint_at(area, p + layout::PROCESS_GENERATION.offset, 4) as i32;
         let quiescing = uint_at(
             area,
             p + l.process.quiescing.offset,

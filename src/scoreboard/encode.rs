@@ -11,29 +11,10 @@
 //! [`SegmentBuilder::area_mut`] directly.
 
 use super::decode::{status, Tms};
-use super::layout::{Field, Layout};
+use super::layout::{
+    async_counter, Field, Layout, PROCESS_GENERATION, PROCESS_PID, SERVER_LIMIT, THREAD_LIMIT,
+};
 
-/// `global.server_limit` and `global.thread_limit`: `int`s at offsets 0 and
-/// 4 of every revision (reference §2), so the tables carry no field for them.
-const SERVER_LIMIT: Field = Field {
-    offset: 0,
-    width: 4,
-};
-const THREAD_LIMIT: Field = Field {
-    offset: 4,
-    width: 4,
-};
-/// `process_score.pid` and `.generation`: offsets 0 and 4 in every revision.
-const PROCESS_PID: Field = Field {
-    offset: 0,
-    width: 4,
-};
-const PROCESS_GENERATION: Field = Field {
-    offset: 4,
-    width: 4,
-};
-/// The 2.4 async counters: five `apr_uint32_t` from `async_counters` on.
-const COUNTER_WIDTH: usize = 4;
 /// `SB_SHARED`, the value httpd stores in `global.sb_type` where it exists.
 const SB_SHARED: u64 = 2;
 
@@ -186,11 +167,7 @@ impl SegmentBuilder {
                 p.suspended,
             ];
             for (k, v) in counters.into_iter().enumerate() {
-                let f = Field {
-                    offset: first + k * COUNTER_WIDTH,
-                    width: COUNTER_WIDTH,
-                };
-                self.put(base, f, u64::from(v));
+                self.put(base, async_counter(first, k), u64::from(v));
             }
         }
         self.put_opt(base, l.wait_io, u64::from(p.wait_io));

@@ -139,6 +139,21 @@ pub struct Field {
     pub width: usize,
 }
 
+/// `global.server_limit` and `global.thread_limit`: `int`s at offsets 0 and
+/// 4 of every revision (reference §2), so the tables carry no field for them.
+pub const SERVER_LIMIT: Field = f(0, 4);
+pub const THREAD_LIMIT: Field = f(4, 4);
+/// `process_score.pid` and `.generation`: offsets 0 and 4 in every revision.
+pub const PROCESS_PID: Field = f(0, 4);
+pub const PROCESS_GENERATION: Field = f(4, 4);
+
+/// Async counter `k` of a process record whose five `apr_uint32_t`
+/// counters (connections, write_completion, lingering_close, keep_alive,
+/// suspended) start at `first`.
+pub const fn async_counter(first: usize, k: usize) -> Field {
+    f(first + 4 * k, 4)
+}
+
 const fn f(offset: usize, width: usize) -> Field {
     Field { offset, width }
 }
