@@ -17,7 +17,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
 
 use crate::checks::{self, busy, stuck, vhost};
-use crate::commands::{dump, instances, snapshot, status};
+use crate::commands::{cluster, dump, instances, snapshot, status};
 use crate::plugin::output::{Outcome, OutputLimits};
 use crate::plugin::State;
 use crate::scoreboard::{HttpdVersion, LayoutSpec, Mpm, ReadOptions};
@@ -88,7 +88,7 @@ pub fn positive(s: &str) -> Result<usize, String> {
     }
 }
 
-fn parse_time(s: &str) -> Result<i64, String> {
+pub fn parse_time(s: &str) -> Result<i64, String> {
     let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
         format!("invalid time '{s}': {e} (expected RFC 3339, e.g. 2026-11-21T00:46:30.792139Z)")
     })?;
@@ -140,6 +140,55 @@ pub struct SnapshotArgs {
     pub run: RunArgs,
 }
 
+// Where mod_heartmonitor's storage is.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StorageArgs {
+    /// The monitor's storage: its HeartbeatStorage file, a /dev/shm/ShM.*
+    /// object, the slotmem name (<DefaultRuntimeDir>/slotmem-shm-mod_heartmonitor_<gen>.shm),
+    /// its DefaultRuntimeDir, or a saved copy [default: the running monitor's]
+    #[arg(long, value_name = "PATH")]
+    pub storage: Option<PathBuf>,
+    /// Read as this storage instead of detecting it from the content
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub storage_format: Option<crate::heartbeat::Kind>,
+    /// Evaluate ages as of this time (RFC 3339), for saved copies
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<i64>,
+}
+
+impl StorageArgs {
+    pub fn options(&self) -> crate::heartbeat::StorageOptions {
+        crate::heartbeat::StorageOptions {
+            storage: self.storage.clone(),
+            format: self.storage_format,
+            at: self.at,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[arg(long, value_enum, default_value = "tsv")]
+    pub format: dump::Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ClusterCheckArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// At most N long-output lines [default: 10, within 1000 bytes in all]
+    #[arg(long, value_name = "N")]
+    pub max_lines: Option<usize>,
+    #[command(flatten)]
+    pub judge: checks::cluster::ClusterJudgeArgs,
+}
+
 #[derive(Args, Debug)]
 pub struct InstancesArgs {
     #[command(flatten)]
@@ -161,12 +210,17 @@ pub enum Cmd {
     /// Which site is eating the worker pool
     #[command(name = "check_vhost_saturation")]
     Vhost(vhost::VhostArgs),
+    /// Are the origins mod_heartmonitor hears from alive, and how busy
+    #[command(name = "check_heartbeat_cluster")]
+    ClusterCheck(ClusterCheckArgs),
     /// Every worker slot (pid, status, client, vhost, request, ...)
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
     Status(StatusArgs),
     /// Save the live segment to a file
     Snapshot(SnapshotArgs),
+    /// The members mod_heartmonitor holds (ip, ready, busy, age, port, slot)
+    Cluster(ClusterArgs),
     /// List running httpd instances and their scoreboards
     Instances(InstancesArgs),
     /// Print the man page (roff)
@@ -180,6 +234,8 @@ impl Cmd {
             Cmd::Busy(a) => Some(&a.plugin.run),
             Cmd::Stuck(a) => Some(&a.plugin.run),
             Cmd::Vhost(a) => Some(&a.plugin.run),
+            Cmd::ClusterCheck(a) => Some(&a.run),
+            Cmd::Cluster(a) => Some(&a.run),
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
             Cmd::Snapshot(a) => Some(&a.run),
@@ -422,6 +478,14 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             Report::Text(snapshot::write(&loaded, &a.out)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),
+        Cmd::Cluster(a) => {
+            let storage = crate::heartbeat::load(&a.storage.options())?;
+            Report::Text(cluster::render(&storage, a.format))
+        }
+        Cmd::ClusterCheck(a) => {
+            let outcome = checks::cluster::run(&a.storage.options(), &a.judge, a.run.verbose);
+            Report::Plugin(outcome, checks::output_limits(a.max_lines))
+        }
         Cmd::Manpage(a) => {
             let pages = man_pages()?;
             match a.dir {

@@ -3,6 +3,7 @@
 //! options, the stale-segment policy and the `-v` diagnostics.
 
 pub mod busy;
+pub mod cluster;
 pub mod stuck;
 pub mod vhost;
 
@@ -41,14 +42,19 @@ pub struct PluginArgs {
 
 impl PluginArgs {
     fn limits(&self) -> OutputLimits {
-        match self.max_lines {
-            // An explicit line count is honoured even past the NRPE v2 size.
-            Some(n) => OutputLimits {
-                max_lines: n,
-                max_bytes: 65_000,
-            },
-            None => OutputLimits::default(),
-        }
+        output_limits(self.max_lines)
+    }
+}
+
+/// `--max-lines`: an explicit line count is honoured even past the NRPE v2
+/// size.
+pub fn output_limits(max_lines: Option<usize>) -> OutputLimits {
+    match max_lines {
+        Some(n) => OutputLimits {
+            max_lines: n,
+            max_bytes: 65_000,
+        },
+        None => OutputLimits::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 mod capture;
 mod fixtures;
+mod heartbeat;
 mod hostile;
 mod live;
 mod live_httpd_smoke;
