@@ -16,3 +16,4 @@ pub mod cli;
 pub mod commands;
 pub mod plugin;
 pub mod scoreboard;
+pub mod shm;

@@ -11,10 +11,7 @@ pub mod detect;
 pub mod encode;
 pub mod error;
 pub mod layout;
-pub mod locate;
-pub mod privilege;
 pub mod rules;
-pub mod source;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,7 +20,8 @@ pub use decode::{status, Form, Global, Process, Scoreboard, Tms, Worker};
 pub use detect::Hints;
 pub use error::Error;
 pub use layout::{Abi, HttpdVersion, Layout, LayoutSpec, Revision};
-pub use locate::{Instance, LiveInfo, Origin};
+pub use crate::shm::locate::{self, Instance, LiveInfo, Origin};
+use crate::shm::privilege;
 pub use rules::{MpmLimits, Rules, Summary};
 
 /// The MPM that wrote the segment.

@@ -10,9 +10,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use super::error::Error;
-use super::layout::HttpdVersion;
-use super::source;
+use super::segment as source;
+use crate::scoreboard::error::Error;
+use crate::scoreboard::layout::HttpdVersion;
 
 /// Where a segment copy came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -284,7 +284,7 @@ pub fn copy_named(
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push(format!("no {shown}")),
-            Err(e) => tried.push(format!("{shown}: {}", super::error::describe_io(&e))),
+            Err(e) => tried.push(format!("{shown}: {}", crate::scoreboard::error::describe_io(&e))),
         }
     }
     // 3. The same path as a SysV key file (holds only the size).
@@ -314,7 +314,7 @@ pub fn copy_named(
                         last = Some(if e.kind() == io::ErrorKind::NotFound {
                             format!("no SysV segment with key {key:#010x}")
                         } else {
-                            format!("SysV key {key:#010x}: {}", super::error::describe_io(&e))
+                            format!("SysV key {key:#010x}: {}", crate::scoreboard::error::describe_io(&e))
                         })
                     }
                 }
@@ -467,7 +467,7 @@ fn describe_instance(pid: i32) -> Instance {
         Err(e) => {
             inst.note = Some(format!(
                 "cannot read /proc/{pid}/maps: {}",
-                super::error::describe_io(&e)
+                crate::scoreboard::error::describe_io(&e)
             ))
         }
     }

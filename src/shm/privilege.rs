@@ -16,7 +16,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::error::Error;
+use crate::scoreboard::error::Error;
 use super::locate::{posix_name, scoreboard_file_path};
 
 /// Root-owned list of ScoreBoardFile paths (one absolute path per line,
