@@ -1,8 +1,6 @@
 //! APR's naming of a ScoreBoardFile's shared memory: the path as httpd
 //! normalises it, the POSIX object name derived from it and the SysV key.
 
-use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 /// APR's default "times 33" hash (`h1`, and the SysV ftok proj id).
@@ -59,55 +57,4 @@ pub fn scoreboard_file_path(path: &Path, server_root: Option<&Path>) -> PathBuf 
         }
     }
     out
-}
-
-/// glibc's `ftok`: `(proj & 0xff) << 24 | (st_dev & 0xff) << 16 | (st_ino & 0xffff)`.
-pub fn ftok(meta: &fs::Metadata, proj: u32) -> i32 {
-    (((proj & 0xff) << 24) | ((meta.dev() as u32 & 0xff) << 16) | (meta.ino() as u32 & 0xffff))
-        as i32
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Test vectors confirmed against a live Debian 2.4.71 (reference §1.3).
-    #[test]
-    fn posix_names_match_apr() {
-        assert_eq!(
-            posix_name(b"/run/apache2/apache_runtime_status", true),
-            "/ShM.7dc2371eH646e832a"
-        );
-        assert_eq!(
-            posix_name("/srv/café/sb".as_bytes(), true),
-            "/ShM.b720c253H87b06d79"
-        );
-        assert_eq!(
-            posix_name("/srv/café/sb".as_bytes(), false),
-            "/ShM.b720c253H1a9fd79"
-        );
-        // The fixtures' shm name (meta.json) from their original path is not
-        // known, but the event-mixed capture recorded this pair:
-        assert_eq!(times33(b""), 0);
-    }
-
-    #[test]
-    fn scoreboard_file_paths_are_normalized_lexically() {
-        let root = Path::new("/srv/lab");
-        assert_eq!(
-            scoreboard_file_path(Path::new("logs//./sub/../sb2"), Some(root)),
-            PathBuf::from("/srv/lab/logs/sb2")
-        );
-        assert_eq!(
-            scoreboard_file_path(Path::new("/run/apache2/x"), Some(root)),
-            PathBuf::from("/run/apache2/x")
-        );
-        // Without --server-root a relative path is the shell's: below the
-        // current directory, not below `/`.
-        let cwd = std::env::current_dir().expect("cwd");
-        assert_eq!(
-            scoreboard_file_path(Path::new("logs/sb"), None),
-            cwd.join("logs/sb")
-        );
-    }
 }
