@@ -14,5 +14,6 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod httpd;
 pub mod plugin;
 pub mod scoreboard;
