@@ -176,7 +176,7 @@ impl Reader<'_> {
                 return self.incomplete(format!(
                     "cannot read {}: {}",
                     path.display(),
-                    crate::scoreboard::error::describe_io(&e)
+                    crate::shm::error::describe_io(&e)
                 ))
             }
         };
@@ -382,8 +382,7 @@ impl Reader<'_> {
                 let p = PathBuf::from(std::ffi::OsStr::from_bytes(
                     args.first().map_or(&[][..], |a| a),
                 ));
-                let joined =
-                    crate::scoreboard::locate::scoreboard_file_path(&p, Some(&self.server_root));
+                let joined = crate::shm::apr::scoreboard_file_path(&p, Some(&self.server_root));
                 self.out.scoreboard_file = Some(Figure::new(joined, source.clone()));
             }
             "extendedstatus" => {
@@ -716,7 +715,7 @@ fn expand_dir(
                 Err(e) => errors.push(format!(
                     "cannot read directory {}: {}",
                     path.display(),
-                    crate::scoreboard::error::describe_io(&e)
+                    crate::shm::error::describe_io(&e)
                 )),
             }
         }
@@ -756,7 +755,7 @@ fn expand_glob(
             return errors.push(format!(
                 "cannot read directory {}: {}",
                 base.display(),
-                crate::scoreboard::error::describe_io(&e)
+                crate::shm::error::describe_io(&e)
             ))
         }
     };
