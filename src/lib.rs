@@ -14,6 +14,7 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod httpd;
 pub mod measure;
 pub mod plugin;
 pub mod scoreboard;

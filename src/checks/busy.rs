@@ -6,9 +6,7 @@ use clap::Args;
 use crate::measure::{percent, Capacity};
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
-use crate::plugin::range::evaluate;
 use crate::plugin::verdict::Thresholds;
-use crate::plugin::State;
 use crate::scoreboard::{rules, Loaded, Mpm};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -61,36 +59,21 @@ pub fn check(
         BusyMetric::Idle => (s.idle as f64, "idle"),
         BusyMetric::Open => (open as f64, "open"),
     };
-    let (w, c) = (thresholds.warning.as_ref(), thresholds.critical.as_ref());
-    let state = evaluate(value, w, c);
+    let verdict = thresholds.judge(value);
     let mut summary = format!("{}/{cap} workers busy ({pct:.1}%), {} idle", s.busy, s.idle);
     if s.graceful > 0 {
         summary.push_str(&format!(", {} graceful", s.graceful));
     }
-    let mut o = Outcome::new(state, summary);
-    if state != State::Ok {
-        let range = if evaluate(value, None, c) == State::Critical {
-            c
-        } else {
-            w
-        };
-        if let Some(r) = range {
-            o.long.push(format!(
-                "{label} {} is {}",
-                crate::plugin::number::format_number(value),
-                r.violation()
-            ));
-        }
-    }
+    let mut o = Outcome::new(verdict.state, summary);
+    o.long.extend(verdict.reason(label, value));
     o.long.extend(assumed);
     if s.scoreboard.len() <= 256 {
         o.long.push(format!("scoreboard: {}", s.scoreboard));
     }
-    let judged = |name: &str| if name == label { (w, c) } else { (None, None) };
+    let judged = |name: &str| thresholds.if_judged(name == label);
     let count = |name: &'static str, v: usize| {
-        let (w, c) = judged(name);
         Perfdata::new(name, v as f64)
-            .thresholds(w, c)
+            .thresholds(judged(name))
             .min(0.0)
             .max(cap as f64)
     };
@@ -101,11 +84,10 @@ pub fn check(
         count("open", open),
         Perfdata::new("capacity", cap as f64),
     ];
-    let (pw, pc) = judged("busy_pct");
     o.perfdata.push(
         Perfdata::new("busy_pct", pct)
             .uom("%")
-            .thresholds(pw, pc)
+            .thresholds(judged("busy_pct"))
             .min(0.0)
             .max(100.0),
     );

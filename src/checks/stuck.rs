@@ -9,6 +9,7 @@ use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
 use crate::plugin::range::Range;
 use crate::plugin::text::escape_bytes;
+use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
 use crate::scoreboard::{status, Loaded};
 
@@ -189,11 +190,10 @@ pub fn check(loaded: &Loaded, args: &Options) -> anyhow::Result<Outcome> {
         ));
     }
     let secs = |us: i64| us as f64 / 1e6;
-    let age_range = |l: Option<i64>| {
-        l.map(|us| format!("{}", secs(us)).parse::<Range>())
-            .transpose()
+    let ages = Thresholds {
+        warning: args.warning.map(|us| Range::up_to(secs(us))),
+        critical: args.critical.map(|us| Range::up_to(secs(us))),
     };
-    let (wr, cr) = (age_range(args.warning)?, age_range(args.critical)?);
     let slots = loaded.scoreboard.slot_count() as f64;
     o.perfdata = vec![
         Perfdata::new(
@@ -210,7 +210,7 @@ pub fn check(loaded: &Loaded, args: &Options) -> anyhow::Result<Outcome> {
             .max(slots),
         Perfdata::new("oldest_age", oldest.map_or(0.0, |r| secs(r.age)))
             .uom("s")
-            .thresholds(wr.as_ref(), cr.as_ref())
+            .thresholds(&ages)
             .min(0.0),
     ];
     if args.include_reading {

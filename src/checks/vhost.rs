@@ -9,10 +9,8 @@ use clap::Args;
 
 use super::{host_part, human_age};
 use crate::measure::{percent, Capacity};
-use crate::plugin::number::format_number;
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::{Perfdata, MAX_LABEL_CHARS};
-use crate::plugin::range::evaluate;
 use crate::plugin::text::escape_bytes;
 use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
@@ -101,8 +99,8 @@ pub fn check(
         VhostMetric::Busy => g.busy as f64,
     };
     let top = ranked.iter().find(|(name, _)| name != NO_VHOST);
-    let (w, c) = (thresholds.warning.as_ref(), thresholds.critical.as_ref());
-    let state = top.map_or(State::Ok, |(_, g)| evaluate(metric(g), w, c));
+    let verdict = top.map(|(_, g)| thresholds.judge(metric(g)));
+    let state = verdict.map_or(State::Ok, |v| v.state);
     let summary = match top {
         None => format!("no busy worker on any vhost ({total_busy}/{cap} busy)"),
         Some((name, g)) => format!(
@@ -113,20 +111,9 @@ pub fn check(
         ),
     };
     let mut o = Outcome::new(state, summary);
-    if let (Some((name, g)), true) = (top, state != State::Ok) {
-        let r = if evaluate(metric(g), None, c) == State::Critical {
-            c
-        } else {
-            w
-        };
-        if let Some(r) = r {
-            o.long.push(format!(
-                "{name}: {} {} is {}",
-                metric_name(args.metric),
-                format_number(metric(g)),
-                r.violation()
-            ));
-        }
+    if let (Some((name, g)), Some(verdict)) = (top, verdict) {
+        let what = format!("{name}: {}", metric_name(args.metric));
+        o.long.extend(verdict.reason(&what, metric(g)));
     }
     for (name, g) in ranked.iter().take(args.top) {
         o.long.push(format!(
@@ -145,29 +132,20 @@ pub fn check(
             VhostMetric::Busy => g.busy as f64,
         })
     };
-    let judged = |m: VhostMetric| {
-        if m == args.metric {
-            (w, c)
-        } else {
-            (None, None)
-        }
-    };
-    let (cw, cc) = judged(VhostMetric::ShareOfCapacity);
-    let (bw, bc) = judged(VhostMetric::ShareOfBusy);
-    let (nw, nc) = judged(VhostMetric::Busy);
+    let judged = |m: VhostMetric| thresholds.if_judged(m == args.metric);
     o.perfdata = vec![
         Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
             .uom("%")
-            .thresholds(cw, cc)
+            .thresholds(judged(VhostMetric::ShareOfCapacity))
             .min(0.0)
             .max(100.0),
         Perfdata::new("top_vhost_busy_pct", top_value(VhostMetric::ShareOfBusy))
             .uom("%")
-            .thresholds(bw, bc)
+            .thresholds(judged(VhostMetric::ShareOfBusy))
             .min(0.0)
             .max(100.0),
         Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
-            .thresholds(nw, nc)
+            .thresholds(judged(VhostMetric::Busy))
             .min(0.0)
             .max(cap as f64),
         Perfdata::new("busy", total_busy as f64)
