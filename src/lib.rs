@@ -15,5 +15,8 @@ pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod heartbeat;
+pub mod httpd;
+pub mod measure;
 pub mod plugin;
 pub mod scoreboard;
+pub mod shm;

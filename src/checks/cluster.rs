@@ -11,8 +11,8 @@ use super::human_age;
 use super::stuck::parse_age;
 use crate::heartbeat::{self, Member, Monitor, Storage};
 use crate::plugin::output::Outcome;
-use crate::plugin::perfdata::{format_number, Perfdata};
-use crate::plugin::range::{evaluate, Range};
+use crate::plugin::perfdata::Perfdata;
+use crate::plugin::verdict::Thresholds;
 use crate::plugin::{worst, State};
 
 /// The monitor rewrites the file every 5 s; three periods without a write
@@ -31,9 +31,9 @@ pub enum ClusterMetric {
     MemberBusyPct,
 }
 
-/// What the check is asked (the thresholds part of its arguments).
+// Who should be alive and what -w/-c judge.
 #[derive(Args, Debug, Clone)]
-pub struct ClusterJudgeArgs {
+pub struct Options {
     /// Number of origins that should be alive
     #[arg(long, value_name = "N")]
     pub expect: Option<usize>,
@@ -46,12 +46,6 @@ pub struct ClusterJudgeArgs {
     /// What -w/-c apply to
     #[arg(long, value_enum, default_value = "busy_pct")]
     pub metric: ClusterMetric,
-    /// Warning range for --metric (Nagios range: 80, 2:, @10:20)
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub warning: Option<Range>,
-    /// Critical range for --metric
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub critical: Option<Range>,
     /// Per-member perfdata (busy_<ip>, ready_<ip>) for at most N members, busiest first
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
@@ -67,7 +61,7 @@ fn ip_of(m: &Member) -> Option<IpAddr> {
 }
 
 fn percent(busy: u64, ready: u64) -> f64 {
-    super::percent(busy as usize, (busy + ready) as usize)
+    crate::measure::percent(busy as usize, (busy + ready) as usize)
 }
 
 /// The figures, measured once.
@@ -81,7 +75,7 @@ struct Figures<'a> {
 }
 
 impl<'a> Figures<'a> {
-    fn measure(storage: &'a Storage, args: &ClusterJudgeArgs) -> Figures<'a> {
+    fn measure(storage: &'a Storage, args: &Options) -> Figures<'a> {
         let (live, stale): (Vec<&Member>, Vec<&Member>) = storage
             .members
             .iter()
@@ -117,7 +111,7 @@ impl<'a> Figures<'a> {
 
     /// Members not held at all: the listed ones absent, or what --expect
     /// lacks beyond the held ones.
-    fn missing(&self, args: &ClusterJudgeArgs) -> usize {
+    fn missing(&self, args: &Options) -> usize {
         let held = self.live.len() + self.stale.len();
         let short = args.expect.map_or(0, |n| n.saturating_sub(held));
         self.absent.len().max(short)
@@ -136,7 +130,7 @@ fn in_grace(storage: &Storage, max_age: i64) -> bool {
     }
 }
 
-pub fn check(storage: &Storage, args: &ClusterJudgeArgs) -> Outcome {
+pub fn check(storage: &Storage, args: &Options, thresholds: &Thresholds) -> Outcome {
     let f = Figures::measure(storage, args);
     let listed = |m: &Member| ip_of(m).is_some_and(|ip| args.member.contains(&ip));
     let judged = |m: &Member| args.expect.is_some() || listed(m);
@@ -166,9 +160,8 @@ pub fn check(storage: &Storage, args: &ClusterJudgeArgs) -> Outcome {
         ClusterMetric::Live => (f.live.len() as f64, "live"),
         ClusterMetric::MemberBusyPct => (f.member_busy_pct(), "member_busy_pct"),
     };
-    let (w, c) = (args.warning.as_ref(), args.critical.as_ref());
-    let metric_state = evaluate(value, w, c);
-    state = worst(state, metric_state);
+    let verdict = thresholds.judge(value);
+    state = worst(state, verdict.state);
 
     let expected = args.expect.map_or(String::new(), |n| format!("/{n}"));
     let mut summary = format!(
@@ -182,20 +175,7 @@ pub fn check(storage: &Storage, args: &ClusterJudgeArgs) -> Outcome {
         summary = format!("{summary}: {}", problems.join(", "));
     }
     let mut o = Outcome::new(state, summary);
-    if metric_state != State::Ok {
-        let range = if metric_state == State::Critical {
-            c
-        } else {
-            w
-        };
-        if let Some(r) = range {
-            o.long.push(format!(
-                "{label} {} is {}",
-                format_number(value),
-                r.violation()
-            ));
-        }
-    }
+    o.long.extend(verdict.reason(label, value));
     for m in &storage.members {
         let live = m.age_us <= args.max_age;
         let role = if judged(m) { "" } else { ", not expected" };
@@ -209,16 +189,22 @@ pub fn check(storage: &Storage, args: &ClusterJudgeArgs) -> Outcome {
             m.port.map_or(String::new(), |p| format!(", port {p}"))
         ));
     }
-    o.perfdata = perfdata(&f, args, label, value);
+    o.perfdata = perfdata(&f, args, thresholds, label, value);
     o
 }
 
-fn perfdata(f: &Figures, args: &ClusterJudgeArgs, label: &str, value: f64) -> Vec<Perfdata> {
-    let (w, c) = (args.warning.as_ref(), args.critical.as_ref());
-    let judged = |name: &str| if name == label { (w, c) } else { (None, None) };
+fn perfdata(
+    f: &Figures,
+    args: &Options,
+    thresholds: &Thresholds,
+    label: &str,
+    value: f64,
+) -> Vec<Perfdata> {
+    let judged = |name: &str| thresholds.if_judged(name == label);
     let count = |name: &str, v: usize| {
-        let (w, c) = judged(name);
-        Perfdata::new(name, v as f64).thresholds(w, c).min(0.0)
+        Perfdata::new(name, v as f64)
+            .thresholds(judged(name))
+            .min(0.0)
     };
     let mut perf = vec![count("live", f.live.len()), count("stale", f.stale.len())];
     if args.expect.is_some() || !args.member.is_empty() {
@@ -227,10 +213,9 @@ fn perfdata(f: &Figures, args: &ClusterJudgeArgs, label: &str, value: f64) -> Ve
     perf.push(Perfdata::new("busy", f.busy as f64).min(0.0));
     perf.push(Perfdata::new("ready", f.ready as f64).min(0.0));
     let pct = |name: &str, v: f64| {
-        let (w, c) = judged(name);
         Perfdata::new(name, v)
             .uom("%")
-            .thresholds(w, c)
+            .thresholds(judged(name))
             .min(0.0)
             .max(100.0)
     };
@@ -274,7 +259,12 @@ pub fn unreadable(e: &heartbeat::Error, monitor_running: bool) -> Outcome {
 }
 
 /// Probe (read the storage), judge, and add what `-v` asks for.
-pub fn run(opts: &heartbeat::StorageOptions, args: &ClusterJudgeArgs, verbose: u8) -> Outcome {
+pub fn run(
+    opts: &heartbeat::StorageOptions,
+    args: &Options,
+    thresholds: &Thresholds,
+    verbose: u8,
+) -> Outcome {
     match heartbeat::load(opts) {
         Err(e) => {
             let running = matches!(e, heartbeat::Error::Gone { .. })
@@ -282,7 +272,7 @@ pub fn run(opts: &heartbeat::StorageOptions, args: &ClusterJudgeArgs, verbose: u
             unreadable(&e, running)
         }
         Ok(storage) => {
-            let mut o = judge(&storage, args);
+            let mut o = judge(&storage, args, thresholds);
             o.long.extend(diagnostics(&storage, verbose));
             o
         }
@@ -328,8 +318,8 @@ fn diagnostics(storage: &Storage, verbose: u8) -> Vec<String> {
 }
 
 /// Judges a storage read: a dead monitor first, else the members.
-pub fn judge(storage: &Storage, args: &ClusterJudgeArgs) -> Outcome {
-    let mut o = check(storage, args);
+pub fn judge(storage: &Storage, args: &Options, thresholds: &Thresholds) -> Outcome {
+    let mut o = check(storage, args, thresholds);
     if let Some(age) = dead_file(storage) {
         o.state = State::Critical;
         o.summary = format!(
@@ -372,15 +362,29 @@ mod tests {
         }
     }
 
-    fn args(extra: &[&str]) -> ClusterJudgeArgs {
+    /// Options and -w/-c from a command line.
+    fn args(extra: &[&str]) -> (Options, Thresholds) {
         #[derive(clap::Parser)]
         struct P {
             #[command(flatten)]
-            a: ClusterJudgeArgs,
+            a: Options,
+            #[arg(short)]
+            w: Option<crate::plugin::range::Range>,
+            #[arg(short)]
+            c: Option<crate::plugin::range::Range>,
         }
         let mut argv = vec!["x"];
         argv.extend_from_slice(extra);
-        <P as clap::Parser>::parse_from(argv).a
+        let p = <P as clap::Parser>::parse_from(argv);
+        let t = Thresholds {
+            warning: p.w,
+            critical: p.c,
+        };
+        (p.a, t)
+    }
+
+    fn judge(s: &Storage, (a, t): &(Options, Thresholds)) -> Outcome {
+        super::judge(s, a, t)
     }
 
     fn three() -> Vec<Member> {

@@ -4,21 +4,18 @@
 
 use clap::Args;
 
-use super::{host_part, human_age, Globs, PluginArgs};
-use crate::cli::SourceArgs;
+use super::{host_part, human_age, Globs};
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
 use crate::plugin::range::Range;
 use crate::plugin::text::escape_bytes;
+use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
 use crate::scoreboard::{status, Loaded};
 
-#[derive(Args, Debug)]
-pub struct StuckArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub plugin: PluginArgs,
+// The ages -w/-c name and which requests count.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
     /// Warning age: 30s, 5m, 1h30m; a bare number is seconds
     #[arg(short, long, value_name = "AGE", value_parser = parse_age)]
     pub warning: Option<i64>,
@@ -78,7 +75,7 @@ fn vhost_matches(globs: &Globs, vhost: &[u8]) -> bool {
     globs.matches(vhost, true) || host_part(vhost).is_some_and(|h| globs.matches(h, true))
 }
 
-pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
+pub fn check(loaded: &Loaded, args: &Options) -> anyhow::Result<Outcome> {
     let now = loaded.now;
     let mut running: Vec<Running> = Vec::new();
     for (_, w) in loaded.scoreboard.workers() {
@@ -193,11 +190,10 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
         ));
     }
     let secs = |us: i64| us as f64 / 1e6;
-    let age_range = |l: Option<i64>| {
-        l.map(|us| format!("{}", secs(us)).parse::<Range>())
-            .transpose()
+    let ages = Thresholds {
+        warning: args.warning.map(|us| Range::up_to(secs(us))),
+        critical: args.critical.map(|us| Range::up_to(secs(us))),
     };
-    let (wr, cr) = (age_range(args.warning)?, age_range(args.critical)?);
     let slots = loaded.scoreboard.slot_count() as f64;
     o.perfdata = vec![
         Perfdata::new(
@@ -214,7 +210,7 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
             .max(slots),
         Perfdata::new("oldest_age", oldest.map_or(0.0, |r| secs(r.age)))
             .uom("s")
-            .thresholds(wr.as_ref(), cr.as_ref())
+            .thresholds(&ages)
             .min(0.0),
     ];
     if args.include_reading {

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 
 use clap::Args;
 
-use super::{capacity, host_part, human_age, percent, PluginArgs};
-use crate::cli::SourceArgs;
+use super::{host_part, human_age};
+use crate::measure::{percent, Capacity};
 use crate::plugin::output::Outcome;
-use crate::plugin::perfdata::{format_number, Perfdata, MAX_LABEL_CHARS};
-use crate::plugin::range::{evaluate, Range};
+use crate::plugin::perfdata::{Perfdata, MAX_LABEL_CHARS};
 use crate::plugin::text::escape_bytes;
+use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
 use crate::scoreboard::{status, Loaded, Rules};
 
@@ -36,18 +36,9 @@ pub enum GroupBy {
     Host,
 }
 
-#[derive(Args, Debug)]
-pub struct VhostArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub plugin: PluginArgs,
-    /// Warning range for --metric of the busiest vhost
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub warning: Option<Range>,
-    /// Critical range for --metric of the busiest vhost
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub critical: Option<Range>,
+// What -w/-c judge and how vhosts are grouped and listed.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
     #[arg(long, value_enum, default_value = "share_of_capacity")]
     pub metric: VhostMetric,
     #[arg(long, value_enum, default_value = "vhost")]
@@ -55,12 +46,6 @@ pub struct VhostArgs {
     /// How many vhosts the long output and perfdata list
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top: usize,
-    /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub max_workers: Option<usize>,
-    /// ThreadsPerChild
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub threads_per_child: Option<usize>,
 }
 
 #[derive(Default)]
@@ -71,8 +56,13 @@ struct Group {
 
 const NO_VHOST: &str = "(none)";
 
-pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
-    let (cap, _, assumed) = capacity(loaded, args.max_workers, args.threads_per_child);
+pub fn check(
+    loaded: &Loaded,
+    args: &Options,
+    thresholds: &Thresholds,
+    capacity: Capacity,
+) -> anyhow::Result<Outcome> {
+    let (cap, _, assumed) = capacity.resolve(loaded);
     let rules = loaded.rules();
     let mut groups: HashMap<Vec<u8>, Group> = HashMap::new();
     for (p, w) in loaded.scoreboard.workers() {
@@ -109,8 +99,8 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
         VhostMetric::Busy => g.busy as f64,
     };
     let top = ranked.iter().find(|(name, _)| name != NO_VHOST);
-    let (w, c) = (args.warning.as_ref(), args.critical.as_ref());
-    let state = top.map_or(State::Ok, |(_, g)| evaluate(metric(g), w, c));
+    let verdict = top.map(|(_, g)| thresholds.judge(metric(g)));
+    let state = verdict.map_or(State::Ok, |v| v.state);
     let summary = match top {
         None => format!("no busy worker on any vhost ({total_busy}/{cap} busy)"),
         Some((name, g)) => format!(
@@ -121,20 +111,9 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
         ),
     };
     let mut o = Outcome::new(state, summary);
-    if let (Some((name, g)), true) = (top, state != State::Ok) {
-        let r = if evaluate(metric(g), None, c) == State::Critical {
-            c
-        } else {
-            w
-        };
-        if let Some(r) = r {
-            o.long.push(format!(
-                "{name}: {} {} is {}",
-                metric_name(args.metric),
-                format_number(metric(g)),
-                r.violation()
-            ));
-        }
+    if let (Some((name, g)), Some(verdict)) = (top, verdict) {
+        let what = format!("{name}: {}", metric_name(args.metric));
+        o.long.extend(verdict.reason(&what, metric(g)));
     }
     for (name, g) in ranked.iter().take(args.top) {
         o.long.push(format!(
@@ -153,29 +132,20 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
             VhostMetric::Busy => g.busy as f64,
         })
     };
-    let judged = |m: VhostMetric| {
-        if m == args.metric {
-            (w, c)
-        } else {
-            (None, None)
-        }
-    };
-    let (cw, cc) = judged(VhostMetric::ShareOfCapacity);
-    let (bw, bc) = judged(VhostMetric::ShareOfBusy);
-    let (nw, nc) = judged(VhostMetric::Busy);
+    let judged = |m: VhostMetric| thresholds.if_judged(m == args.metric);
     o.perfdata = vec![
         Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
             .uom("%")
-            .thresholds(cw, cc)
+            .thresholds(judged(VhostMetric::ShareOfCapacity))
             .min(0.0)
             .max(100.0),
         Perfdata::new("top_vhost_busy_pct", top_value(VhostMetric::ShareOfBusy))
             .uom("%")
-            .thresholds(bw, bc)
+            .thresholds(judged(VhostMetric::ShareOfBusy))
             .min(0.0)
             .max(100.0),
         Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
-            .thresholds(nw, nc)
+            .thresholds(judged(VhostMetric::Busy))
             .min(0.0)
             .max(cap as f64),
         Perfdata::new("busy", total_busy as f64)

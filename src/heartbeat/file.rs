@@ -76,12 +76,8 @@ fn parse_line(raw: &[u8]) -> Result<Line, String> {
     let (ip, query) = text
         .split_once(' ')
         .ok_or("no space between the address and the figures")?;
-    let ip = parse_ip(ip.as_bytes()).ok_or_else(|| {
-        format!(
-            "'{}' is not an IP address",
-            crate::plugin::text::truncate_chars(ip, 48)
-        )
-    })?;
+    let ip =
+        parse_ip(ip.as_bytes()).ok_or_else(|| format!("'{}' is not an IP address", short(ip)))?;
     let (mut ready, mut busy, mut lastseen, mut port) = (None, None, None, None);
     for token in query.split('&').filter(|t| !t.is_empty()) {
         let (key, value) = token
@@ -127,8 +123,13 @@ fn number(key: &str, value: &str) -> Result<u32, String> {
     }
 }
 
+/// At most 32 characters of a field, for messages (the line is already
+/// known to be printable ASCII).
 fn short(s: &str) -> String {
-    crate::plugin::text::truncate_chars(s, 24)
+    match s.get(..32) {
+        Some(head) if s.len() > 32 => format!("{head}..."),
+        _ => s.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -22,10 +22,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{file, slotmem, Error, Kind};
-use crate::scoreboard::locate::{
-    self as sb_locate, posix_name, read_whole, scoreboard_file_path, Unstable, HOST_SIGNED_CHAR,
-};
-use crate::scoreboard::{privilege, Error as ReadError};
+use crate::shm::apr::{posix_name, scoreboard_file_path, HOST_SIGNED_CHAR};
+use crate::shm::locate::{read_whole, Unstable};
+use crate::shm::{privilege, proc, Error as ReadError};
 
 const DEV_SHM: &str = "/dev/shm";
 /// mod_heartmonitor's slotmem name: `slotmem-shm-` + `mod_heartmonitor` +
@@ -74,10 +73,10 @@ pub struct MonitorProcess {
 /// The running httpd parents that have mod_heartmonitor loaded (their
 /// mappings readable: root, or the same user).
 pub fn monitors() -> Vec<MonitorProcess> {
-    sb_locate::instances()
+    proc::instances()
         .into_iter()
         .filter_map(|i| {
-            let maps = sb_locate::read_proc(&format!("/proc/{}/maps", i.pid), 64 * 1024)?;
+            let maps = proc::read_proc(&format!("/proc/{}/maps", i.pid), 64 * 1024)?;
             let maps = String::from_utf8_lossy(&maps);
             if !maps.contains("/mod_heartmonitor.so") {
                 return None;

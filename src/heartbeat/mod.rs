@@ -5,7 +5,7 @@
 //! - [`file`] and [`slotmem`] parse the two storages from bytes, strictly;
 //! - [`locate`] finds the storage (`--storage PATH` forms, the running
 //!   monitor) and reads it through the scoreboard's reading layer
-//!   ([`crate::scoreboard::locate::read_whole`]), under the same privilege
+//!   ([`crate::shm::locate::read_whole`]), under the same privilege
 //!   rules;
 //! - [`load`] turns that into a [`Storage`]: one [`Member`] per IP with its
 //!   age as of "now" (or `--at`), and what is known of the monitor process.
@@ -88,7 +88,7 @@ pub struct FormatError(pub String);
 pub enum Error {
     /// Opening or reading failed (the message names the file).
     #[error("{}", describe_read(.0))]
-    Read(crate::scoreboard::Error),
+    Read(crate::shm::Error),
     #[error("{shown}: {what}")]
     Format { shown: String, what: String },
     /// The storage a monitor would keep is not there: the named or derived
@@ -99,8 +99,8 @@ pub enum Error {
     Discovery(String),
 }
 
-fn describe_read(e: &crate::scoreboard::Error) -> String {
-    use crate::scoreboard::Error as E;
+fn describe_read(e: &crate::shm::Error) -> String {
+    use crate::shm::Error as E;
     match e {
         E::NotASegment { path, what } => {
             format!("{} is {what}, not heartbeat storage", path.display())

@@ -32,6 +32,20 @@ pub struct OutputLimits {
     pub max_bytes: usize,
 }
 
+impl OutputLimits {
+    /// `--max-lines`: an explicit line count is honoured even past the NRPE
+    /// v2 size; without one, the defaults.
+    pub fn for_max_lines(max_lines: Option<usize>) -> OutputLimits {
+        match max_lines {
+            Some(n) => OutputLimits {
+                max_lines: n,
+                max_bytes: 65_000,
+            },
+            None => OutputLimits::default(),
+        }
+    }
+}
+
 impl Default for OutputLimits {
     /// 10 lines, 1000 bytes: fits NRPE v2 / NSClient++ (1 KiB) packets.
     fn default() -> Self {
@@ -113,7 +127,7 @@ fn notice(more: usize, by_bytes: bool, limits: &OutputLimits) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::range::Range;
+    use crate::plugin::verdict::Thresholds;
 
     fn lines(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("worker {i} busy")).collect()
@@ -123,12 +137,12 @@ mod tests {
     fn renders_first_line_long_output_and_perfdata() {
         let mut o = Outcome::new(State::Warning, "85 of 100 workers busy (85%)");
         o.long = lines(2);
-        let w: Range = "80".parse().unwrap();
-        o.perfdata.push(
-            Perfdata::new("busy", 85.0)
-                .uom("%")
-                .thresholds(Some(&w), None),
-        );
+        let w = Thresholds {
+            warning: Some("80".parse().unwrap()),
+            critical: None,
+        };
+        o.perfdata
+            .push(Perfdata::new("busy", 85.0).uom("%").thresholds(&w));
         o.perfdata.push(Perfdata::new("idle", 15.0));
         assert_eq!(
             o.render("SCOREBOARD", &OutputLimits::default()),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use apache_scoreboard::heartbeat::locate::slotmem_name;
-use apache_scoreboard::scoreboard::locate::{posix_name, HOST_SIGNED_CHAR};
+use apache_scoreboard::shm::apr::{posix_name, HOST_SIGNED_CHAR};
 
 use crate::support::netns::Lab;
 use crate::support::{require_apache, Httpd, HttpdConfig, Mpm};
