@@ -259,7 +259,7 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
 fn plugin_report(
     source: &SourceArgs,
     plugin: &PluginArgs,
-    check: impl FnOnce(&crate::scoreboard::Loaded) -> anyhow::Result<Outcome>,
+    check: impl FnOnce(&crate::scoreboard::Loaded) -> Outcome,
 ) -> Report {
     let outcome = checks::run(
         &source.read_options(),
