@@ -3,11 +3,11 @@
 
 use clap::Args;
 
-use crate::measure::{percent, Capacity};
+use crate::measure::{Capacity, Pool};
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
 use crate::plugin::verdict::Thresholds;
-use crate::scoreboard::{rules, Loaded, Mpm};
+use crate::scoreboard::{Loaded, Mpm};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BusyMetric {
@@ -48,64 +48,84 @@ pub fn check(
     args: &Options,
     thresholds: &Thresholds,
     capacity: Capacity,
-) -> anyhow::Result<Outcome> {
-    let (cap, limits, assumed) = capacity.resolve(loaded);
-    let s = rules::summarize(&loaded.scoreboard, loaded.rules(), limits);
-    let open = cap.saturating_sub(s.busy + s.idle + s.graceful);
-    let pct = percent(s.busy, cap);
-    let (value, label) = match args.metric {
-        BusyMetric::BusyPct => (pct, "busy_pct"),
-        BusyMetric::Busy => (s.busy as f64, "busy"),
-        BusyMetric::Idle => (s.idle as f64, "idle"),
-        BusyMetric::Open => (open as f64, "open"),
-    };
+) -> Outcome {
+    let pool = Pool::measure(loaded, capacity);
+    let (value, label) = metric(&pool, args.metric);
     let verdict = thresholds.judge(value);
-    let mut summary = format!("{}/{cap} workers busy ({pct:.1}%), {} idle", s.busy, s.idle);
+    let s = &pool.summary;
+    let mut summary = format!(
+        "{}/{} workers busy ({:.1}%), {} idle",
+        s.busy, pool.capacity, pool.busy_pct, s.idle
+    );
     if s.graceful > 0 {
         summary.push_str(&format!(", {} graceful", s.graceful));
     }
     let mut o = Outcome::new(verdict.state, summary);
     o.long.extend(verdict.reason(label, value));
-    o.long.extend(assumed);
+    o.long.extend(pool.assumed.clone());
     if s.scoreboard.len() <= 256 {
         o.long.push(format!("scoreboard: {}", s.scoreboard));
     }
     let judged = |name: &str| thresholds.if_judged(name == label);
+    o.perfdata = perfdata(&pool, judged, loaded.mpm_guess() == Mpm::Event);
+    o
+}
+
+/// The value -w/-c judge and its perfdata label.
+fn metric(pool: &Pool, metric: BusyMetric) -> (f64, &'static str) {
+    let s = &pool.summary;
+    match metric {
+        BusyMetric::BusyPct => (pool.busy_pct, "busy_pct"),
+        BusyMetric::Busy => (s.busy as f64, "busy"),
+        BusyMetric::Idle => (s.idle as f64, "idle"),
+        BusyMetric::Open => (pool.open as f64, "open"),
+    }
+}
+
+/// The pool's figures, with the thresholds on the judged one; the event
+/// MPM's connection counts when it is event.
+fn perfdata<'t>(
+    pool: &Pool,
+    judged: impl Fn(&str) -> &'t Thresholds,
+    event: bool,
+) -> Vec<Perfdata> {
+    let (s, cap) = (&pool.summary, pool.capacity);
     let count = |name: &'static str, v: usize| {
         Perfdata::new(name, v as f64)
             .thresholds(judged(name))
             .min(0.0)
             .max(cap as f64)
     };
-    o.perfdata = vec![
+    let mut perfdata = vec![
         count("busy", s.busy),
         count("idle", s.idle),
         count("graceful", s.graceful),
-        count("open", open),
+        count("open", pool.open),
         Perfdata::new("capacity", cap as f64),
-    ];
-    o.perfdata.push(
-        Perfdata::new("busy_pct", pct)
+        Perfdata::new("busy_pct", pool.busy_pct)
             .uom("%")
             .thresholds(judged("busy_pct"))
             .min(0.0)
             .max(100.0),
-    );
-    o.perfdata.extend(
+    ];
+    perfdata.extend(
         STATE_LABELS
             .iter()
             .zip(s.status_counts)
             .map(|(l, n)| Perfdata::new(l, n as f64).min(0.0)),
     );
-    if loaded.mpm_guess() == Mpm::Event {
-        o.perfdata.extend([
-            Perfdata::new("processes", s.processes as f64).min(0.0),
-            Perfdata::new("stopping", s.stopping as f64).min(0.0),
-            Perfdata::new("conns_total", s.conns_total as f64).min(0.0),
-            Perfdata::new("conns_async_writing", s.conns_async_writing as f64).min(0.0),
-            Perfdata::new("conns_async_keepalive", s.conns_async_keep_alive as f64).min(0.0),
-            Perfdata::new("conns_async_closing", s.conns_async_closing as f64).min(0.0),
-        ]);
+    if event {
+        perfdata.extend(
+            [
+                ("processes", s.processes as u64),
+                ("stopping", s.stopping as u64),
+                ("conns_total", s.conns_total),
+                ("conns_async_writing", s.conns_async_writing),
+                ("conns_async_keepalive", s.conns_async_keep_alive),
+                ("conns_async_closing", s.conns_async_closing),
+            ]
+            .map(|(l, n)| Perfdata::new(l, n as f64).min(0.0)),
+        );
     }
-    Ok(o)
+    perfdata
 }

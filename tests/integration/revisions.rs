@@ -1734,3 +1734,75 @@ fn wait_io_above_connections_keeps_the_40_byte_stride() {
         apache_scoreboard::scoreboard::rules::summarize(&sb, Rules::Httpd2458, Default::default());
     assert_eq!((s.busy, s.idle), (5, 3));
 }
+
+/// httpd 2.2 counts an older generation's READY slots as busy (reference
+/// §4): the vhost check must count them too, so that its busy total is the
+/// busy check's. A 2.2 segment whose second process is of the previous
+/// generation, with READY slots on a vhost, read by both checks.
+#[test]
+fn vhost_totals_follow_the_2_2_busy_rule() {
+    use crate::hostile::TempDir;
+    use crate::util::{perfdata, run_bin};
+    for revision in [Revision::A, Revision::B] {
+        let l = layout(revision, Abi::Lp64);
+        let mut b = SegmentBuilder::new(l, 2, 4);
+        b.global(1, RESTART);
+        let worker = |pid, generation, status, vhost: &[u8]| WorkerValues {
+            pid,
+            generation,
+            status,
+            vhost: vhost.to_vec(),
+            start_time: NOW - 5 * SECOND,
+            stop_time: NOW - 6 * SECOND,
+            last_used: NOW - 5 * SECOND,
+            ..WorkerValues::default()
+        };
+        for (i, (pid, generation)) in [(101, 1), (102, 0)].into_iter().enumerate() {
+            b.process(
+                i,
+                &ProcessValues {
+                    pid,
+                    generation,
+                    ..ProcessValues::default()
+                },
+            );
+            for j in 0..4 {
+                let (status, vhost): (u8, &[u8]) = match (i, j) {
+                    (0, 0) => (status::BUSY_WRITE, b"a.test:80"),
+                    (0, _) => (status::READY, b""),
+                    (_, _) => (status::READY, b"old.test:80"),
+                };
+                b.worker(i, j, &worker(pid, generation, status, vhost));
+            }
+        }
+        let t = TempDir::new("vhost22");
+        let path = t.write("sb", &b.posix());
+        let at = humantime::format_rfc3339_micros(
+            std::time::UNIX_EPOCH + std::time::Duration::from_micros(NOW as u64),
+        )
+        .to_string();
+        let run = |check: &str| {
+            let args = [check, "--scoreboard", path.to_str().unwrap(), "--at", &at]
+                .map(String::from)
+                .into_iter()
+                .chain([
+                    "--layout".into(),
+                    l.name(),
+                    "--max-workers".into(),
+                    "8".into(),
+                ])
+                .collect::<Vec<String>>();
+            let out = run_bin(&args).stdout;
+            (perfdata(&out), out)
+        };
+        let (busy, busy_out) = run("check_scoreboard_busy");
+        let (vhost, vhost_out) = run("check_vhost_saturation");
+        assert_eq!(busy["busy"], 5.0, "{busy_out}");
+        assert_eq!(vhost["busy"], busy["busy"], "{vhost_out}");
+        assert_eq!(vhost["top_vhost_busy"], 4.0, "{vhost_out}");
+        assert!(
+            vhost_out.starts_with("SCOREBOARD OK - old.test:80 holds 4/8"),
+            "{vhost_out}"
+        );
+    }
+}
