@@ -64,7 +64,20 @@ pub fn check(
     thresholds: &Thresholds,
     capacity: Capacity,
 ) -> anyhow::Result<Outcome> {
-    let (cap, _, assumed) = capacity.resolve(loaded);
+    let pool = capacity.resolve(loaded);
+    let cap = match (pool.workers(), args.metric) {
+        (Ok(n), _) => Some(n),
+        (Err(why), VhostMetric::ShareOfCapacity) => return Ok(Outcome::unknown(why)),
+        (Err(_), VhostMetric::ShareOfBusy | VhostMetric::Busy) => None,
+    };
+    // "/150 workers (12.0% of capacity, " or "" when capacity is unknown.
+    let of_capacity = |busy: usize| match cap {
+        Some(cap) => (
+            format!("/{cap}"),
+            format!("{:.1}% of capacity, ", percent(busy, cap)),
+        ),
+        None => (String::new(), String::new()),
+    };
     let rules = loaded.rules();
     let mut groups: HashMap<Vec<u8>, Group> = HashMap::new();
     for (p, w) in loaded.scoreboard.workers() {
@@ -96,7 +109,7 @@ pub fn check(
         .collect();
     ranked.sort_by(|a, b| b.1.busy.cmp(&a.1.busy).then_with(|| a.0.cmp(&b.0)));
     let metric = |g: &Group| match args.metric {
-        VhostMetric::ShareOfCapacity => percent(g.busy, cap),
+        VhostMetric::ShareOfCapacity => percent(g.busy, cap.unwrap_or(0)),
         VhostMetric::ShareOfBusy => percent(g.busy, total_busy),
         VhostMetric::Busy => g.busy as f64,
     };
@@ -104,13 +117,18 @@ pub fn check(
     let (w, c) = (thresholds.warning.as_ref(), thresholds.critical.as_ref());
     let state = top.map_or(State::Ok, |(_, g)| evaluate(metric(g), w, c));
     let summary = match top {
-        None => format!("no busy worker on any vhost ({total_busy}/{cap} busy)"),
-        Some((name, g)) => format!(
-            "{name} holds {}/{cap} workers ({:.1}% of capacity, {:.1}% of busy)",
-            g.busy,
-            percent(g.busy, cap),
-            percent(g.busy, total_busy)
+        None => format!(
+            "no busy worker on any vhost ({total_busy}{} busy)",
+            of_capacity(0).0
         ),
+        Some((name, g)) => {
+            let (whole, share) = of_capacity(g.busy);
+            format!(
+                "{name} holds {}{whole} workers ({share}{:.1}% of busy)",
+                g.busy,
+                percent(g.busy, total_busy)
+            )
+        }
     };
     let mut o = Outcome::new(state, summary);
     if let (Some((name, g)), true) = (top, state != State::Ok) {
@@ -130,17 +148,16 @@ pub fn check(
     }
     for (name, g) in ranked.iter().take(args.top) {
         o.long.push(format!(
-            "{name}: {} busy ({:.1}% of capacity, {:.1}% of busy), oldest request {}",
+            "{name}: {} busy ({}{:.1}% of busy), oldest request {}",
             g.busy,
-            percent(g.busy, cap),
+            of_capacity(g.busy).1,
             percent(g.busy, total_busy),
             g.oldest.map_or("-".into(), human_age)
         ));
     }
-    o.long.extend(assumed);
     let top_value = |m: VhostMetric| {
         top.map_or(0.0, |(_, g)| match m {
-            VhostMetric::ShareOfCapacity => percent(g.busy, cap),
+            VhostMetric::ShareOfCapacity => percent(g.busy, cap.unwrap_or(0)),
             VhostMetric::ShareOfBusy => percent(g.busy, total_busy),
             VhostMetric::Busy => g.busy as f64,
         })
@@ -155,25 +172,32 @@ pub fn check(
     let (cw, cc) = judged(VhostMetric::ShareOfCapacity);
     let (bw, bc) = judged(VhostMetric::ShareOfBusy);
     let (nw, nc) = judged(VhostMetric::Busy);
-    o.perfdata = vec![
-        Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
-            .uom("%")
-            .thresholds(cw, cc)
-            .min(0.0)
-            .max(100.0),
+    let bounded = |p: Perfdata| match cap {
+        Some(cap) => p.max(cap as f64),
+        None => p,
+    };
+    if cap.is_some() {
+        o.perfdata.push(
+            Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
+                .uom("%")
+                .thresholds(cw, cc)
+                .min(0.0)
+                .max(100.0),
+        );
+    }
+    o.perfdata.extend([
         Perfdata::new("top_vhost_busy_pct", top_value(VhostMetric::ShareOfBusy))
             .uom("%")
             .thresholds(bw, bc)
             .min(0.0)
             .max(100.0),
-        Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
-            .thresholds(nw, nc)
-            .min(0.0)
-            .max(cap as f64),
-        Perfdata::new("busy", total_busy as f64)
-            .min(0.0)
-            .max(cap as f64),
-    ];
+        bounded(
+            Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
+                .thresholds(nw, nc)
+                .min(0.0),
+        ),
+        bounded(Perfdata::new("busy", total_busy as f64).min(0.0)),
+    ]);
     let listed: Vec<&(String, Group)> = ranked
         .iter()
         .filter(|(n, _)| n != NO_VHOST)
@@ -181,11 +205,8 @@ pub fn check(
         .collect();
     let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
     for ((_, g), label) in listed.iter().zip(vhost_labels(&names)) {
-        o.perfdata.push(
-            Perfdata::new(&label, g.busy as f64)
-                .min(0.0)
-                .max(cap as f64),
-        );
+        o.perfdata
+            .push(bounded(Perfdata::new(&label, g.busy as f64).min(0.0)));
     }
     Ok(o)
 }
