@@ -94,6 +94,9 @@ impl<T: fmt::Display> Figure<T> {
     }
 }
 
+/// A reading shared by everything one run prints.
+pub type Shared = Arc<Result<RunningConfig, String>>;
+
 /// What one running httpd was started with.
 #[derive(Clone, Debug)]
 pub struct RunningConfig {
@@ -165,7 +168,7 @@ impl RunningConfig {
         let figures = mpm
             .as_ref()
             .map(|m| mpm::figures(m.value, &read.mpm_directives));
-        notes.extend(read.notes.drain(..));
+        notes.append(&mut read.notes);
         if mpm.is_none() {
             incomplete.push("no MPM found (no LoadModule mpm_*_module, none compiled in)".into());
         }
@@ -205,8 +208,8 @@ impl RunningConfig {
 
     /// [`RunningConfig::inspect`] once per process and pid: the checks,
     /// their `-v` lines and `status` share one reading.
-    pub fn shared(pid: i32) -> Arc<Result<RunningConfig, String>> {
-        static READ: Mutex<Vec<(i32, Arc<Result<RunningConfig, String>>)>> = Mutex::new(Vec::new());
+    pub fn shared(pid: i32) -> Shared {
+        static READ: Mutex<Vec<(i32, Shared)>> = Mutex::new(Vec::new());
         let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, c)) = read.iter().find(|(p, _)| *p == pid) {
             return Arc::clone(c);

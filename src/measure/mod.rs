@@ -1,9 +1,7 @@
 //! Figures computed once from a decoded scoreboard, for every consumer to
 //! render: the worker pool against its capacity, and the shares in percent.
 
-use std::sync::Arc;
-
-use crate::httpd::{MpmFigures, RunningConfig};
+use crate::httpd::{MpmFigures, RunningConfig, Shared};
 use crate::scoreboard::{Loaded, MpmLimits};
 
 /// The configured pool, which the segment does not record:
@@ -100,7 +98,7 @@ impl Capacity {
 
 /// The running httpd that wrote the segment, read once per run; `None` for
 /// a snapshot (`--at`) or a segment no live process names.
-pub fn running_httpd(loaded: &Loaded) -> Option<Arc<Result<RunningConfig, String>>> {
+pub fn running_httpd(loaded: &Loaded) -> Option<Shared> {
     if loaded.at_given {
         return None;
     }
