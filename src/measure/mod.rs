@@ -112,7 +112,7 @@ pub fn running_httpd(loaded: &Loaded) -> Option<Shared> {
 fn running_figures(loaded: &Loaded) -> Result<MpmFigures, String> {
     let config = running_httpd(loaded).ok_or_else(|| {
         if loaded.at_given {
-            format!("{} is a snapshot", loaded.shown)
+            format!("{} is read as a snapshot (--at)", loaded.shown)
         } else {
             "no running httpd names this scoreboard".to_string()
         }
