@@ -25,7 +25,7 @@ pub enum BusyMetric {
 // What -w/-c judge.
 #[derive(Args, Debug, Clone)]
 pub struct Options {
-    /// What -w/-c apply to
+    /// What -w/-c apply to; busy_pct defaults to -w 80 -c 95
     #[arg(long, value_enum, default_value = "busy_pct")]
     pub metric: BusyMetric,
 }

@@ -2,6 +2,7 @@
 //! Tests create SysV segments and query ids through libc, hence:
 #![allow(unsafe_code)]
 mod capture;
+mod config;
 mod fixtures;
 mod hostile;
 mod live;
