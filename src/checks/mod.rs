@@ -13,8 +13,6 @@ use crate::measure::{self, Capacity};
 use crate::plugin::output::Outcome;
 use crate::plugin::State;
 use crate::scoreboard::{self, Loaded, ReadOptions};
-use anyhow::Context;
-
 /// What a stale segment (no process named in it runs) reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StalePolicy {
@@ -50,7 +48,7 @@ pub fn run(
     stale: StalePolicy,
     verbose: u8,
     capacity: Option<Capacity>,
-    check: impl FnOnce(&Loaded) -> anyhow::Result<Outcome>,
+    check: impl FnOnce(&Loaded) -> Outcome,
 ) -> Outcome {
     match load(source) {
         Err(e) => Outcome::unknown(format!("{e:#}")),
@@ -58,9 +56,7 @@ pub fn run(
             know_the_server(&mut loaded, capacity, verbose);
             let mut outcome = match stale_outcome(&loaded, stale) {
                 Some(o) => o,
-                None => check(&loaded)
-                    .with_context(|| loaded.shown.clone())
-                    .unwrap_or_else(|e| Outcome::unknown(format!("{e:#}"))),
+                None => check(&loaded),
             };
             outcome.long.extend(diagnostics(&loaded, capacity, verbose));
             outcome
@@ -226,14 +222,6 @@ pub fn human_age(us: i64) -> String {
     }
 }
 
-/// A vhost without its trailing `:port` (`None` when it has none, e.g. a
-/// name cut at 31 bytes).
-pub fn host_part(vhost: &[u8]) -> Option<&[u8]> {
-    let colon = vhost.iter().rposition(|&b| b == b':')?;
-    let port = &vhost[colon + 1..];
-    (!port.is_empty() && port.iter().all(u8::is_ascii_digit)).then_some(&vhost[..colon])
-}
-
 /// Comma-separated globs (`*`, `?`; no brackets or `|`, which NRPE refuses).
 #[derive(Clone, Debug, Default)]
 pub struct Globs(Vec<String>);
@@ -315,13 +303,6 @@ mod tests {
             .unwrap()
             .matches(b"b.example", false));
         assert!(",".parse::<Globs>().is_err());
-    }
-
-    #[test]
-    fn ports_split() {
-        assert_eq!(host_part(b"a.test:80"), Some(&b"a.test"[..]));
-        assert_eq!(host_part(b"[::1]:8080"), Some(&b"[::1]"[..]));
-        assert_eq!(host_part(b"very-long-virtual-host-name.exa"), None);
     }
 
     #[test]

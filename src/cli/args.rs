@@ -31,7 +31,7 @@ pub struct SourceArgs {
     #[arg(long, value_name = "DIR")]
     pub server_root: Option<PathBuf>,
     /// Decode as this layout instead of detecting it: an httpd version
-    /// (2.4.71, 2.2), optionally with /lp64 or /ilp32
+    /// (2.4.71, 2.2), optionally with /lp64, /ilp32 or /armhf
     #[arg(long, value_name = "REV")]
     pub layout: Option<LayoutSpec>,
     /// The httpd version (decides mod_status's counting rules) [default:

@@ -230,7 +230,7 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             let loaded = checks::load(&a.source.read_options())?;
             let mut loaded = loaded;
             checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
-            let limits = a.capacity.capacity().resolve(&loaded).limits;
+            let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
         }
         Cmd::Snapshot(a) => {
@@ -262,7 +262,7 @@ fn plugin_report(
     source: &SourceArgs,
     plugin: &PluginArgs,
     capacity: Option<crate::measure::Capacity>,
-    check: impl FnOnce(&crate::scoreboard::Loaded) -> anyhow::Result<Outcome>,
+    check: impl FnOnce(&crate::scoreboard::Loaded) -> Outcome,
 ) -> Report {
     let outcome = checks::run(
         &source.read_options(),

@@ -179,8 +179,13 @@ fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
     let g = l.global;
     match g.sb_type {
         Some(f) if uint_at(area, f.offset, f.width) != 2 => bad += 20,
-        // 2.4.1+ on LP64: padding after running_generation is zero.
-        None if l.abi == Abi::Lp64 && uint_at(area, 12, 4) != 0 => bad += 20,
+        // 2.4.1+ on LP64 and armhf: the padding between running_generation
+        // and the 8-aligned restart_time is zero.
+        None if g.restart_time.offset > g.running_generation.offset + 4
+            && uint_at(area, g.running_generation.offset + 4, 4) != 0 =>
+        {
+            bad += 20
+        }
         _ => {}
     }
     let restart = uint_at(area, g.restart_time.offset, 8) as i64;
@@ -192,6 +197,7 @@ fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
         bad += 20;
     }
     let w = l.worker;
+    let padding = w.padding();
     let field = |base: usize, f: Option<Field>| f.map(|f| uint_at(area, base + f.offset, f.width));
     let processes = c.server_limit.min(SAMPLE_PROCESSES);
     let threads = c
@@ -230,6 +236,20 @@ fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
             if status > 10 {
                 bad += 1;
                 continue;
+            }
+            // In every slot, dead ones included: padding is zero, and CPU
+            // ticks stay far below 2^40 (an 8-byte clock_t read over text
+            // is above it). These tell an armhf 2.4.19-2.4.34 segment from
+            // an LP64 2.4.18 one of the same size.
+            if padding.iter().any(|h| {
+                area.get(o + h.start..o + h.end)
+                    .is_some_and(|b| b.iter().any(|&x| x != 0))
+            }) {
+                bad += 1;
+            }
+            let tick = w.times.width;
+            if (0..4).any(|k| uint_at(area, o + w.times.offset + k * tick, tick) >> 40 != 0) {
+                bad += 1;
             }
             if status == 0 {
                 continue;

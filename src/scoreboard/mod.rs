@@ -23,7 +23,7 @@ pub use decode::{status, Form, Global, Process, Scoreboard, Tms, Worker};
 pub use detect::Hints;
 pub use error::Error;
 pub use layout::{Abi, HttpdVersion, Layout, LayoutSpec, Revision};
-pub use rules::{MpmLimits, Rules, Summary};
+pub use rules::{Counted, MpmLimits, Rules, Summary};
 
 /// The MPM that wrote the segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
