@@ -172,8 +172,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
 }
 
 impl runtime::Job for Cmd {
-    fn run_args(&self) -> Option<&RunArgs> {
-        Cmd::run_args(self)
+    /// `-t` for every subcommand that has it; the man page has none.
+    fn deadline(&self) -> Option<u64> {
+        self.run_args().map(|r| r.timeout)
+    }
+
+    fn verbose(&self) -> u8 {
+        self.run_args().map_or(0, |r| r.verbose)
     }
 
     fn execute(self) -> anyhow::Result<Report> {

@@ -408,13 +408,6 @@ impl Layout {
             + j * self.worker.size
     }
 
-    /// Offset of the 2.2 lb part.
-    pub fn lb_offset(&self, server_limit: usize, thread_limit: usize) -> usize {
-        self.global_region()
-            + server_limit * self.process_region()
-            + server_limit * thread_limit * self.worker_region()
-    }
-
     /// The scoreboard size httpd reserves for these limits, or `None` when
     /// it overflows.
     pub fn expected_size(
