@@ -4,6 +4,7 @@
 mod c_rules;
 mod capture;
 mod cluster_live;
+mod config;
 mod fixtures;
 mod heartbeat;
 mod hostile;
