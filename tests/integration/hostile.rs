@@ -99,7 +99,7 @@ fn limits(sl: i32, tl: i32) -> Vec<u8> {
 }
 
 /// 2.0, 2.4.0 and 2.4.1-2.4.16 on LP64 have the same size at ThreadLimit 2
-/// (reference §5.1: A ≡ C ≡ C0): 24 + 16·SL + 256·SL·2 = 24 + 32·SL +
+/// (docs/scoreboard-format.md, "Detecting the layout": A ≡ C ≡ C0): 24 + 16·SL + 256·SL·2 = 24 + 32·SL +
 /// 248·SL·2. An empty segment with `sb_type` 2 at 8, zero at 12 (2.0's
 /// generation, 2.4.1's padding) and a plausible restart time at 16 is
 /// equally plausible for all three.

@@ -5,6 +5,7 @@ mod c_rules;
 mod capture;
 mod cluster_live;
 mod config;
+mod docs;
 mod fixtures;
 mod heartbeat;
 mod hostile;
