@@ -8,6 +8,8 @@ pub mod vhost;
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::httpd::RunningConfig;
+use crate::measure::{self, Capacity};
 use crate::plugin::output::Outcome;
 use crate::plugin::State;
 use crate::scoreboard::{self, Loaded, ReadOptions};
@@ -40,20 +42,23 @@ pub fn load(opts: &ReadOptions) -> anyhow::Result<Loaded> {
 }
 
 /// Probe, then judge with `check`, then add the diagnostics `-v` asks for.
+/// `capacity`: the check measures against the worker pool.
 pub fn run(
     source: &ReadOptions,
     stale: StalePolicy,
     verbose: u8,
+    capacity: Option<Capacity>,
     check: impl FnOnce(&Loaded) -> Outcome,
 ) -> Outcome {
     match load(source) {
         Err(e) => Outcome::unknown(format!("{e:#}")),
-        Ok(loaded) => {
+        Ok(mut loaded) => {
+            know_the_server(&mut loaded, capacity, verbose);
             let mut outcome = match stale_outcome(&loaded, stale) {
                 Some(o) => o,
                 None => check(&loaded),
             };
-            outcome.long.extend(diagnostics(&loaded, verbose));
+            outcome.long.extend(diagnostics(&loaded, capacity, verbose));
             outcome
         }
     }
@@ -82,9 +87,29 @@ fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
     Some(o)
 }
 
+/// Reads the running httpd's configuration when the pool or `-v` needs it
+/// (once: the check and its `-v` lines share it), and takes the httpd
+/// version from its binary where the layout only implied one.
+pub fn know_the_server(loaded: &mut Loaded, capacity: Option<Capacity>, verbose: u8) {
+    if !(verbose > 0 || capacity.is_some_and(|c| c.needs_configuration())) {
+        return;
+    }
+    if let Some(server) = measure::running_httpd(loaded) {
+        if let Ok(config) = server.as_ref() {
+            if let (Some(v), false) = (config.version, loaded.version_known) {
+                loaded.version = v;
+                loaded.version_known = true;
+            }
+            if loaded.mpm.is_none() {
+                loaded.mpm = config.mpm.as_ref().map(|m| m.value);
+            }
+        }
+    }
+}
+
 /// `-v` lines: 1 = where the numbers come from, 2 = times and processes,
 /// 3 = every process slot.
-fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
+fn diagnostics(loaded: &Loaded, capacity: Option<Capacity>, verbose: u8) -> Vec<String> {
     let mut lines = Vec::new();
     if verbose == 0 {
         return lines;
@@ -103,7 +128,7 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
         "httpd {} ({}), mpm {:?} ({}), rules {:?}",
         loaded.version,
         if loaded.version_known {
-            "known"
+            "of the binary"
         } else {
             "assumed from the layout"
         },
@@ -115,6 +140,12 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
         },
         loaded.rules()
     ));
+    if let Some(c) = capacity {
+        lines.extend(c.resolve(loaded).provenance);
+    }
+    if let Some(server) = measure::running_httpd(loaded) {
+        lines.extend(server_lines(&server, verbose));
+    }
     if verbose >= 2 {
         lines.push(format!(
             "now {}, restart {}",
@@ -135,6 +166,40 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
                 p.slot, p.pid, p.generation, p.quiescing, p.connections, p.keep_alive, p.lingering_close
             ));
         }
+    }
+    lines
+}
+
+/// What `-v` says about the running httpd: its binary, configuration and
+/// MPM; `-vv` adds what httpd would have warned about.
+fn server_lines(server: &Result<RunningConfig, String>, verbose: u8) -> Vec<String> {
+    let c = match server {
+        Ok(c) => c,
+        Err(e) => return vec![format!("httpd configuration: {e}")],
+    };
+    let mut lines = vec![format!(
+        "httpd pid {}: {} {}, configuration {} ({} files), mpm {}",
+        c.pid,
+        c.binary
+            .as_ref()
+            .map_or("(binary unknown)".into(), |b| b.display().to_string()),
+        c.version
+            .map_or("(version unknown)".into(), |v| v.to_string()),
+        c.config_file.display(),
+        c.files.len(),
+        c.mpm.as_ref().map_or("unknown".into(), |m| format!(
+            "{} ({})",
+            crate::httpd::mpm_name(m.value),
+            m.source
+        )),
+    )];
+    lines.extend(
+        c.incomplete
+            .iter()
+            .map(|i| format!("configuration incomplete: {i}")),
+    );
+    if verbose >= 2 {
+        lines.extend(c.notes.iter().map(|n| format!("configuration: {n}")));
     }
     lines
 }

@@ -191,8 +191,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
 }
 
 impl runtime::Job for Cmd {
-    fn run_args(&self) -> Option<&RunArgs> {
-        Cmd::run_args(self)
+    /// `-t` for every subcommand that has it; the man page has none.
+    fn deadline(&self) -> Option<u64> {
+        self.run_args().map(|r| r.timeout)
+    }
+
+    fn verbose(&self) -> u8 {
+        self.run_args().map_or(0, |r| r.verbose)
     }
 
     fn execute(self) -> anyhow::Result<Report> {
@@ -224,7 +229,7 @@ fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
 
 fn execute(cmd: Cmd) -> anyhow::Result<Report> {
     Ok(match cmd {
-        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, |l| {
+        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
             busy::check(
                 l,
                 &a.busy,
@@ -232,8 +237,8 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
                 a.capacity.capacity(),
             )
         }),
-        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, |l| stuck::check(l, &a.stuck)),
-        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, |l| {
+        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, None, |l| stuck::check(l, &a.stuck)),
+        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
             vhost::check(
                 l,
                 &a.vhost,
@@ -247,6 +252,8 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
         }
         Cmd::Status(a) => {
             let loaded = checks::load(&a.source.read_options())?;
+            let mut loaded = loaded;
+            checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
             let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
         }
@@ -287,12 +294,14 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
 fn plugin_report(
     source: &SourceArgs,
     plugin: &PluginArgs,
+    capacity: Option<crate::measure::Capacity>,
     check: impl FnOnce(&crate::scoreboard::Loaded) -> Outcome,
 ) -> Report {
     let outcome = checks::run(
         &source.read_options(),
         plugin.stale,
         plugin.run.verbose,
+        capacity,
         check,
     );
     Report::Plugin(outcome, plugin.limits())

@@ -11,7 +11,6 @@
 pub mod exposition;
 
 use crate::commands::status;
-use crate::httpd::RunningConfig;
 use crate::measure::{inflight, vhosts, Capacity, Pool};
 use crate::plugin::text::escape_bytes;
 use crate::scoreboard::{self, HttpdVersion, Loaded, Mpm};
@@ -23,46 +22,26 @@ pub const DEFAULT_MAX_VHOSTS: usize = 20;
 
 /// What the segment does not record about the httpd that wrote it, looked
 /// up once per httpd parent: its server description (apache_info's
-/// `version` label) and its configured pool.
+/// `version` label) and the configured pool (`--max-workers`, else the
+/// running httpd's configuration, as for the checks).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Server {
     /// `Apache/2.4.71 (Debian)`, from the running binary.
     pub description: Option<String>,
     pub capacity: Capacity,
-    /// Whether `capacity` was given or read from the configuration (else
-    /// mod_status's rules count every slot).
-    pub capacity_known: bool,
 }
 
 impl Server {
-    /// `given` (the command line) wins; else the running parent's binary
-    /// and configuration, when this process may read them.
-    pub fn inspect(loaded: &Loaded, given: Capacity) -> Server {
-        let parent = loaded.live.as_ref().and_then(|l| l.parent);
-        let description = parent
+    pub fn inspect(loaded: &Loaded, capacity: Capacity) -> Server {
+        let description = loaded
+            .live
+            .as_ref()
+            .and_then(|l| l.parent)
             .and_then(scoreboard::live::read_exe)
             .and_then(|exe| description_in(&exe, loaded.version));
-        let (capacity, capacity_known) = if given.max_workers.is_some() {
-            (given, true)
-        } else {
-            match parent
-                .and_then(|pid| RunningConfig::inspect(pid).ok())
-                .and_then(|c| c.capacity().ok().cloned())
-            {
-                Some(f) => (
-                    Capacity {
-                        max_workers: Some(f.max_request_workers.value),
-                        threads_per_child: Some(f.threads_per_child.value),
-                    },
-                    true,
-                ),
-                None => (given, false),
-            }
-        };
         Server {
             description,
             capacity,
-            capacity_known,
         }
     }
 }
@@ -199,20 +178,14 @@ pub fn up(loaded: &Loaded, server: &Server, max_vhosts: usize) -> Exposition {
     if s.status_counts[11] > 0 {
         board.set(&[("state", "?")], s.status_counts[11] as f64);
     }
-    segment_only(&mut e, loaded, &pool, server, max_vhosts);
+    segment_only(&mut e, loaded, &pool, max_vhosts);
     e
 }
 
 const UP_HELP: &str = "Could the apache server be reached";
 
 /// What only the segment knows, under `apache_segment_`.
-fn segment_only(
-    e: &mut Exposition,
-    loaded: &Loaded,
-    pool: &Pool,
-    server: &Server,
-    max_vhosts: usize,
-) {
+fn segment_only(e: &mut Exposition, loaded: &Loaded, pool: &Pool, max_vhosts: usize) {
     let requests: Vec<inflight::Request> = inflight::requests(loaded, false).collect();
     e.set(
         "apache_segment_requests_in_flight",
@@ -243,13 +216,13 @@ fn segment_only(
         &[],
         loaded.scoreboard.slot_count() as f64,
     );
-    if server.capacity_known {
+    if let Some(capacity) = pool.capacity {
         e.set(
             "apache_segment_capacity_workers",
             Kind::Gauge,
             "MaxRequestWorkers as the running httpd's configuration (or --max-workers) gives it",
             &[],
-            pool.capacity as f64,
+            capacity as f64,
         );
     }
     e.set(

@@ -7,10 +7,12 @@
 
 pub mod decode;
 pub mod detect;
-#[doc(hidden)]
+/// Test-only: writes segments of every layout (the `test-encoder` feature).
+#[cfg(any(test, feature = "test-encoder"))]
 pub mod encode;
 pub mod error;
 pub mod layout;
+pub mod le;
 pub mod rules;
 
 use std::path::PathBuf;
