@@ -112,3 +112,7 @@ pub fn perfdata(stdout: &str) -> std::collections::BTreeMap<String, f64> {
         })
         .collect()
 }
+
+/// Perfdata counters (unit `c`): totals since httpd started, bounded by no
+/// capacity.
+pub const COUNTERS: [&str; 3] = ["accesses", "traffic", "duration"];
