@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::fixtures::{Fixture, FIXTURES};
-use crate::util::run_bin;
+use crate::util::{run_bin, TempDir};
 
 /// A series: family name and sorted `label=value` pairs.
 pub type Series = (String, Vec<(String, String)>);
@@ -280,11 +280,10 @@ fn fixtures_expose_what_apache_exporter_reads_from_mod_status() {
 
 #[test]
 fn output_file_is_written_atomically_and_apache_up_0_when_unreadable() {
-    let dir = std::env::temp_dir().join(format!("sb-metrics-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir(&dir).unwrap();
-    let prom = dir.join("apache.prom");
-    let missing = dir.join("no-such-scoreboard");
+    let tmp = TempDir::new("metrics");
+    let dir = &tmp.0;
+    let prom = tmp.path("apache.prom");
+    let missing = tmp.path("no-such-scoreboard");
     let out = run_bin(&[
         "metrics".into(),
         "--scoreboard".into(),
@@ -296,7 +295,7 @@ fn output_file_is_written_atomically_and_apache_up_0_when_unreadable() {
     let written = parse(&std::fs::read_to_string(&prom).unwrap());
     assert_eq!(written.get("apache_up", &[]), Some(0.0));
     assert_eq!(
-        std::fs::read_dir(&dir).unwrap().count(),
+        std::fs::read_dir(dir).unwrap().count(),
         1,
         "a temporary file was left"
     );
@@ -308,5 +307,4 @@ fn output_file_is_written_atomically_and_apache_up_0_when_unreadable() {
     assert_eq!(run_bin(&args).code, 0);
     let ours = parse(&std::fs::read_to_string(&prom).unwrap());
     assert_eq!(ours.get("apache_up", &[]), Some(1.0));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
