@@ -18,5 +18,6 @@ pub mod heartbeat;
 pub mod httpd;
 pub mod measure;
 pub mod plugin;
+pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;

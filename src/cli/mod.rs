@@ -17,10 +17,12 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
-use crate::commands::{cluster, dump, instances, snapshot, status};
+use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
 use crate::plugin::output::{Outcome, OutputLimits};
 
-pub use args::{CapacityArgs, PluginArgs, RunArgs, SourceArgs, StorageArgs, ThresholdArgs};
+pub use args::{
+    CapacityArgs, PluginArgs, PrometheusArgs, RunArgs, SourceArgs, StorageArgs, ThresholdArgs,
+};
 pub use man::{man_pages, ManpageArgs};
 pub use runtime::{unknown_line, Report, SERVICE};
 
@@ -91,6 +93,22 @@ pub struct StatusArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Write to FILE atomically (a temporary file beside it, then renamed;
+    /// name it *.prom for node_exporter's textfile collector) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
@@ -154,6 +172,8 @@ pub enum Cmd {
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
     Status(StatusArgs),
+    /// Prometheus metrics (apache_exporter's names) from the segment, once
+    Metrics(MetricsArgs),
     /// Save the live segment to a file
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
@@ -175,6 +195,7 @@ impl Cmd {
             Cmd::Cluster(a) => Some(&a.run),
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
+            Cmd::Metrics(a) => Some(&a.run),
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -269,6 +290,15 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
             let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
+        }
+        Cmd::Metrics(a) => {
+            let e = metrics::scrape(
+                &a.source.read_options(),
+                a.capacity.capacity(),
+                a.prometheus.max_vhosts,
+                checks::load,
+            );
+            Report::Text(metrics::emit(&e, a.output.as_deref())?)
         }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source.read_options())?;
@@ -375,7 +405,7 @@ mod tests {
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 9);
+        assert_eq!(checked, 10);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

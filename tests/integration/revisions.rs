@@ -1741,8 +1741,7 @@ fn wait_io_above_connections_keeps_the_40_byte_stride() {
 /// generation, with READY slots on a vhost, read by both checks.
 #[test]
 fn vhost_totals_follow_the_2_2_busy_rule() {
-    use crate::hostile::TempDir;
-    use crate::util::{perfdata, run_bin};
+    use crate::util::{perfdata, run_bin, TempDir};
     for revision in [Revision::A, Revision::B] {
         let l = layout(revision, Abi::Lp64);
         let mut b = SegmentBuilder::new(l, 2, 4);
