@@ -86,7 +86,9 @@ fn object_for(runtime_dir: &Path, generation: u32) -> PathBuf {
 /// Held while a lab runs: the check's discovery sees every monitor httpd
 /// on the machine, so two runs of this test (two checkouts, two suites)
 /// take turns instead of finding each other's monitors.
-struct MachineLock(fs::File);
+struct MachineLock {
+    _held: fs::File,
+}
 
 impl MachineLock {
     fn acquire() -> MachineLock {
@@ -101,7 +103,7 @@ impl MachineLock {
         // is closed.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         assert_eq!(rc, 0, "flock {}", path.display());
-        MachineLock(file)
+        MachineLock { _held: file }
     }
 }
 
