@@ -10,6 +10,9 @@ use crate::scoreboard::{rules, HttpdVersion, Loaded, Mpm, MpmLimits, Rules, Summ
 const TICKS_PER_SECOND: f32 = 100.0;
 const KBYTE: f32 = 1024.0;
 
+/// One `Key: value` line (`Key:` alone for an empty value).
+type Line<'a> = dyn FnMut(&str, &dyn std::fmt::Display) + 'a;
+
 /// The `?auto` report.
 pub fn render(loaded: &Loaded, limits: MpmLimits) -> String {
     let sb = &loaded.scoreboard;
@@ -23,37 +26,42 @@ pub fn render(loaded: &Loaded, limits: MpmLimits) -> String {
         let val = val.to_string();
         let _ = writeln!(out, "{k}:{}{val}", if val.is_empty() { "" } else { " " });
     };
-    let since = |major, minor, patch| v >= HttpdVersion::new(major, minor, patch);
-    if since(2, 4, 13) {
+    if v >= HttpdVersion::new(2, 4, 13) {
         line("RestartTime", &http_date(g.restart_time));
         line("ParentServerMPMGeneration", &g.running_generation);
         line("ServerUptimeSeconds", &up);
         line("ServerUptime", &uptime_words(up));
     }
+    totals(&mut line, &s, v, up);
+    line("BusyWorkers", &s.busy);
+    if loaded.rules() == Rules::Httpd2458 {
+        line("GracefulWorkers", &s.graceful);
+    }
+    line("IdleWorkers", &s.idle);
+    if loaded.mpm_guess() == Mpm::Event && v >= HttpdVersion::new(2, 4, 0) {
+        event_block(&mut line, &s, v);
+    }
+    line("Scoreboard", &s.scoreboard);
+    out
+}
+
+/// The ExtendedStatus block: accesses, traffic, CPU and their rates over
+/// `up` seconds of uptime.
+fn totals(line: &mut Line<'_>, s: &Summary, v: HttpdVersion, up: u32) {
+    let since = |major, minor, patch| v >= HttpdVersion::new(major, minor, patch);
     line("Total Accesses", &s.total_accesses);
     line("Total kBytes", &s.total_kbytes);
     if since(2, 4, 35) {
         line("Total Duration", &(s.total_duration / 1000));
     }
-    let cpu_total = s.cpu.total();
+    let ticks = |t: u64| apr_g(f64::from(t as f32 / TICKS_PER_SECOND));
     if since(2, 4, 13) {
-        line(
-            "CPUUser",
-            &apr_g(f64::from(s.cpu.utime as f32 / TICKS_PER_SECOND)),
-        );
-        line(
-            "CPUSystem",
-            &apr_g(f64::from(s.cpu.stime as f32 / TICKS_PER_SECOND)),
-        );
-        line(
-            "CPUChildrenUser",
-            &apr_g(f64::from(s.cpu.cutime as f32 / TICKS_PER_SECOND)),
-        );
-        line(
-            "CPUChildrenSystem",
-            &apr_g(f64::from(s.cpu.cstime as f32 / TICKS_PER_SECOND)),
-        );
+        line("CPUUser", &ticks(s.cpu.utime));
+        line("CPUSystem", &ticks(s.cpu.stime));
+        line("CPUChildrenUser", &ticks(s.cpu.cutime));
+        line("CPUChildrenSystem", &ticks(s.cpu.cstime));
     }
+    let cpu_total = s.cpu.total();
     if cpu_total > 0 && up > 0 {
         line(
             "CPULoad",
@@ -62,18 +70,13 @@ pub fn render(loaded: &Loaded, limits: MpmLimits) -> String {
     }
     line("Uptime", &up);
     let count = s.total_accesses as f32;
+    let bytes = KBYTE * s.total_kbytes as f32;
     if up > 0 {
         line("ReqPerSec", &apr_g(f64::from(count / up as f32)));
-        line(
-            "BytesPerSec",
-            &apr_g(f64::from(KBYTE * s.total_kbytes as f32 / up as f32)),
-        );
+        line("BytesPerSec", &apr_g(f64::from(bytes / up as f32)));
     }
     if s.total_accesses > 0 {
-        line(
-            "BytesPerReq",
-            &apr_g(f64::from(KBYTE * s.total_kbytes as f32 / count)),
-        );
+        line("BytesPerReq", &apr_g(f64::from(bytes / count)));
         if since(2, 4, 35) {
             line(
                 "DurationPerReq",
@@ -81,19 +84,9 @@ pub fn render(loaded: &Loaded, limits: MpmLimits) -> String {
             );
         }
     }
-    line("BusyWorkers", &s.busy);
-    if loaded.rules() == Rules::Httpd2458 {
-        line("GracefulWorkers", &s.graceful);
-    }
-    line("IdleWorkers", &s.idle);
-    if loaded.mpm_guess() == Mpm::Event && since(2, 4, 0) {
-        event_block(&mut line, &s, v);
-    }
-    line("Scoreboard", &s.scoreboard);
-    out
 }
 
-fn event_block(line: &mut dyn FnMut(&str, &dyn std::fmt::Display), s: &Summary, v: HttpdVersion) {
+fn event_block(line: &mut Line<'_>, s: &Summary, v: HttpdVersion) {
     if v >= HttpdVersion::new(2, 4, 35) {
         line("Processes", &s.processes);
         line("Stopping", &s.stopping);
