@@ -17,5 +17,6 @@ pub mod commands;
 pub mod httpd;
 pub mod measure;
 pub mod plugin;
+pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;

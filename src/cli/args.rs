@@ -157,3 +157,12 @@ fn parse_time(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("invalid time '{s}': before 1970"))?;
     i64::try_from(d.as_micros()).map_err(|_| format!("invalid time '{s}': too far in the future"))
 }
+
+// What a Prometheus scrape exposes besides apache_exporter's metrics.
+#[derive(Args, Debug, Clone)]
+pub struct PrometheusArgs {
+    /// At most N vhosts get their own apache_segment_vhost_busy_workers
+    /// series; the others are summed as vhost="(other)"
+    #[arg(long, value_name = "N", default_value_t = crate::prometheus::DEFAULT_MAX_VHOSTS)]
+    pub max_vhosts: usize,
+}

@@ -17,10 +17,10 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::checks::{self, busy, stuck, vhost};
-use crate::commands::{dump, instances, snapshot, status};
+use crate::commands::{dump, instances, metrics, snapshot, status};
 use crate::plugin::output::Outcome;
 
-pub use args::{CapacityArgs, PluginArgs, RunArgs, SourceArgs, ThresholdArgs};
+pub use args::{CapacityArgs, PluginArgs, PrometheusArgs, RunArgs, SourceArgs, ThresholdArgs};
 pub use man::{man_pages, ManpageArgs};
 pub use runtime::{unknown_line, Report, SERVICE};
 
@@ -91,6 +91,22 @@ pub struct StatusArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Write to FILE atomically (a temporary file beside it, then renamed;
+    /// name it *.prom for node_exporter's textfile collector) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
@@ -126,6 +142,8 @@ pub enum Cmd {
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
     Status(StatusArgs),
+    /// Prometheus metrics (apache_exporter's names) from the segment, once
+    Metrics(MetricsArgs),
     /// Save the live segment to a file
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
@@ -143,6 +161,7 @@ impl Cmd {
             Cmd::Vhost(a) => Some(&a.plugin.run),
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
+            Cmd::Metrics(a) => Some(&a.run),
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -238,6 +257,15 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
         }
+        Cmd::Metrics(a) => {
+            let e = metrics::scrape(
+                &a.source.read_options(),
+                a.capacity.capacity(),
+                a.prometheus.max_vhosts,
+                checks::load,
+            );
+            Report::Text(metrics::emit(&e, a.output.as_deref())?)
+        }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source.read_options())?;
             Report::Text(snapshot::write(&loaded, &a.out)?)
@@ -328,7 +356,7 @@ mod tests {
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 7);
+        assert_eq!(checked, 8);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

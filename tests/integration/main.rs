@@ -14,6 +14,7 @@ mod monitoring;
 mod multicall;
 mod package;
 mod privilege;
+mod prometheus;
 mod revisions;
 mod support;
 mod torn;
