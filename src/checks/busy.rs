@@ -20,6 +20,9 @@ pub enum BusyMetric {
     Idle,
     /// Slots that could still take a worker: capacity - busy - idle - graceful
     Open,
+    /// Connections waiting to be accepted on the sockets httpd listens on
+    /// (perfdata listen_queue; needs root to see the parent's sockets)
+    Queue,
 }
 
 #[derive(Args, Debug)]
@@ -65,17 +68,33 @@ pub fn check(loaded: &Loaded, args: &BusyArgs) -> anyhow::Result<Outcome> {
     let s = rules::summarize(&loaded.scoreboard, loaded.rules(), limits);
     let open = cap.saturating_sub(s.busy + s.idle + s.graceful);
     let pct = percent(s.busy, cap);
+    let listen = loaded.health.as_ref().and_then(|h| h.listen.as_ref());
     let (value, label) = match args.metric {
         BusyMetric::BusyPct => (pct, "busy_pct"),
         BusyMetric::Busy => (s.busy as f64, "busy"),
         BusyMetric::Idle => (s.idle as f64, "idle"),
         BusyMetric::Open => (open as f64, "open"),
+        BusyMetric::Queue => match listen {
+            Some(Ok(q)) => (q.queued() as f64, "listen_queue"),
+            Some(Err(why)) => anyhow::bail!("listen queue unknown: {why}"),
+            None => anyhow::bail!("listen queue unknown: no running httpd parent"),
+        },
     };
     let (w, c) = (args.warning.as_ref(), args.critical.as_ref());
     let state = evaluate(value, w, c);
     let mut summary = format!("{}/{cap} workers busy ({pct:.1}%), {} idle", s.busy, s.idle);
     if s.graceful > 0 {
         summary.push_str(&format!(", {} graceful", s.graceful));
+    }
+    if s.finishing > 0 {
+        summary.push_str(&format!(
+            ", {} finishing from the previous generation",
+            if s.finishing == 1 {
+                "1 request".to_string()
+            } else {
+                format!("{} requests", s.finishing)
+            }
+        ));
     }
     let mut o = Outcome::new(state, summary);
     if state != State::Ok {
@@ -119,6 +138,20 @@ pub fn check(loaded: &Loaded, args: &BusyArgs) -> anyhow::Result<Outcome> {
             .min(0.0)
             .max(100.0),
     );
+    if let Some(Ok(q)) = listen {
+        let (qw, qc) = judged("listen_queue");
+        let queue = Perfdata::new("listen_queue", q.queued() as f64)
+            .thresholds(qw, qc)
+            .min(0.0);
+        o.perfdata.push(match q.backlog() {
+            Some(b) => queue.max(b as f64),
+            None => queue,
+        });
+        if let Some(b) = q.backlog() {
+            o.perfdata
+                .push(Perfdata::new("listen_backlog", b as f64).min(0.0));
+        }
+    }
     o.perfdata.extend(
         STATE_LABELS
             .iter()

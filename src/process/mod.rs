@@ -17,6 +17,9 @@ pub use listen::{ListenQueues, Socket};
 /// A `D` child is named only when it is still in `D` this long after the
 /// first sample (a worker waiting on a disk read is in `D` for microseconds).
 pub const RESAMPLE: Duration = Duration::from_secs(1);
+/// Connections waiting while workers are idle are looked at again after
+/// this long first: a server at work has used CPU time by then.
+const QUICK: Duration = Duration::from_millis(20);
 /// The whole measurement, resample included, gives up after this long.
 const TIME_BOX: Duration = Duration::from_secs(3);
 
@@ -105,7 +108,23 @@ pub fn measure(subject: &Subject) -> Health {
     }
     let d_pids = std::mem::take(&mut health.uninterruptible);
     let second = proc::time_boxed(TIME_BOX, move |progress| {
-        std::thread::sleep(RESAMPLE);
+        let started = std::time::Instant::now();
+        // Connections waiting while the children use no CPU at all: look
+        // again at once, and again after RESAMPLE (a loaded server uses CPU
+        // within QUICK, so it pays only that).
+        let stalled = |progress: &proc::Progress| {
+            let queued = parent
+                .and_then(|p| listen::measure(p, progress).ok())?
+                .queued();
+            (queued > 0 && cpu_ticks(&children, progress) == cpu).then_some(queued)
+        };
+        let stalling = recheck_queue && {
+            std::thread::sleep(QUICK);
+            stalled(progress).is_some()
+        };
+        if stalling || !d_pids.is_empty() {
+            std::thread::sleep(RESAMPLE.saturating_sub(started.elapsed()));
+        }
         let still_d: Vec<i32> = d_pids
             .into_iter()
             .filter(|&pid| {
@@ -113,11 +132,7 @@ pub fn measure(subject: &Subject) -> Health {
                 proc::stat(pid).is_some_and(|s| s.state == b'D')
             })
             .collect();
-        let idle_cpu = cpu_ticks(&children, progress) == cpu;
-        let queued = match (recheck_queue && idle_cpu, parent) {
-            (true, Some(p)) => listen::measure(p, progress).ok().map(|q| q.queued()),
-            _ => None,
-        };
+        let queued = if stalling { stalled(progress) } else { None };
         (still_d, queued)
     });
     match second {

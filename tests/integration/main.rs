@@ -12,6 +12,7 @@ mod multicall;
 mod package;
 mod privilege;
 mod revisions;
+mod states;
 mod support;
 mod torn;
 mod util;

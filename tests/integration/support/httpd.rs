@@ -931,7 +931,7 @@ fn die_with_starting_thread() -> io::Result<()> {
 
 /// kill(2) to exactly one process: pid 0 or anything that would wrap into a
 /// negative pid_t (process groups, "everything") is refused.
-fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
+pub fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)
         .ok()
         .filter(|&pid| pid > 0)
