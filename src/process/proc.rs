@@ -55,7 +55,11 @@ pub fn stat(pid: i32) -> Option<Stat> {
     let mut fields = bytes.get(close + 2..)?.split(|&b| b == b' ');
     let state = *fields.next()?.first()?;
     let mut number = |skip: usize| -> Option<i64> {
-        std::str::from_utf8(fields.nth(skip)?).ok()?.trim().parse().ok()
+        std::str::from_utf8(fields.nth(skip)?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     };
     let ppid = i32::try_from(number(0)?).ok()?;
     let utime = u64::try_from(number(9)?).ok()?;
