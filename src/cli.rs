@@ -134,6 +134,9 @@ pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
+    /// Replace OUT if it exists (a symlink at OUT is replaced, never followed)
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
@@ -153,21 +156,25 @@ pub struct InstancesArgs {
 #[command(defer = true)]
 pub enum Cmd {
     /// How full the worker pool is
-    #[command(name = "check_scoreboard_busy")]
+    #[command(name = "check_scoreboard_busy", version)]
     Busy(busy::BusyArgs),
     /// Requests that have been running too long
-    #[command(name = "check_stuck_requests")]
+    #[command(name = "check_stuck_requests", version)]
     Stuck(stuck::StuckArgs),
     /// Which site is eating the worker pool
-    #[command(name = "check_vhost_saturation")]
+    #[command(name = "check_vhost_saturation", version)]
     Vhost(vhost::VhostArgs),
     /// Every worker slot (pid, status, client, vhost, request, ...)
+    #[command(version)]
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
+    #[command(version)]
     Status(StatusArgs),
     /// Save the live segment to a file
+    #[command(version)]
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
+    #[command(version)]
     Instances(InstancesArgs),
     /// Print the man page (roff)
     #[command(hide = true)]
@@ -321,14 +328,17 @@ fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
     argv
 }
 
-/// `--help` and `--version` print what they print and exit 3 like the
+/// `--help` and `-V`/`--version` (on every subcommand and name) print what
+/// they print and exit 3 like the
 /// monitoring-plugins; usage errors become one UNKNOWN line.
 fn clap_report(e: &clap::Error) -> String {
     use clap::error::ErrorKind;
     match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.render().to_string(),
+        // The same line whatever name the binary was run as.
+        ErrorKind::DisplayVersion => format!("{BINARY} {}\n", env!("CARGO_PKG_VERSION")),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.render().to_string()
+        }
         _ => {
             let text = e.render().to_string();
             let first = text
@@ -419,7 +429,7 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
         }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source)?;
-            Report::Text(snapshot::write(&loaded, &a.out)?)
+            Report::Text(snapshot::write(&loaded, &a.out, a.force)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),
         Cmd::Manpage(a) => {

@@ -37,6 +37,10 @@ fn symlinks_equal_subcommands() {
         let help = run_program(&link, &["--help".to_string()]);
         assert_eq!(help.code, 3);
         assert!(help.stdout.contains(check), "{check}: {}", help.stdout);
+        for flag in ["-V", "--version"] {
+            let version = run_program(&link, &[flag.to_string()]);
+            assert_eq!((version.code, version.stdout.as_str()), (3, VERSION_LINE));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -71,4 +75,33 @@ fn usage_errors_are_one_unknown_line() {
     }
     let run = run_bin(&[]);
     assert_eq!(run.code, 3);
+}
+
+const VERSION_LINE: &str = concat!("apache-scoreboard ", env!("CARGO_PKG_VERSION"), "\n");
+
+/// `-V` and `--version` on the binary and on every subcommand print the
+/// same line and exit 3.
+#[test]
+fn every_subcommand_has_version() {
+    let subcommands = [
+        "check_scoreboard_busy",
+        "check_stuck_requests",
+        "check_vhost_saturation",
+        "dump",
+        "status",
+        "snapshot",
+        "instances",
+    ];
+    for flag in ["-V", "--version"] {
+        let run = run_bin(&[flag.to_string()]);
+        assert_eq!((run.code, run.stdout.as_str()), (3, VERSION_LINE), "{flag}");
+        for sub in subcommands {
+            let run = run_bin(&[sub.to_string(), flag.to_string()]);
+            assert_eq!(
+                (run.code, run.stdout.as_str()),
+                (3, VERSION_LINE),
+                "{sub} {flag}"
+            );
+        }
+    }
 }
