@@ -27,7 +27,6 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_apache-scoreboard");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The capture every check reads, and the instant its ages are taken at.
 const FIXTURE: &str = "tests/fixtures/event-slow/scoreboard.bin";
@@ -241,8 +240,7 @@ impl Sandbox {
         fs::create_dir(&dir).expect("create plugins/");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod plugins/");
         let bin = dir.join("apache-scoreboard");
-        fs::copy(BIN, &bin).expect("copy the binary");
-        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the binary");
+        crate::util::install_binary(&bin);
         for case in &CASES {
             symlink("apache-scoreboard", dir.join(case.applet)).expect("symlink a check");
         }
