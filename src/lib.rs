@@ -16,6 +16,9 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod httpd;
+pub mod measure;
 pub mod plugin;
 pub mod process;
 pub mod scoreboard;
+pub mod shm;

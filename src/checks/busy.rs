@@ -3,13 +3,11 @@
 
 use clap::Args;
 
-use super::{capacity, percent, PluginArgs};
-use crate::cli::SourceArgs;
+use crate::measure::{Capacity, Pool};
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
-use crate::plugin::range::{evaluate, Range};
-use crate::plugin::State;
-use crate::scoreboard::{rules, Loaded, Mpm};
+use crate::plugin::verdict::Thresholds;
+use crate::scoreboard::{Loaded, Mpm};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BusyMetric {
@@ -25,27 +23,12 @@ pub enum BusyMetric {
     Queue,
 }
 
-#[derive(Args, Debug)]
-pub struct BusyArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub plugin: PluginArgs,
-    /// Warning range for --metric (Nagios range: 80, 5:, @10:20)
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub warning: Option<Range>,
-    /// Critical range for --metric
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub critical: Option<Range>,
+// What -w/-c judge.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
     /// What -w/-c apply to
     #[arg(long, value_enum, default_value = "busy_pct")]
     pub metric: BusyMetric,
-    /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub max_workers: Option<usize>,
-    /// ThreadsPerChild (with --max-workers, drops disabled slots as mod_status does)
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub threads_per_child: Option<usize>,
 }
 
 /// Perfdata labels of the per-status slot counts, by status value.
@@ -63,85 +46,51 @@ const STATE_LABELS: [&str; 11] = [
     "slots_idle_cleanup",
 ];
 
-pub fn check(loaded: &Loaded, args: &BusyArgs) -> anyhow::Result<Outcome> {
-    let (cap, limits, assumed) = capacity(loaded, args.max_workers, args.threads_per_child);
-    let s = rules::summarize(&loaded.scoreboard, loaded.rules(), limits);
-    let open = cap.saturating_sub(s.busy + s.idle + s.graceful);
-    let pct = percent(s.busy, cap);
+pub fn check(
+    loaded: &Loaded,
+    args: &Options,
+    thresholds: &Thresholds,
+    capacity: Capacity,
+) -> Outcome {
+    let pool = Pool::measure(loaded, capacity);
     let listen = loaded.health.as_ref().and_then(|h| h.listen.as_ref());
-    let (value, label) = match args.metric {
-        BusyMetric::BusyPct => (pct, "busy_pct"),
-        BusyMetric::Busy => (s.busy as f64, "busy"),
-        BusyMetric::Idle => (s.idle as f64, "idle"),
-        BusyMetric::Open => (open as f64, "open"),
-        BusyMetric::Queue => match listen {
-            Some(Ok(q)) => (q.queued() as f64, "listen_queue"),
-            Some(Err(why)) => anyhow::bail!("listen queue unknown: {why}"),
-            None => anyhow::bail!("listen queue unknown: no running httpd parent"),
-        },
+    let (value, label) = match (args.metric, listen) {
+        (BusyMetric::Queue, Some(Ok(q))) => (q.queued() as f64, "listen_queue"),
+        (BusyMetric::Queue, Some(Err(why))) => {
+            return Outcome::unknown(format!("listen queue unknown: {why}"))
+        }
+        (BusyMetric::Queue, None) => {
+            return Outcome::unknown("listen queue unknown: no running httpd parent")
+        }
+        (m, _) => metric(&pool, m),
     };
-    let (w, c) = (args.warning.as_ref(), args.critical.as_ref());
-    let state = evaluate(value, w, c);
-    let mut summary = format!("{}/{cap} workers busy ({pct:.1}%), {} idle", s.busy, s.idle);
+    let verdict = thresholds.judge(value);
+    let s = &pool.summary;
+    let mut summary = format!(
+        "{}/{} workers busy ({:.1}%), {} idle",
+        s.busy, pool.capacity, pool.busy_pct, s.idle
+    );
     if s.graceful > 0 {
         summary.push_str(&format!(", {} graceful", s.graceful));
     }
-    if s.finishing > 0 {
-        summary.push_str(&format!(
-            ", {} finishing from the previous generation",
-            if s.finishing == 1 {
-                "1 request".to_string()
-            } else {
-                format!("{} requests", s.finishing)
-            }
-        ));
+    match s.finishing {
+        0 => {}
+        1 => summary.push_str(", 1 request finishing from the previous generation"),
+        n => summary.push_str(&format!(
+            ", {n} requests finishing from the previous generation"
+        )),
     }
-    let mut o = Outcome::new(state, summary);
-    if state != State::Ok {
-        let range = if evaluate(value, None, c) == State::Critical {
-            c
-        } else {
-            w
-        };
-        if let Some(r) = range {
-            o.long.push(format!(
-                "{label} {} is {}",
-                crate::plugin::perfdata::format_number(value),
-                r.violation()
-            ));
-        }
-    }
-    o.long.extend(assumed);
+    let mut o = Outcome::new(verdict.state, summary);
+    o.long.extend(verdict.reason(label, value));
+    o.long.extend(pool.assumed.clone());
     if s.scoreboard.len() <= 256 {
         o.long.push(format!("scoreboard: {}", s.scoreboard));
     }
-    let judged = |name: &str| if name == label { (w, c) } else { (None, None) };
-    let count = |name: &'static str, v: usize| {
-        let (w, c) = judged(name);
-        Perfdata::new(name, v as f64)
-            .thresholds(w, c)
-            .min(0.0)
-            .max(cap as f64)
-    };
-    o.perfdata = vec![
-        count("busy", s.busy),
-        count("idle", s.idle),
-        count("graceful", s.graceful),
-        count("open", open),
-        Perfdata::new("capacity", cap as f64),
-    ];
-    let (pw, pc) = judged("busy_pct");
-    o.perfdata.push(
-        Perfdata::new("busy_pct", pct)
-            .uom("%")
-            .thresholds(pw, pc)
-            .min(0.0)
-            .max(100.0),
-    );
+    let judged = |name: &str| thresholds.if_judged(name == label);
+    o.perfdata = perfdata(&pool, judged, loaded.mpm_guess() == Mpm::Event);
     if let Some(Ok(q)) = listen {
-        let (qw, qc) = judged("listen_queue");
         let queue = Perfdata::new("listen_queue", q.queued() as f64)
-            .thresholds(qw, qc)
+            .thresholds(judged("listen_queue"))
             .min(0.0);
         o.perfdata.push(match q.backlog() {
             Some(b) => queue.max(b as f64),
@@ -152,21 +101,66 @@ pub fn check(loaded: &Loaded, args: &BusyArgs) -> anyhow::Result<Outcome> {
                 .push(Perfdata::new("listen_backlog", b as f64).min(0.0));
         }
     }
-    o.perfdata.extend(
+    o
+}
+
+/// The value -w/-c judge and its perfdata label.
+fn metric(pool: &Pool, metric: BusyMetric) -> (f64, &'static str) {
+    let s = &pool.summary;
+    match metric {
+        BusyMetric::BusyPct => (pool.busy_pct, "busy_pct"),
+        BusyMetric::Busy => (s.busy as f64, "busy"),
+        BusyMetric::Idle => (s.idle as f64, "idle"),
+        BusyMetric::Open => (pool.open as f64, "open"),
+        // Not a pool figure: `check` takes it from the process health.
+        BusyMetric::Queue => (0.0, "listen_queue"),
+    }
+}
+
+/// The pool's figures, with the thresholds on the judged one; the event
+/// MPM's connection counts when it is event.
+fn perfdata<'t>(
+    pool: &Pool,
+    judged: impl Fn(&str) -> &'t Thresholds,
+    event: bool,
+) -> Vec<Perfdata> {
+    let (s, cap) = (&pool.summary, pool.capacity);
+    let count = |name: &'static str, v: usize| {
+        Perfdata::new(name, v as f64)
+            .thresholds(judged(name))
+            .min(0.0)
+            .max(cap as f64)
+    };
+    let mut perfdata = vec![
+        count("busy", s.busy),
+        count("idle", s.idle),
+        count("graceful", s.graceful),
+        count("open", pool.open),
+        Perfdata::new("capacity", cap as f64),
+        Perfdata::new("busy_pct", pool.busy_pct)
+            .uom("%")
+            .thresholds(judged("busy_pct"))
+            .min(0.0)
+            .max(100.0),
+    ];
+    perfdata.extend(
         STATE_LABELS
             .iter()
             .zip(s.status_counts)
             .map(|(l, n)| Perfdata::new(l, n as f64).min(0.0)),
     );
-    if loaded.mpm_guess() == Mpm::Event {
-        o.perfdata.extend([
-            Perfdata::new("processes", s.processes as f64).min(0.0),
-            Perfdata::new("stopping", s.stopping as f64).min(0.0),
-            Perfdata::new("conns_total", s.conns_total as f64).min(0.0),
-            Perfdata::new("conns_async_writing", s.conns_async_writing as f64).min(0.0),
-            Perfdata::new("conns_async_keepalive", s.conns_async_keep_alive as f64).min(0.0),
-            Perfdata::new("conns_async_closing", s.conns_async_closing as f64).min(0.0),
-        ]);
+    if event {
+        perfdata.extend(
+            [
+                ("processes", s.processes as u64),
+                ("stopping", s.stopping as u64),
+                ("conns_total", s.conns_total),
+                ("conns_async_writing", s.conns_async_writing),
+                ("conns_async_keepalive", s.conns_async_keep_alive),
+                ("conns_async_closing", s.conns_async_closing),
+            ]
+            .map(|(l, n)| Perfdata::new(l, n as f64).min(0.0)),
+        );
     }
-    Ok(o)
+    perfdata
 }

@@ -8,13 +8,9 @@ pub mod vhost;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::Context;
-use clap::Args;
-
-use crate::cli::{Report, RunArgs, SourceArgs};
-use crate::plugin::output::{Outcome, OutputLimits};
+use crate::plugin::output::Outcome;
 use crate::plugin::State;
-use crate::scoreboard::{self, Loaded, MpmLimits};
+use crate::scoreboard::{self, Loaded, ReadOptions};
 
 /// What httpd not running reports (no segment and no httpd process, or a
 /// stale segment: no process named in it runs).
@@ -45,48 +41,21 @@ impl FrozenPolicy {
     }
 }
 
-// Options every check has besides its thresholds (a plain comment: see
-// SourceArgs).
-#[derive(Args, Debug, Clone)]
-pub struct PluginArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// State when httpd is not running (no scoreboard and no httpd process,
-    /// or no process named in the scoreboard is alive)
-    #[arg(long, value_enum, default_value = "critical")]
+/// The states httpd's own condition sets, whatever the check judges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policies {
     pub stale: StalePolicy,
-    /// State when httpd's processes are frozen (stopped by a signal, in
-    /// uninterruptible sleep for a second, their parent gone) or hung
-    /// (connections wait to be accepted while workers are idle, a second apart)
-    #[arg(long, value_enum, default_value = "critical")]
     pub frozen: FrozenPolicy,
-    /// At most N long-output lines [default: 10, within 1000 bytes in all]
-    #[arg(long, value_name = "N")]
-    pub max_lines: Option<usize>,
-}
-
-impl PluginArgs {
-    fn limits(&self) -> OutputLimits {
-        match self.max_lines {
-            // An explicit line count is honoured even past the NRPE v2 size.
-            Some(n) => OutputLimits {
-                max_lines: n,
-                max_bytes: 65_000,
-            },
-            None => OutputLimits::default(),
-        }
-    }
 }
 
 /// Loads the scoreboard the options name; errors name the file.
-pub fn load(source: &SourceArgs) -> anyhow::Result<Loaded> {
+pub fn load(opts: &ReadOptions) -> anyhow::Result<Loaded> {
     use scoreboard::Error as E;
-    let opts = source.read_options();
     // One line, `<file>: <what is wrong>`. Display only, not the `{:#}`
     // chain, which would repeat an I/O error's text with its os error code.
-    scoreboard::load(&opts).map_err(|e| match (&opts.scoreboard, &e) {
+    scoreboard::load(opts).map_err(|e| match (&opts.scoreboard, &e) {
         // Kept typed: `run` reports it with the --stale state.
-        (_, E::NotRunning { .. }) => anyhow::Error::new(e),
+        (_, E::Shm(crate::shm::Error::NotRunning { .. })) => anyhow::Error::new(e),
         (
             Some(path),
             E::TooSmall { .. }
@@ -100,16 +69,18 @@ pub fn load(source: &SourceArgs) -> anyhow::Result<Loaded> {
     })
 }
 
-/// Probe, then judge with `check`, then add the diagnostics `-v` asks for.
+/// Probe, measure the processes, then judge with `check`, then add the
+/// diagnostics `-v` asks for.
 pub fn run(
-    plugin: &PluginArgs,
-    source: &SourceArgs,
-    check: impl FnOnce(&Loaded) -> anyhow::Result<Outcome>,
-) -> Report {
-    let outcome = match load(source) {
+    source: &ReadOptions,
+    policies: Policies,
+    verbose: u8,
+    check: impl FnOnce(&Loaded) -> Outcome,
+) -> Outcome {
+    match load(source) {
         Err(e) => match e.downcast_ref::<scoreboard::Error>() {
-            Some(scoreboard::Error::NotRunning { looked }) => {
-                let mut o = Outcome::new(not_running_state(plugin.stale), "httpd is not running");
+            Some(scoreboard::Error::Shm(crate::shm::Error::NotRunning { looked })) => {
+                let mut o = Outcome::new(not_running_state(policies.stale), "httpd is not running");
                 o.long.push(looked.clone());
                 o
             }
@@ -118,22 +89,17 @@ pub fn run(
         Ok(mut loaded) => {
             loaded.health = measure_health(&loaded);
             let health = loaded.health.as_ref();
-            let mut outcome = match stale_outcome(&loaded, plugin.stale) {
+            let mut outcome = match stale_outcome(&loaded, policies.stale) {
                 Some(o) if health.is_none_or(|h| h.orphaned.is_empty()) => o,
-                _ => check(&loaded)
-                    .with_context(|| loaded.shown.clone())
-                    .unwrap_or_else(|e| Outcome::unknown(format!("{e:#}"))),
+                _ => check(&loaded),
             };
             if let Some(h) = health {
-                report_health(&mut outcome, h, plugin.frozen);
+                report_health(&mut outcome, h, policies.frozen);
             }
-            outcome
-                .long
-                .extend(diagnostics(&loaded, plugin.run.verbose));
+            outcome.long.extend(diagnostics(&loaded, verbose));
             outcome
         }
-    };
-    Report::Plugin(outcome, plugin.limits())
+    }
 }
 
 fn not_running_state(policy: StalePolicy) -> State {
@@ -226,7 +192,10 @@ fn report_health(o: &mut Outcome, h: &crate::process::Health, policy: FrozenPoli
         said.push("hung: connections waiting while workers are idle".into());
     }
     if h.frozen() || h.hung() {
-        o.state = crate::plugin::worst(o.state, policy.state());
+        // The more significant state (exit code order: UNKNOWN stays).
+        if policy.state().exit_code() > o.state.exit_code() {
+            o.state = policy.state();
+        }
     }
     said.push(std::mem::take(&mut o.summary));
     if let Some(n @ 1..) = h.queued() {
@@ -336,33 +305,6 @@ pub fn rfc3339(us: i64) -> String {
         .to_string()
 }
 
-/// Capacity: `--max-workers`, else every slot (ServerLimit × ThreadLimit),
-/// which the long output then says.
-pub fn capacity(
-    loaded: &Loaded,
-    max_workers: Option<usize>,
-    threads_per_child: Option<usize>,
-) -> (usize, MpmLimits, Option<String>) {
-    let g = loaded.scoreboard.global();
-    let limits = MpmLimits::from_config(max_workers, threads_per_child, g.thread_limit);
-    match max_workers {
-        Some(n) => (n, limits, None),
-        None => {
-            let slots = loaded.scoreboard.slot_count();
-            (slots, limits, Some(format!("capacity {slots} assumed from ServerLimit {} x ThreadLimit {} (pass --max-workers MaxRequestWorkers)", g.server_limit, g.thread_limit)))
-        }
-    }
-}
-
-/// 100 × part / whole, 0 for an empty whole.
-pub fn percent(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
-}
-
 /// A request age for people: `3.8s`, `4m12s`, `2h05m`.
 pub fn human_age(us: i64) -> String {
     let s = us.max(0) as f64 / 1e6;
@@ -373,14 +315,6 @@ pub fn human_age(us: i64) -> String {
     } else {
         format!("{}h{:02}m", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64)
     }
-}
-
-/// A vhost without its trailing `:port` (`None` when it has none, e.g. a
-/// name cut at 31 bytes).
-pub fn host_part(vhost: &[u8]) -> Option<&[u8]> {
-    let colon = vhost.iter().rposition(|&b| b == b':')?;
-    let port = &vhost[colon + 1..];
-    (!port.is_empty() && port.iter().all(u8::is_ascii_digit)).then_some(&vhost[..colon])
 }
 
 /// Comma-separated globs (`*`, `?`; no brackets or `|`, which NRPE refuses).
@@ -464,13 +398,6 @@ mod tests {
             .unwrap()
             .matches(b"b.example", false));
         assert!(",".parse::<Globs>().is_err());
-    }
-
-    #[test]
-    fn ports_split() {
-        assert_eq!(host_part(b"a.test:80"), Some(&b"a.test"[..]));
-        assert_eq!(host_part(b"[::1]:8080"), Some(&b"[::1]"[..]));
-        assert_eq!(host_part(b"very-long-virtual-host-name.exa"), None);
     }
 
     #[test]

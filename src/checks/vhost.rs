@@ -3,18 +3,17 @@
 //! share is judged. Slots without a vhost (e.g. `R`) are shown as `(none)`
 //! but never judged.
 
-use std::collections::HashMap;
-
 use clap::Args;
 
-use super::{capacity, host_part, human_age, percent, PluginArgs};
-use crate::cli::SourceArgs;
+use super::human_age;
+use crate::measure::vhosts::{busy_by_vhost, GroupBy, VhostLoad};
+use crate::measure::{percent, Capacity};
 use crate::plugin::output::Outcome;
-use crate::plugin::perfdata::{format_number, Perfdata, MAX_LABEL_CHARS};
-use crate::plugin::range::{evaluate, Range};
+use crate::plugin::perfdata::{Perfdata, MAX_LABEL_CHARS};
 use crate::plugin::text::escape_bytes;
+use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
-use crate::scoreboard::{status, Loaded, Rules};
+use crate::scoreboard::Loaded;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum VhostMetric {
@@ -28,26 +27,9 @@ pub enum VhostMetric {
     Busy,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum GroupBy {
-    /// ServerName:port as the scoreboard records it
-    Vhost,
-    /// The name without the port
-    Host,
-}
-
-#[derive(Args, Debug)]
-pub struct VhostArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub plugin: PluginArgs,
-    /// Warning range for --metric of the busiest vhost
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub warning: Option<Range>,
-    /// Critical range for --metric of the busiest vhost
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub critical: Option<Range>,
+// What -w/-c judge and how vhosts are grouped and listed.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
     #[arg(long, value_enum, default_value = "share_of_capacity")]
     pub metric: VhostMetric,
     #[arg(long, value_enum, default_value = "vhost")]
@@ -55,62 +37,26 @@ pub struct VhostArgs {
     /// How many vhosts the long output and perfdata list
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top: usize,
-    /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub max_workers: Option<usize>,
-    /// ThreadsPerChild
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub threads_per_child: Option<usize>,
-}
-
-#[derive(Default)]
-struct Group {
-    busy: usize,
-    oldest: Option<i64>,
 }
 
 const NO_VHOST: &str = "(none)";
 
-pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
-    let (cap, _, assumed) = capacity(loaded, args.max_workers, args.threads_per_child);
-    let rules = loaded.rules();
-    let mut groups: HashMap<Vec<u8>, Group> = HashMap::new();
-    for (p, w) in loaded.scoreboard.workers() {
-        if !p.is_counted() || !is_busy(w.status(), rules) {
-            continue;
-        }
-        let vhost = w.vhost();
-        let key = match args.group_by {
-            GroupBy::Vhost => vhost,
-            GroupBy::Host => host_part(vhost).unwrap_or(vhost),
-        };
-        let g = groups.entry(key.to_vec()).or_default();
-        g.busy += 1;
-        g.oldest = g.oldest.max(w.request_age_us(loaded.now));
-    }
-    let total_busy: usize = groups.values().map(|g| g.busy).sum();
-    let mut ranked: Vec<(String, Group)> = groups
-        .into_iter()
-        .map(|(k, g)| {
-            (
-                if k.is_empty() {
-                    NO_VHOST.into()
-                } else {
-                    escape_bytes(&k)
-                },
-                g,
-            )
-        })
-        .collect();
-    ranked.sort_by(|a, b| b.1.busy.cmp(&a.1.busy).then_with(|| a.0.cmp(&b.0)));
-    let metric = |g: &Group| match args.metric {
+pub fn check(
+    loaded: &Loaded,
+    args: &Options,
+    thresholds: &Thresholds,
+    capacity: Capacity,
+) -> Outcome {
+    let (cap, _, assumed) = capacity.resolve(loaded);
+    let ranked = ranked(busy_by_vhost(loaded, args.group_by));
+    let total_busy: usize = ranked.iter().map(|(_, g)| g.busy).sum();
+    let value = |g: &VhostLoad, m: VhostMetric| match m {
         VhostMetric::ShareOfCapacity => percent(g.busy, cap),
         VhostMetric::ShareOfBusy => percent(g.busy, total_busy),
         VhostMetric::Busy => g.busy as f64,
     };
     let top = ranked.iter().find(|(name, _)| name != NO_VHOST);
-    let (w, c) = (args.warning.as_ref(), args.critical.as_ref());
-    let state = top.map_or(State::Ok, |(_, g)| evaluate(metric(g), w, c));
+    let verdict = top.map(|(_, g)| thresholds.judge(value(g, args.metric)));
     let summary = match top {
         None => format!("no busy worker on any vhost ({total_busy}/{cap} busy)"),
         Some((name, g)) => format!(
@@ -120,21 +66,10 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
             percent(g.busy, total_busy)
         ),
     };
-    let mut o = Outcome::new(state, summary);
-    if let (Some((name, g)), true) = (top, state != State::Ok) {
-        let r = if evaluate(metric(g), None, c) == State::Critical {
-            c
-        } else {
-            w
-        };
-        if let Some(r) = r {
-            o.long.push(format!(
-                "{name}: {} {} is {}",
-                metric_name(args.metric),
-                format_number(metric(g)),
-                r.violation()
-            ));
-        }
+    let mut o = Outcome::new(verdict.map_or(State::Ok, |v| v.state), summary);
+    if let (Some((name, g)), Some(verdict)) = (top, verdict) {
+        let what = format!("{name}: {}", metric_name(args.metric));
+        o.long.extend(verdict.reason(&what, value(g, args.metric)));
     }
     for (name, g) in ranked.iter().take(args.top) {
         o.long.push(format!(
@@ -146,43 +81,28 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
         ));
     }
     o.long.extend(assumed);
-    let top_value = |m: VhostMetric| {
-        top.map_or(0.0, |(_, g)| match m {
-            VhostMetric::ShareOfCapacity => percent(g.busy, cap),
-            VhostMetric::ShareOfBusy => percent(g.busy, total_busy),
-            VhostMetric::Busy => g.busy as f64,
-        })
-    };
-    let judged = |m: VhostMetric| {
-        if m == args.metric {
-            (w, c)
-        } else {
-            (None, None)
-        }
-    };
-    let (cw, cc) = judged(VhostMetric::ShareOfCapacity);
-    let (bw, bc) = judged(VhostMetric::ShareOfBusy);
-    let (nw, nc) = judged(VhostMetric::Busy);
+    let top_value = |m| top.map_or(0.0, |(_, g)| value(g, m));
+    let judged = |m| thresholds.if_judged(m == args.metric);
     o.perfdata = vec![
         Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
             .uom("%")
-            .thresholds(cw, cc)
+            .thresholds(judged(VhostMetric::ShareOfCapacity))
             .min(0.0)
             .max(100.0),
         Perfdata::new("top_vhost_busy_pct", top_value(VhostMetric::ShareOfBusy))
             .uom("%")
-            .thresholds(bw, bc)
+            .thresholds(judged(VhostMetric::ShareOfBusy))
             .min(0.0)
             .max(100.0),
         Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
-            .thresholds(nw, nc)
+            .thresholds(judged(VhostMetric::Busy))
             .min(0.0)
             .max(cap as f64),
         Perfdata::new("busy", total_busy as f64)
             .min(0.0)
             .max(cap as f64),
     ];
-    let listed: Vec<&(String, Group)> = ranked
+    let listed: Vec<&(String, VhostLoad)> = ranked
         .iter()
         .filter(|(n, _)| n != NO_VHOST)
         .take(args.top)
@@ -195,7 +115,25 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
                 .max(cap as f64),
         );
     }
-    Ok(o)
+    o
+}
+
+/// The groups with their names as shown (escaped, `(none)` for no vhost),
+/// busiest first, then by name.
+fn ranked(groups: Vec<VhostLoad>) -> Vec<(String, VhostLoad)> {
+    let mut ranked: Vec<(String, VhostLoad)> = groups
+        .into_iter()
+        .map(|g| {
+            let name = if g.name.is_empty() {
+                NO_VHOST.into()
+            } else {
+                escape_bytes(&g.name)
+            };
+            (name, g)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.busy.cmp(&a.1.busy).then_with(|| a.0.cmp(&b.0)));
+    ranked
 }
 
 /// Perfdata labels for vhost names (the text output keeps the real names):
@@ -254,15 +192,6 @@ fn vhost_labels(names: &[&str]) -> Vec<String> {
         labels.push(label);
     }
     labels
-}
-
-/// mod_status's busy rule for one slot of a counted process.
-fn is_busy(s: u8, rules: Rules) -> bool {
-    match s {
-        status::DEAD | status::STARTING | status::READY | status::IDLE_KILL => false,
-        status::GRACEFUL => rules != Rules::Httpd2458,
-        _ => true,
-    }
 }
 
 fn metric_name(m: VhostMetric) -> &'static str {

@@ -8,7 +8,9 @@
 
 use std::fmt;
 
+use super::number::format_number;
 use super::range::Range;
+use super::verdict::Thresholds;
 
 /// Longest label [`sanitize_label`] returns, in characters.
 pub const MAX_LABEL_CHARS: usize = 40;
@@ -45,9 +47,10 @@ impl Perfdata {
         self
     }
 
-    pub fn thresholds(mut self, warning: Option<&Range>, critical: Option<&Range>) -> Self {
-        self.warning = warning.copied();
-        self.critical = critical.copied();
+    /// The ranges the value was judged by.
+    pub fn thresholds(mut self, thresholds: &Thresholds) -> Self {
+        self.warning = thresholds.warning;
+        self.critical = thresholds.critical;
         self
     }
 
@@ -75,7 +78,7 @@ impl fmt::Display for Perfdata {
             write!(f, "'{label}'=")?;
         }
         write!(f, "{}{}", format_number(self.value), self.uom)?;
-        let threshold = |r: &Option<Range>| r.as_ref().map(Range::perfdata_threshold);
+        let threshold = |r: &Option<Range>| r.as_ref().map(Range::to_string);
         let fields = [
             threshold(&self.warning),
             threshold(&self.critical),
@@ -133,52 +136,15 @@ pub fn sanitize_label(raw: &str) -> String {
     }
 }
 
-/// A number in the C locale, as perfdata and the status line want it:
-/// integers without a decimal point, otherwise at most 6 decimals with
-/// trailing zeros removed, never exponent notation. NaN and infinities are
-/// `U` (the perfdata "unknown" value).
-pub fn format_number(v: f64) -> String {
-    if !v.is_finite() {
-        return "U".to_owned();
-    }
-    // Integers (counts, most thresholds) without float formatting.
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        return (v as i64).to_string();
-    }
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_owned()
-    } else {
-        s.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn r(s: &str) -> Range {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn numbers() {
-        for (v, s) in [
-            (0.0, "0"),
-            (-0.0, "0"),
-            (10.0, "10"),
-            (-3.0, "-3"),
-            (0.5, "0.5"),
-            (98.76543219, "98.765432"),
-            (2.9999999, "3"),
-            (-0.0000001, "0"),
-            (1e20, "100000000000000000000"),
-            (1.5e-5, "0.000015"),
-            (f64::NAN, "U"),
-            (f64::INFINITY, "U"),
-        ] {
-            assert_eq!(format_number(v), s, "{v}");
+    fn t(warning: Option<&str>, critical: Option<&str>) -> Thresholds {
+        let r = |s: Option<&str>| s.map(|s| s.parse::<Range>().unwrap());
+        Thresholds {
+            warning: r(warning),
+            critical: r(critical),
         }
     }
 
@@ -186,7 +152,7 @@ mod tests {
     fn formatting() {
         let busy = Perfdata::new("busy", 8.0)
             .uom("%")
-            .thresholds(Some(&r("80")), Some(&r("0:95")))
+            .thresholds(&t(Some("80"), Some("0:95")))
             .min(0.0)
             .max(100.0);
         assert_eq!(busy.to_string(), "busy=8%;80;95;0;100");
@@ -194,9 +160,9 @@ mod tests {
         assert_eq!(Perfdata::new("t", 0.0125).uom("s").to_string(), "t=0.0125s");
         let max_only = Perfdata::new("workers", 5.0).max(150.0);
         assert_eq!(max_only.to_string(), "workers=5;;;;150");
-        let crit_only = Perfdata::new("x", 1.0).thresholds(None, Some(&r("10:")));
+        let crit_only = Perfdata::new("x", 1.0).thresholds(&t(None, Some("10:")));
         assert_eq!(crit_only.to_string(), "x=1;;10:");
-        let inverted = Perfdata::new("x", 1.0).thresholds(Some(&r("@10:20")), None);
+        let inverted = Perfdata::new("x", 1.0).thresholds(&t(Some("@10:20"), None));
         assert_eq!(inverted.to_string(), "x=1;@10:20");
     }
 
@@ -242,7 +208,7 @@ mod tests {
     #[test]
     fn icinga_safe() {
         let p = Perfdata::new("v", 1234567.891)
-            .thresholds(Some(&r("1000000.5")), Some(&r("2000000")))
+            .thresholds(&t(Some("1000000.5"), Some("2000000")))
             .min(0.0);
         let s = p.to_string();
         assert_eq!(s, "v=1234567.891;1000000.5;2000000;0");

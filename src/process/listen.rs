@@ -98,12 +98,8 @@ pub fn measure(pid: i32, progress: &Progress) -> Result<ListenQueues, String> {
 fn socket_inodes(pid: i32, progress: &Progress) -> Result<Vec<u64>, String> {
     let dir = format!("/proc/{pid}/fd");
     progress.reading(&dir);
-    let entries = fs::read_dir(&dir).map_err(|e| {
-        format!(
-            "cannot read {dir}: {}",
-            crate::scoreboard::error::describe_io(&e)
-        )
-    })?;
+    let entries = fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read {dir}: {}", crate::shm::error::describe_io(&e)))?;
     let mut inodes = Vec::new();
     for entry in entries.take(MAX_FDS).flatten() {
         let Ok(target) = fs::read_link(entry.path()) else {

@@ -208,9 +208,9 @@ fn is_stopped(state: u8) -> bool {
 /// A segment's child whose parent is no httpd: its command is an httpd
 /// name and its parent's is not the same.
 fn is_orphaned_httpd(pid: i32, ppid: i32) -> bool {
-    let comm = |p: i32| crate::scoreboard::locate::proc_stat(p).map(|(comm, _)| comm);
+    let comm = |p: i32| crate::shm::proc::proc_stat(p).map(|(comm, _)| comm);
     let Some(mine) = comm(pid) else { return false };
-    crate::scoreboard::locate::is_httpd_name(&mine) && comm(ppid).as_deref() != Some(&mine)
+    crate::shm::proc::is_httpd_name(&mine) && comm(ppid).as_deref() != Some(&mine)
 }
 
 #[cfg(test)]

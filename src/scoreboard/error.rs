@@ -1,20 +1,12 @@
-//! The reader's typed errors: one lowercase line each, without the file
-//! name (the caller adds it as context, so the final message reads
-//! `<file>: <what is wrong>`).
-
-use std::io;
-use std::path::PathBuf;
+//! Why a segment is not a scoreboard this reader can decode: one lowercase
+//! line each, without the file name (the caller adds it, so the final
+//! message reads `<file>: <what is wrong>`); or why it could not be read
+//! ([`crate::shm::Error`]).
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot {op} {}: {}", path.display(), describe_io(source))]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
-    #[error("{} is {what}, not a scoreboard", path.display())]
-    NotASegment { path: PathBuf, what: &'static str },
+    #[error(transparent)]
+    Shm(#[from] crate::shm::Error),
     #[error("segment too small ({len} bytes) to hold a scoreboard")]
     TooSmall { len: usize },
     #[error("segment header says {header} bytes but the segment has {len} (truncated or not a scoreboard)")]
@@ -40,48 +32,4 @@ pub enum Error {
     },
     #[error("segment size {size} fits several layouts equally well ({candidates}): pass --layout or --httpd-version")]
     AmbiguousLayout { size: usize, candidates: String },
-    #[error("SysV segment {key:#x} has {actual} bytes but {} says {expected}", path.display())]
-    SysvSizeMismatch {
-        key: i32,
-        path: PathBuf,
-        expected: u64,
-        actual: u64,
-    },
-    #[error("no scoreboard at {}: {tried}", path.display())]
-    NotFound { path: PathBuf, tried: String },
-    #[error("refusing {}: not a configured httpd scoreboard (this binary holds a capability; list the ScoreBoardFile path in /etc/apache-scoreboard/scoreboards, see README)", path.display())]
-    Refused { path: PathBuf },
-    #[error("{} is owned by uid {uid}, not root: not an httpd scoreboard", path.display())]
-    NotRootOwned { path: PathBuf, uid: u32 },
-    #[error("{0}")]
-    Discovery(String),
-    /// No segment and no httpd process: the server is down.
-    #[error("httpd is not running: {looked}")]
-    NotRunning {
-        /// Where the segment was looked for, and what was found there.
-        looked: String,
-    },
-    /// httpd runs, but with an anonymous scoreboard no other process can read.
-    #[error("httpd pid {pid} keeps its scoreboard in anonymous memory: add `{line}` to its configuration and restart it")]
-    Anonymous { pid: i32, line: String },
-}
-
-/// `permission denied` rather than `Permission denied (os error 13)`, plus
-/// what to do about it.
-pub fn describe_io(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::PermissionDenied => {
-            "permission denied (the scoreboard is readable by root only: run via sudo or install with the capability; see README)".into()
-        }
-        io::ErrorKind::NotFound => "no such file or directory".into(),
-        _ => {
-            let s = e.to_string();
-            let s = s.split(" (os error").next().unwrap_or(&s).to_string();
-            let mut c = s.chars();
-            match c.next() {
-                Some(first) => first.to_lowercase().chain(c).collect(),
-                None => s,
-            }
-        }
-    }
 }

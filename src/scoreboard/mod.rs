@@ -7,24 +7,25 @@
 
 pub mod decode;
 pub mod detect;
-#[doc(hidden)]
+/// Test-only: writes segments of every layout (the `test-encoder` feature).
+#[cfg(any(test, feature = "test-encoder"))]
 pub mod encode;
 pub mod error;
 pub mod layout;
-pub mod locate;
-pub mod privilege;
+pub mod le;
 pub mod rules;
-pub mod source;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use crate::shm::locate::{self, Origin};
+use crate::shm::privilege;
+pub use crate::shm::proc::{self as live, Instance, LiveInfo};
 pub use decode::{status, Form, Global, Process, Scoreboard, Tms, Worker};
 pub use detect::Hints;
 pub use error::Error;
 pub use layout::{Abi, HttpdVersion, Layout, LayoutSpec, Revision};
-pub use locate::{Instance, LiveInfo, Origin};
-pub use rules::{MpmLimits, Rules, Summary};
+pub use rules::{Counted, MpmLimits, Rules, Summary};
 
 /// The MPM that wrote the segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -147,10 +148,11 @@ pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
         (None, true) => match privilege::allowed_paths()?.as_slice() {
             [one] => Some(one.clone()),
             _ => {
-                return Err(Error::Discovery(format!(
+                return Err(crate::shm::Error::Discovery(format!(
                     "{} lists several scoreboards: pass --scoreboard",
                     privilege::ALLOWLIST
-                )))
+                ))
+                .into())
             }
         },
         (None, false) => None,
@@ -179,25 +181,26 @@ pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
 /// A named segment that is not there (nothing at all at its path): httpd
 /// is down (no httpd process runs), or runs with an anonymous scoreboard,
 /// or the path is wrong (another httpd runs: the error stays as it was).
-fn explain_absence(e: Error, named: Option<&std::path::Path>) -> Error {
+fn explain_absence(e: crate::shm::Error, named: Option<&std::path::Path>) -> crate::shm::Error {
+    use crate::shm::Error as E;
     let absent = match &e {
-        Error::NotFound { path, .. } => {
+        E::NotFound { path, .. } => {
             std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
         }
-        Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        E::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
         _ => false,
     };
-    if !absent || !locate::sees_all_processes() {
+    if !absent || !live::sees_all_processes() {
         return e;
     }
-    let running = locate::instances();
+    let running = live::instances();
     if running.is_empty() {
-        return Error::NotRunning {
+        return E::NotRunning {
             looked: e.to_string(),
         };
     }
     match running.as_slice() {
-        [one] if one.anonymous => Error::Anonymous {
+        [one] if one.anonymous => E::Anonymous {
             pid: one.pid,
             line: one.scoreboard_line(named),
         },
@@ -220,16 +223,14 @@ pub fn decode_copied(
     let (base, found) = match Scoreboard::probe(&copied.bytes, form, &hints) {
         // A running httpd's version settles sizes that fit several layouts.
         Err(Error::AmbiguousLayout { .. }) if hints.version.is_none() && hints.layout.is_none() => {
-            hints.version = locate::instances()
-                .iter()
-                .find_map(|i| locate::binary_version(i.pid));
+            hints.version = live::instances().iter().find_map(|i| binary_version(i.pid));
             Scoreboard::probe(&copied.bytes, form, &hints)?
         }
         other => other?,
     };
     let mut scoreboard = Scoreboard::new(copied.bytes, base, found);
     let live = (opts.at.is_none() || copied.origin.is_shared_memory())
-        .then(|| locate::live_info(scoreboard.processes().map(|p| p.pid)));
+        .then(|| live::live_info(scoreboard.processes().map(|p| p.pid)));
     // 2.4.36-62 spans the 2.4.58 rule change, and its size equals 2.4.63+'s:
     // the running binary's version decides both (it costs a read of the
     // binary, so only for this revision).
@@ -238,7 +239,7 @@ pub fn decode_copied(
         version = live
             .as_ref()
             .and_then(|l| l.parent)
-            .and_then(locate::binary_version);
+            .and_then(binary_version);
         if let (Some(v), None) = (version, opts.layout) {
             if Revision::for_version(v) == Some(Revision::H) {
                 let hints = Hints {
@@ -277,30 +278,36 @@ pub fn decode_copied(
 }
 
 /// Without `--scoreboard`: the one running httpd's named segment.
-fn discover() -> Result<(locate::Copied, String), Error> {
-    let found = locate::instances();
+fn discover() -> Result<(locate::Copied, String), crate::shm::Error> {
+    let found = live::instances();
     let with_segment: Vec<&Instance> = found.iter().filter(|i| i.segment.is_some()).collect();
     match (with_segment.as_slice(), found.as_slice()) {
         ([one], _) => {
             let seg = one.segment.clone().unwrap_or_default();
             Ok((locate::copy_named(std::path::Path::new(&seg), None, false)?, seg))
         }
-        ([], []) if locate::sees_all_processes() => Err(Error::NotRunning {
+        ([], []) if live::sees_all_processes() => Err(crate::shm::Error::NotRunning {
             looked: "no httpd process runs".into(),
         }),
-        ([], []) => Err(Error::Discovery("no running httpd found: pass --scoreboard PATH (a ScoreBoardFile path, /dev/shm/ShM.* object or snapshot)".into())),
-        ([], [one]) if one.anonymous => Err(Error::Anonymous {
+        ([], []) => Err(crate::shm::Error::Discovery("no running httpd found: pass --scoreboard PATH (a ScoreBoardFile path, /dev/shm/ShM.* object or snapshot)".into())),
+        ([], [one]) if one.anonymous => Err(crate::shm::Error::Anonymous {
             pid: one.pid,
             line: one.scoreboard_line(None),
         }),
-        ([], some) => Err(Error::Discovery(format!(
+        ([], some) => Err(crate::shm::Error::Discovery(format!(
             "no readable named scoreboard in running httpd ({}): set ScoreBoardFile, run as root, or pass --scoreboard",
             some.iter().map(|i| format!("pid {}{}", i.pid, i.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default())).collect::<Vec<_>>().join("; ")
         ))),
-        (many, _) => Err(Error::Discovery(format!(
+        (many, _) => Err(crate::shm::Error::Discovery(format!(
             "{} httpd instances found, pass --scoreboard with one of: {}",
             many.len(),
             many.iter().map(|i| format!("{} (pid {})", i.segment.as_deref().unwrap_or("?"), i.pid)).collect::<Vec<_>>().join(", ")
         ))),
     }
+}
+
+/// The version of the httpd binary a process runs (its `Apache/2.x.y`
+/// string), when its executable is readable.
+pub fn binary_version(pid: i32) -> Option<HttpdVersion> {
+    HttpdVersion::find_in(&live::read_exe(pid)?)
 }

@@ -1,6 +1,7 @@
 //! The single integration test binary (one link step, shared helpers).
 //! Tests create SysV segments and query ids through libc, hence:
 #![allow(unsafe_code)]
+mod c_rules;
 mod capture;
 mod fixtures;
 mod hostile;

@@ -16,8 +16,8 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::apr::{posix_name, scoreboard_file_path};
 use super::error::Error;
-use super::locate::{posix_name, scoreboard_file_path};
 
 /// Root-owned list of ScoreBoardFile paths (one absolute path per line,
 /// `#` comments) that the capability may be used for.
@@ -25,7 +25,7 @@ pub const ALLOWLIST: &str = "/etc/apache-scoreboard/scoreboards";
 
 /// Whether this process holds capabilities it did not get by being root.
 pub fn elevated() -> bool {
-    let Some(status) = super::locate::read_proc("/proc/self/status", 4096)
+    let Some(status) = super::proc::read_proc("/proc/self/status", 4096)
         .and_then(|bytes| String::from_utf8(bytes).ok())
     else {
         return false;
