@@ -328,6 +328,25 @@ mod tests {
             if name != "instances" {
                 assert!(text.contains(&roff("scoreboard")), "{file}");
             }
+            for section in [
+                ".SH NAME",
+                ".SH SYNOPSIS",
+                ".SH DESCRIPTION",
+                ".SH OPTIONS",
+                ".SH \"EXIT STATUS\"",
+                ".SH EXAMPLES",
+                ".SH FILES",
+                ".SH \"SEE ALSO\"",
+            ] {
+                assert!(text.contains(section), "{file} lacks {section}");
+            }
+            // The synopsis names each option's argument.
+            let synopsis = &text[text.find(".SH SYNOPSIS").expect("synopsis")..];
+            let synopsis = &synopsis[..synopsis.find("\n.SH D").expect("end")];
+            assert!(
+                synopsis.contains("\\fB\\-\\-timeout\\fR \\fISECONDS\\fR"),
+                "{file}: {synopsis}"
+            );
             for long in longs {
                 assert!(text.contains(&roff(long)), "{file} lacks --{long}");
             }
