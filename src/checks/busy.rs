@@ -6,6 +6,7 @@ use clap::Args;
 use crate::measure::{Capacity, Pool};
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
+use crate::plugin::range::Range;
 use crate::plugin::verdict::Thresholds;
 use crate::scoreboard::{Loaded, Mpm};
 
@@ -26,7 +27,7 @@ pub enum BusyMetric {
 // What -w/-c judge.
 #[derive(Args, Debug, Clone)]
 pub struct Options {
-    /// What -w/-c apply to
+    /// What -w/-c apply to; busy_pct defaults to -w 80 -c 95
     #[arg(long, value_enum, default_value = "busy_pct")]
     pub metric: BusyMetric,
 }
@@ -46,6 +47,10 @@ const STATE_LABELS: [&str; 11] = [
     "slots_idle_cleanup",
 ];
 
+/// The thresholds on busy_pct when none are given.
+pub const DEFAULT_WARNING: &str = "80";
+pub const DEFAULT_CRITICAL: &str = "95";
+
 pub fn check(
     loaded: &Loaded,
     args: &Options,
@@ -53,6 +58,10 @@ pub fn check(
     capacity: Capacity,
 ) -> Outcome {
     let pool = Pool::measure(loaded, capacity);
+    if let (Err(why), BusyMetric::BusyPct | BusyMetric::Open) = (pool.capacity(), args.metric) {
+        return Outcome::unknown(why);
+    }
+    let thresholds = &with_defaults(thresholds, args.metric);
     let listen = loaded.health.as_ref().and_then(|h| h.listen.as_ref());
     let (value, label) = match (args.metric, listen) {
         (BusyMetric::Queue, Some(Ok(q))) => (q.queued() as f64, "listen_queue"),
@@ -66,10 +75,12 @@ pub fn check(
     };
     let verdict = thresholds.judge(value);
     let s = &pool.summary;
-    let mut summary = format!(
-        "{}/{} workers busy ({:.1}%), {} idle",
-        s.busy, pool.capacity, pool.busy_pct, s.idle
-    );
+    let mut summary = match (pool.capacity, pool.busy_pct) {
+        (Some(cap), Some(pct)) => {
+            format!("{}/{cap} workers busy ({pct:.1}%), {} idle", s.busy, s.idle)
+        }
+        _ => format!("{} workers busy, {} idle", s.busy, s.idle),
+    };
     if s.graceful > 0 {
         summary.push_str(&format!(", {} graceful", s.graceful));
     }
@@ -82,7 +93,6 @@ pub fn check(
     }
     let mut o = Outcome::new(verdict.state, summary);
     o.long.extend(verdict.reason(label, value));
-    o.long.extend(pool.assumed.clone());
     if s.scoreboard.len() <= 256 {
         o.long.push(format!("scoreboard: {}", s.scoreboard));
     }
@@ -104,14 +114,27 @@ pub fn check(
     o
 }
 
+/// `-w 80 -c 95` on busy_pct where not given (the other metrics have no
+/// sensible default).
+fn with_defaults(given: &Thresholds, metric: BusyMetric) -> Thresholds {
+    let mut t = *given;
+    if metric == BusyMetric::BusyPct {
+        t.warning = t.warning.or_else(|| DEFAULT_WARNING.parse::<Range>().ok());
+        t.critical = t
+            .critical
+            .or_else(|| DEFAULT_CRITICAL.parse::<Range>().ok());
+    }
+    t
+}
+
 /// The value -w/-c judge and its perfdata label.
 fn metric(pool: &Pool, metric: BusyMetric) -> (f64, &'static str) {
     let s = &pool.summary;
     match metric {
-        BusyMetric::BusyPct => (pool.busy_pct, "busy_pct"),
+        BusyMetric::BusyPct => (pool.busy_pct.unwrap_or(0.0), "busy_pct"),
         BusyMetric::Busy => (s.busy as f64, "busy"),
         BusyMetric::Idle => (s.idle as f64, "idle"),
-        BusyMetric::Open => (pool.open as f64, "open"),
+        BusyMetric::Open => (pool.open.unwrap_or(0) as f64, "open"),
         // Not a pool figure: `check` takes it from the process health.
         BusyMetric::Queue => (0.0, "listen_queue"),
     }
@@ -124,25 +147,33 @@ fn perfdata<'t>(
     judged: impl Fn(&str) -> &'t Thresholds,
     event: bool,
 ) -> Vec<Perfdata> {
-    let (s, cap) = (&pool.summary, pool.capacity);
+    let s = &pool.summary;
     let count = |name: &'static str, v: usize| {
-        Perfdata::new(name, v as f64)
+        let p = Perfdata::new(name, v as f64)
             .thresholds(judged(name))
-            .min(0.0)
-            .max(cap as f64)
+            .min(0.0);
+        match pool.capacity {
+            Some(cap) => p.max(cap as f64),
+            None => p,
+        }
     };
     let mut perfdata = vec![
         count("busy", s.busy),
         count("idle", s.idle),
         count("graceful", s.graceful),
-        count("open", pool.open),
-        Perfdata::new("capacity", cap as f64),
-        Perfdata::new("busy_pct", pool.busy_pct)
-            .uom("%")
-            .thresholds(judged("busy_pct"))
-            .min(0.0)
-            .max(100.0),
     ];
+    // Without a capacity there is nothing to be open or a percentage of.
+    if let (Some(cap), Some(open), Some(pct)) = (pool.capacity, pool.open, pool.busy_pct) {
+        perfdata.extend([
+            count("open", open),
+            Perfdata::new("capacity", cap as f64),
+            Perfdata::new("busy_pct", pct)
+                .uom("%")
+                .thresholds(judged("busy_pct"))
+                .min(0.0)
+                .max(100.0),
+        ]);
+    }
     perfdata.extend(
         STATE_LABELS
             .iter()

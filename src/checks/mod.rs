@@ -8,6 +8,8 @@ pub mod vhost;
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::httpd::RunningConfig;
+use crate::measure::{self, Capacity};
 use crate::plugin::output::Outcome;
 use crate::plugin::State;
 use crate::scoreboard::{self, Loaded, ReadOptions};
@@ -70,11 +72,13 @@ pub fn load(opts: &ReadOptions) -> anyhow::Result<Loaded> {
 }
 
 /// Probe, measure the processes, then judge with `check`, then add the
-/// diagnostics `-v` asks for.
+/// diagnostics `-v` asks for. `capacity`: the check measures against the
+/// worker pool.
 pub fn run(
     source: &ReadOptions,
     policies: Policies,
     verbose: u8,
+    capacity: Option<Capacity>,
     check: impl FnOnce(&Loaded) -> Outcome,
 ) -> Outcome {
     match load(source) {
@@ -87,6 +91,7 @@ pub fn run(
             _ => Outcome::unknown(format!("{e:#}")),
         },
         Ok(mut loaded) => {
+            know_the_server(&mut loaded, capacity, verbose);
             loaded.health = measure_health(&loaded);
             let health = loaded.health.as_ref();
             let mut outcome = match stale_outcome(&loaded, policies.stale) {
@@ -96,7 +101,7 @@ pub fn run(
             if let Some(h) = health {
                 report_health(&mut outcome, h, policies.frozen);
             }
-            outcome.long.extend(diagnostics(&loaded, verbose));
+            outcome.long.extend(diagnostics(&loaded, capacity, verbose));
             outcome
         }
     }
@@ -227,9 +232,29 @@ fn pids(list: &[i32]) -> String {
     text
 }
 
+/// Reads the running httpd's configuration when the pool or `-v` needs it
+/// (once: the check and its `-v` lines share it), and takes the httpd
+/// version from its binary where the layout only implied one.
+pub fn know_the_server(loaded: &mut Loaded, capacity: Option<Capacity>, verbose: u8) {
+    if !(verbose > 0 || capacity.is_some_and(|c| c.needs_configuration())) {
+        return;
+    }
+    if let Some(server) = measure::running_httpd(loaded) {
+        if let Ok(config) = server.as_ref() {
+            if let (Some(v), false) = (config.version, loaded.version_known) {
+                loaded.version = v;
+                loaded.version_known = true;
+            }
+            if loaded.mpm.is_none() {
+                loaded.mpm = config.mpm.as_ref().map(|m| m.value);
+            }
+        }
+    }
+}
+
 /// `-v` lines: 1 = where the numbers come from, 2 = times and processes,
 /// 3 = every process slot.
-fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
+fn diagnostics(loaded: &Loaded, capacity: Option<Capacity>, verbose: u8) -> Vec<String> {
     let mut lines = Vec::new();
     if verbose == 0 {
         return lines;
@@ -248,13 +273,13 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
         "httpd {} ({}), {} MPM ({}), counted as mod_status {} counts",
         loaded.version,
         if loaded.version_known {
-            "from the running binary or --httpd-version"
+            "of the binary"
         } else {
             "assumed from the layout"
         },
         loaded.mpm_guess().name(),
         if loaded.mpm.is_some() {
-            "from the running server or --mpm"
+            "of the running server or --mpm"
         } else {
             "guessed from the segment"
         },
@@ -271,6 +296,12 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
         })),
         Some(Err(why)) => lines.push(format!("listen queue not measured: {why}")),
         None => {}
+    }
+    if let Some(c) = capacity {
+        lines.extend(c.resolve(loaded).provenance);
+    }
+    if let Some(server) = measure::running_httpd(loaded) {
+        lines.extend(server_lines(&server, verbose));
     }
     if verbose >= 2 {
         lines.push(format!(
@@ -295,6 +326,40 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
                 p.slot, p.pid, p.generation, p.quiescing, p.connections, p.keep_alive, p.lingering_close
             ));
         }
+    }
+    lines
+}
+
+/// What `-v` says about the running httpd: its binary, configuration and
+/// MPM; `-vv` adds what httpd would have warned about.
+fn server_lines(server: &Result<RunningConfig, String>, verbose: u8) -> Vec<String> {
+    let c = match server {
+        Ok(c) => c,
+        Err(e) => return vec![format!("httpd configuration: {e}")],
+    };
+    let mut lines = vec![format!(
+        "httpd pid {}: {} {}, configuration {} ({} files), mpm {}",
+        c.pid,
+        c.binary
+            .as_ref()
+            .map_or("(binary unknown)".into(), |b| b.display().to_string()),
+        c.version
+            .map_or("(version unknown)".into(), |v| v.to_string()),
+        c.config_file.display(),
+        c.files.len(),
+        c.mpm.as_ref().map_or("unknown".into(), |m| format!(
+            "{} ({})",
+            crate::httpd::mpm_name(m.value),
+            m.source
+        )),
+    )];
+    lines.extend(
+        c.incomplete
+            .iter()
+            .map(|i| format!("configuration incomplete: {i}")),
+    );
+    if verbose >= 2 {
+        lines.extend(c.notes.iter().map(|n| format!("configuration: {n}")));
     }
     lines
 }

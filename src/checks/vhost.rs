@@ -47,24 +47,42 @@ pub fn check(
     thresholds: &Thresholds,
     capacity: Capacity,
 ) -> Outcome {
-    let (cap, _, assumed) = capacity.resolve(loaded);
+    let resolved = capacity.resolve(loaded);
+    let cap = match (resolved.workers(), args.metric) {
+        (Ok(n), _) => Some(n),
+        (Err(why), VhostMetric::ShareOfCapacity) => return Outcome::unknown(why),
+        (Err(_), VhostMetric::ShareOfBusy | VhostMetric::Busy) => None,
+    };
+    // ("/150", "12.0% of capacity, "), or empty when the capacity is unknown.
+    let of_capacity = |busy: usize| match cap {
+        Some(cap) => (
+            format!("/{cap}"),
+            format!("{:.1}% of capacity, ", percent(busy, cap)),
+        ),
+        None => (String::new(), String::new()),
+    };
     let ranked = ranked(busy_by_vhost(loaded, args.group_by));
     let total_busy: usize = ranked.iter().map(|(_, g)| g.busy).sum();
     let value = |g: &VhostLoad, m: VhostMetric| match m {
-        VhostMetric::ShareOfCapacity => percent(g.busy, cap),
+        VhostMetric::ShareOfCapacity => percent(g.busy, cap.unwrap_or(0)),
         VhostMetric::ShareOfBusy => percent(g.busy, total_busy),
         VhostMetric::Busy => g.busy as f64,
     };
     let top = ranked.iter().find(|(name, _)| name != NO_VHOST);
     let verdict = top.map(|(_, g)| thresholds.judge(value(g, args.metric)));
     let summary = match top {
-        None => format!("no busy worker on any vhost ({total_busy}/{cap} busy)"),
-        Some((name, g)) => format!(
-            "{name} holds {}/{cap} workers ({:.1}% of capacity, {:.1}% of busy)",
-            g.busy,
-            percent(g.busy, cap),
-            percent(g.busy, total_busy)
+        None => format!(
+            "no busy worker on any vhost ({total_busy}{} busy)",
+            of_capacity(0).0
         ),
+        Some((name, g)) => {
+            let (whole, share) = of_capacity(g.busy);
+            format!(
+                "{name} holds {}{whole} workers ({share}{:.1}% of busy)",
+                g.busy,
+                percent(g.busy, total_busy)
+            )
+        }
     };
     let mut o = Outcome::new(verdict.map_or(State::Ok, |v| v.state), summary);
     if let (Some((name, g)), Some(verdict)) = (top, verdict) {
@@ -73,35 +91,41 @@ pub fn check(
     }
     for (name, g) in ranked.iter().take(args.top) {
         o.long.push(format!(
-            "{name}: {} busy ({:.1}% of capacity, {:.1}% of busy), oldest request {}",
+            "{name}: {} busy ({}{:.1}% of busy), oldest request {}",
             g.busy,
-            percent(g.busy, cap),
+            of_capacity(g.busy).1,
             percent(g.busy, total_busy),
             g.oldest.map_or("-".into(), human_age)
         ));
     }
-    o.long.extend(assumed);
     let top_value = |m| top.map_or(0.0, |(_, g)| value(g, m));
     let judged = |m| thresholds.if_judged(m == args.metric);
-    o.perfdata = vec![
-        Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
-            .uom("%")
-            .thresholds(judged(VhostMetric::ShareOfCapacity))
-            .min(0.0)
-            .max(100.0),
+    let bounded = |p: Perfdata| match cap {
+        Some(cap) => p.max(cap as f64),
+        None => p,
+    };
+    if cap.is_some() {
+        o.perfdata.push(
+            Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
+                .uom("%")
+                .thresholds(judged(VhostMetric::ShareOfCapacity))
+                .min(0.0)
+                .max(100.0),
+        );
+    }
+    o.perfdata.extend([
         Perfdata::new("top_vhost_busy_pct", top_value(VhostMetric::ShareOfBusy))
             .uom("%")
             .thresholds(judged(VhostMetric::ShareOfBusy))
             .min(0.0)
             .max(100.0),
-        Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
-            .thresholds(judged(VhostMetric::Busy))
-            .min(0.0)
-            .max(cap as f64),
-        Perfdata::new("busy", total_busy as f64)
-            .min(0.0)
-            .max(cap as f64),
-    ];
+        bounded(
+            Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
+                .thresholds(judged(VhostMetric::Busy))
+                .min(0.0),
+        ),
+        bounded(Perfdata::new("busy", total_busy as f64).min(0.0)),
+    ]);
     let listed: Vec<&(String, VhostLoad)> = ranked
         .iter()
         .filter(|(n, _)| n != NO_VHOST)
@@ -109,11 +133,8 @@ pub fn check(
         .collect();
     let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
     for ((_, g), label) in listed.iter().zip(vhost_labels(&names)) {
-        o.perfdata.push(
-            Perfdata::new(&label, g.busy as f64)
-                .min(0.0)
-                .max(cap as f64),
-        );
+        o.perfdata
+            .push(bounded(Perfdata::new(&label, g.busy as f64).min(0.0)));
     }
     o
 }

@@ -126,10 +126,13 @@ impl ThresholdArgs {
 // The configured pool, which the segment does not record.
 #[derive(Args, Debug, Clone, Default)]
 pub struct CapacityArgs {
-    /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
+    /// Capacity: MaxRequestWorkers [default: the running httpd's, read from
+    /// the configuration it was started with; a percentage of capacity is
+    /// UNKNOWN when that cannot be read, e.g. for a snapshot]
     #[arg(long, value_name = "N", value_parser = positive)]
     pub max_workers: Option<usize>,
-    /// ThreadsPerChild (with --max-workers, drops disabled slots as mod_status does)
+    /// ThreadsPerChild: slots beyond the configured limits are dropped as
+    /// mod_status does [default: the running httpd's]
     #[arg(long, value_name = "N", value_parser = positive)]
     pub threads_per_child: Option<usize>,
 }

@@ -217,7 +217,7 @@ fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
 
 fn execute(cmd: Cmd) -> anyhow::Result<Report> {
     Ok(match cmd {
-        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, |l| {
+        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
             busy::check(
                 l,
                 &a.busy,
@@ -225,8 +225,8 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
                 a.capacity.capacity(),
             )
         }),
-        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, |l| stuck::check(l, &a.stuck)),
-        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, |l| {
+        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, None, |l| stuck::check(l, &a.stuck)),
+        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
             vhost::check(
                 l,
                 &a.vhost,
@@ -240,6 +240,8 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
         }
         Cmd::Status(a) => {
             let loaded = checks::load(&a.source.read_options())?;
+            let mut loaded = loaded;
+            checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
             let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
         }
@@ -271,6 +273,7 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
 fn plugin_report(
     source: &SourceArgs,
     plugin: &PluginArgs,
+    capacity: Option<crate::measure::Capacity>,
     check: impl FnOnce(&crate::scoreboard::Loaded) -> Outcome,
 ) -> Report {
     let outcome = checks::run(
@@ -280,6 +283,7 @@ fn plugin_report(
             frozen: plugin.frozen,
         },
         plugin.run.verbose,
+        capacity,
         check,
     );
     Report::Plugin(outcome, plugin.limits())

@@ -9,4 +9,4 @@ pub mod inflight;
 pub mod pool;
 pub mod vhosts;
 
-pub use pool::{percent, Capacity, Pool};
+pub use pool::{percent, running_httpd, Capacity, Pool, Resolved};

@@ -1,4 +1,4 @@
-//! mod_status's counting rules (reference §4), per httpd version: busy,
+//! mod_status's counting rules (docs/mod_status-rules.md), per httpd version: busy,
 //! idle and graceful workers, the Scoreboard string, the totals and the
 //! event MPM's async block, computed from a [`Scoreboard`] exactly as the
 //! mod_status that goes with the segment computes them.

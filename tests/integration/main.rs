@@ -3,6 +3,8 @@
 #![allow(unsafe_code)]
 mod c_rules;
 mod capture;
+mod config;
+mod docs;
 mod fixtures;
 mod hostile;
 mod live;
