@@ -114,6 +114,8 @@ pub struct Summary {
     pub scoreboard: String,
     pub total_accesses: u64,
     pub total_kbytes: u64,
+    /// Bytes served (`Total kBytes` is this / 1024, rounded down).
+    pub total_bytes: u64,
     /// µs
     pub total_duration: i64,
     /// Sum of the per-process tms plus the parent's, in ticks.
@@ -204,6 +206,7 @@ pub fn summarize(sb: &Scoreboard, rules: Rules, limits: MpmLimits) -> Summary {
             s.conns_async_closing += u64::from(p.lingering_close);
         }
     }
+    s.total_bytes = bytes;
     s.total_kbytes = bytes >> 10;
     if let Some(g) = sb.global().times {
         s.cpu = add_tms(s.cpu, g);

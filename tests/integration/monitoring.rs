@@ -627,11 +627,12 @@ fn graphite_label(label: &str) -> String {
     label.replace([' ', '\\', '/'], "_").replace("::", ".")
 }
 
-/// Icinga records values in these units as they are; others it scales
-/// (`ms` to seconds, `KB` to bytes) or drops.
+/// Icinga records values in these units as they are (`c` only marks a
+/// counter: PerfdataValue::Parse sets `counter` and keeps the value);
+/// others it scales (`ms` to seconds, `KB` to bytes) or drops.
 fn assert_unscaled_unit(unit: &str) {
     assert!(
-        ["", "%", "s"].contains(&unit),
+        ["", "%", "s", "c"].contains(&unit),
         "perfdata unit {unit:?}: add how Icinga scales it to this test"
     );
 }

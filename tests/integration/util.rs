@@ -154,6 +154,10 @@ pub fn perfdata(stdout: &str) -> std::collections::BTreeMap<String, f64> {
         .collect()
 }
 
+/// Perfdata counters (unit `c`): totals since httpd started, bounded by no
+/// capacity.
+pub const COUNTERS: [&str; 3] = ["accesses", "traffic", "duration"];
+
 /// A private temporary directory (mode 0755 so that `nobody` can reach
 /// files in it), removed on drop.
 pub struct TempDir(pub PathBuf);
