@@ -5,6 +5,7 @@ mod c_rules;
 mod capture;
 mod config;
 mod docs;
+mod exporter;
 mod fixtures;
 mod hostile;
 mod live;
