@@ -15,6 +15,7 @@ pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod exporter;
+pub mod heartbeat;
 pub mod httpd;
 pub mod measure;
 pub mod plugin;

@@ -236,6 +236,61 @@ impl Opened {
     }
 }
 
+/// How a whole-file read went wrong beyond an I/O error.
+#[derive(Debug)]
+pub enum Unstable {
+    Read(Error),
+    /// Larger than the caller accepts (bytes).
+    TooLarge(u64),
+    /// Changed (size, mtime or inode behind the name) while being read.
+    Changed,
+}
+
+/// Reads a whole regular file of at most `max` bytes with its metadata, for
+/// files another process rewrites (mod_heartmonitor's storage): the file is
+/// opened as [`copy_named`] opens segments (same privilege rules: every
+/// capability dropped once it is open), and a
+/// read during which it changed size or mtime, or the name came to point to
+/// another file, is [`Unstable::Changed`].
+pub fn read_whole(
+    path: &Path,
+    privileged: bool,
+    max: u64,
+) -> Result<(Vec<u8>, fs::Metadata), Unstable> {
+    let io_err = |op, source| {
+        Unstable::Read(Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let opened = open_regular(path, privileged);
+    if privileged {
+        super::privilege::drop_all();
+    }
+    let (file, len) = opened.map_err(Unstable::Read)?;
+    if len > max {
+        return Err(Unstable::TooLarge(len));
+    }
+    let before = file.metadata().map_err(|e| io_err("stat", e))?;
+    let bytes = source::copy_file(&file, len).map_err(|e| io_err("read", e))?;
+    let after = file.metadata().map_err(|e| io_err("stat", e))?;
+    let named = if privileged {
+        fs::symlink_metadata(path)
+    } else {
+        fs::metadata(path)
+    };
+    let same = |a: &fs::Metadata, b: &fs::Metadata| {
+        a.len() == b.len() && a.mtime() == b.mtime() && a.mtime_nsec() == b.mtime_nsec()
+    };
+    match named {
+        Ok(n) if same(&before, &after) && n.ino() == after.ino() && n.dev() == after.dev() => {
+            Ok((bytes, after))
+        }
+        _ => Err(Unstable::Changed),
+    }
+}
+
 /// Copies the segment `spec` names (see [`open_named`]) once. With
 /// `privileged`, every capability is dropped as soon as the segment is open
 /// (a SysV segment: once it is copied, as attaching needs it).
@@ -429,8 +484,7 @@ mod tests {
             posix_name("/srv/café/sb".as_bytes(), false),
             "/ShM.b720c253H1a9fd79"
         );
-        // The fixtures' shm name (meta.json) from their original path is not
-        // known, but the event-mixed capture recorded this pair:
+        // The empty path hashes to the initial value.
         assert_eq!(times33(b""), 0);
     }
 

@@ -349,7 +349,10 @@ fn side_by_side_with_debian_apache_exporter_and_under_saturation() {
             assert_eq!(k, kind, "type of {family}");
         }
     }
-    assert!(theirs.len() >= 25, "apache_exporter exposed only {theirs:?}");
+    assert!(
+        theirs.len() >= 25,
+        "apache_exporter exposed only {theirs:?}"
+    );
     compare(&theirs, &ours);
     // Every worker held: theirs gets no answer at all; ours answers at once
     // with every worker busy.
