@@ -105,6 +105,16 @@ pub fn render() -> String {
                 for why in &c.incomplete {
                     item("incomplete", why.clone());
                 }
+                let changed = c.started_at.map(|t| c.changed_since(t)).unwrap_or_default();
+                for f in changed {
+                    item(
+                        "changed",
+                        format!(
+                            "{} since httpd started (a restart may have applied it)",
+                            f.display()
+                        ),
+                    );
+                }
             }
         }
         if let Some(seg) = &i.segment {

@@ -23,6 +23,7 @@ pub mod process;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use crate::scoreboard::{HttpdVersion, Mpm};
 
@@ -105,6 +106,8 @@ pub struct RunningConfig {
     pub binary: Option<PathBuf>,
     /// The binary's `Apache/2.x.y` string.
     pub version: Option<HttpdVersion>,
+    /// When the process started.
+    pub started_at: Option<SystemTime>,
     pub server_root: PathBuf,
     /// The main configuration file (`-f`, else the compiled-in one).
     pub config_file: PathBuf,
@@ -172,22 +175,10 @@ impl RunningConfig {
         if mpm.is_none() {
             incomplete.push("no MPM found (no LoadModule mpm_*_module, none compiled in)".into());
         }
-        if let Some(start) = started.start_time {
-            for f in &read.files {
-                if std::fs::metadata(f)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t > start)
-                {
-                    notes.push(format!(
-                        "{} changed since httpd started: a restart will apply it",
-                        f.display()
-                    ));
-                }
-            }
-        }
         RunningConfig {
             pid: started.pid,
             binary: started.binary.clone(),
+            started_at: started.start_time,
             version: started.version,
             server_root: read.server_root,
             config_file: read.config_file,
@@ -235,6 +226,20 @@ impl RunningConfig {
             Some(m) => mpm::figures(m.value, &directives),
             None => mpm::figures(Mpm::Event, &directives),
         }
+    }
+
+    /// The configuration files modified after `t` (httpd's last restart):
+    /// what they say now is not what httpd runs with until it restarts.
+    pub fn changed_since(&self, t: SystemTime) -> Vec<&Path> {
+        self.files
+            .iter()
+            .filter(|f| {
+                std::fs::metadata(f)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m > t)
+            })
+            .map(|f| &**f)
+            .collect()
     }
 
     /// MaxRequestWorkers and ThreadsPerChild as httpd runs with them, or

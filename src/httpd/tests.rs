@@ -438,3 +438,17 @@ fn lexing() {
         source: Source::Default,
     };
 }
+
+#[test]
+fn files_changed_since_a_restart() {
+    let t = Tree::new("changed");
+    t.write(
+        "httpd.conf",
+        "LoadModule mpm_event_module m.so\nInclude more.conf\n",
+    );
+    t.write("more.conf", "MaxRequestWorkers 50\n");
+    let r = t.read("httpd.conf", &[], &[]);
+    assert_eq!(r.changed_since(std::time::UNIX_EPOCH).len(), 2);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    assert!(r.changed_since(later).is_empty());
+}
