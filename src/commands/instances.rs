@@ -86,21 +86,30 @@ pub fn render() -> String {
                         listen.join(", ")
                     },
                 );
+                item(
+                    "extended",
+                    format!(
+                        "ExtendedStatus {} ({})",
+                        if c.extended_status.value { "On" } else { "Off" },
+                        c.extended_status.source
+                    ),
+                );
                 for v in &c.vhosts {
-                    item(
-                        "vhost",
-                        format!(
-                            "{} {}{} ({})",
-                            v.addresses.join(" "),
-                            v.server_name.as_deref().unwrap_or("(no ServerName)"),
-                            if v.aliases.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" alias {}", v.aliases.join(" "))
-                            },
-                            v.source
-                        ),
+                    let mut text = format!(
+                        "{} {}",
+                        v.addresses.join(" "),
+                        v.server_name.as_deref().unwrap_or("(no ServerName)")
                     );
+                    if !v.aliases.is_empty() {
+                        text.push_str(&format!(" alias {}", v.aliases.join(" ")));
+                    }
+                    if let (true, Some((user, group))) = (c.itk, &v.assign_user_id) {
+                        text.push_str(&format!(" AssignUserID {user} {group}"));
+                    }
+                    if let (true, Some(n)) = (c.itk, v.max_clients_vhost) {
+                        text.push_str(&format!(" MaxClientsVHost {n}"));
+                    }
+                    item("vhost", format!("{text} ({})", v.source));
                 }
                 for why in &c.incomplete {
                     item("incomplete", why.clone());

@@ -256,6 +256,15 @@ impl RunningConfig {
             .ok_or_else(|| format!("httpd pid {}: no MPM found", self.pid))
     }
 
+    /// The addresses the Listen directives bind: (address, port); `None`
+    /// for every address (`Listen 80`). Unparsable ones are left out.
+    pub fn listen_addresses(&self) -> Vec<(Option<std::net::IpAddr>, u16)> {
+        self.listen
+            .iter()
+            .filter_map(|l| parse_listen(&l.value))
+            .collect()
+    }
+
     /// The line to add for a named scoreboard: `ScoreBoardFile
     /// /run/apache2/apache_scoreboard` (Debian) or below ServerRoot.
     pub fn scoreboard_file_suggestion(&self) -> String {
@@ -267,6 +276,23 @@ impl RunningConfig {
             self.server_root.join("logs")
         };
         format!("ScoreBoardFile {}", dir.join("apache_scoreboard").display())
+    }
+}
+
+/// `Listen [addr:]port [protocol]` as httpd reads it: `80`,
+/// `192.0.2.1:8080`, `[2001:db8::1]:443 https`.
+pub fn parse_listen(listen: &str) -> Option<(Option<std::net::IpAddr>, u16)> {
+    let word = listen.split_whitespace().next()?;
+    match word.rsplit_once(':') {
+        None => Some((None, word.parse().ok()?)),
+        Some((host, port)) => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let addr = match host {
+                "*" | "" => None,
+                h => Some(h.parse().ok()?),
+            };
+            Some((addr, port.parse().ok()?))
+        }
     }
 }
 
