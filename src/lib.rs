@@ -14,8 +14,10 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod heartbeat;
 pub mod httpd;
 pub mod measure;
 pub mod plugin;
+pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;

@@ -139,6 +139,12 @@ fn perfdata<'t>(
                 .max(100.0),
         ]);
     }
+    // Counters graphers derive rates from.
+    perfdata.extend([
+        Perfdata::new("accesses", s.total_accesses as f64).uom("c"),
+        Perfdata::new("traffic", s.total_bytes as f64).uom("c"),
+        Perfdata::new("duration", (s.total_duration / 1000) as f64).uom("c"),
+    ]);
     perfdata.extend(
         STATE_LABELS
             .iter()

@@ -1,4 +1,5 @@
-//! Layout detection from the segment itself (reference §5): the size formula
+//! Layout detection from the segment itself (docs/scoreboard-format.md,
+//! "Detecting the layout"): the size formula
 //! picks the candidates; plausibility of the records breaks ties (most
 //! importantly 2.4.36–2.4.62 versus 2.4.63+, same size, process stride 36
 //! versus 40); the httpd version, when known, decides what the segment

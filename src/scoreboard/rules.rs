@@ -1,4 +1,4 @@
-//! mod_status's counting rules (reference §4), per httpd version: busy,
+//! mod_status's counting rules (docs/mod_status-rules.md), per httpd version: busy,
 //! idle and graceful workers, the Scoreboard string, the totals and the
 //! event MPM's async block, computed from a [`Scoreboard`] exactly as the
 //! mod_status that goes with the segment computes them.
@@ -101,6 +101,8 @@ pub struct Summary {
     pub scoreboard: String,
     pub total_accesses: u64,
     pub total_kbytes: u64,
+    /// Bytes served (`Total kBytes` is this / 1024, rounded down).
+    pub total_bytes: u64,
     /// µs
     pub total_duration: i64,
     /// Sum of the per-process tms plus the parent's, in ticks.
@@ -178,6 +180,7 @@ pub fn summarize(sb: &Scoreboard, rules: Rules, limits: MpmLimits) -> Summary {
             s.conns_async_closing += u64::from(p.lingering_close);
         }
     }
+    s.total_bytes = bytes;
     s.total_kbytes = bytes >> 10;
     if let Some(g) = sb.global().times {
         s.cpu = add_tms(s.cpu, g);
