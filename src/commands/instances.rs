@@ -14,7 +14,7 @@ pub fn render() -> String {
     }
     let mut out = String::new();
     for i in found {
-        let config = RunningConfig::shared(i.pid);
+        let config = RunningConfig::shared(i.pid, 0);
         let mut lines = vec![format!("httpd pid {}", i.pid)];
         let mut item = |name: &str, value: String| lines.push(format!("  {name:<14}{value}"));
         match config.as_ref() {

@@ -197,16 +197,19 @@ impl RunningConfig {
         }
     }
 
-    /// [`RunningConfig::inspect`] once per process and pid: the checks,
-    /// their `-v` lines and `status` share one reading.
-    pub fn shared(pid: i32) -> Shared {
-        static READ: Mutex<Vec<(i32, Shared)>> = Mutex::new(Vec::new());
+    /// [`RunningConfig::inspect`] once per pid and `generation` (the
+    /// segment's restart time, which every restart changes): the checks,
+    /// their `-v` lines and `status` share one reading, and a long-running
+    /// consumer reads the configuration again after httpd restarted.
+    pub fn shared(pid: i32, generation: i64) -> Shared {
+        static READ: Mutex<Vec<(i32, i64, Shared)>> = Mutex::new(Vec::new());
         let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, c)) = read.iter().find(|(p, _)| *p == pid) {
+        if let Some((_, _, c)) = read.iter().find(|(p, g, _)| *p == pid && *g == generation) {
             return Arc::clone(c);
         }
         let c = Arc::new(RunningConfig::inspect(pid));
-        read.push((pid, Arc::clone(&c)));
+        read.retain(|(p, _, _)| *p != pid);
+        read.push((pid, generation, Arc::clone(&c)));
         c
     }
 
