@@ -371,8 +371,7 @@ mod tests {
             posix_name("/srv/café/sb".as_bytes(), false),
             "/ShM.b720c253H1a9fd79"
         );
-        // The fixtures' shm name (meta.json) from their original path is not
-        // known, but the event-mixed capture recorded this pair:
+        // The empty path hashes to the initial value.
         assert_eq!(times33(b""), 0);
     }
 
