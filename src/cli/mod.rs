@@ -109,6 +109,19 @@ pub struct MetricsArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ExporterArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Address to serve /metrics and /probe on (apache_exporter's port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9117")]
+    pub listen: String,
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
@@ -169,7 +182,7 @@ pub enum Cmd {
     #[command(name = "check_vhost_saturation", version)]
     Vhost(VhostArgs),
     /// Are the origins mod_heartmonitor hears from alive, and how busy
-    #[command(name = "check_heartbeat_cluster")]
+    #[command(name = "check_heartbeat_cluster", version)]
     ClusterCheck(ClusterCheckArgs),
     /// Every worker slot (pid, status, client, vhost, request, ...)
     #[command(version)]
@@ -178,7 +191,11 @@ pub enum Cmd {
     #[command(version)]
     Status(StatusArgs),
     /// Prometheus metrics (apache_exporter's names) from the segment, once
+    #[command(version)]
     Metrics(MetricsArgs),
+    /// Serve Prometheus metrics from the segment (apache_exporter's names) until SIGTERM
+    #[command(version)]
+    Exporter(ExporterArgs),
     /// Save the live segment to a file
     #[command(version)]
     Snapshot(SnapshotArgs),
@@ -186,6 +203,7 @@ pub enum Cmd {
     #[command(version)]
     Instances(InstancesArgs),
     /// The members mod_heartmonitor holds (ip, ready, busy, age, port, slot)
+    #[command(version)]
     Cluster(ClusterArgs),
     /// Print the man page (roff)
     #[command(hide = true)]
@@ -203,6 +221,7 @@ impl Cmd {
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
             Cmd::Metrics(a) => Some(&a.run),
+            Cmd::Exporter(_) => None,
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -239,6 +258,10 @@ impl runtime::Job for Cmd {
 
     fn verbose(&self) -> u8 {
         self.run_args().map_or(0, |r| r.verbose)
+    }
+
+    fn handles_signals(&self) -> bool {
+        matches!(self, Cmd::Exporter(_))
     }
 
     fn execute(self) -> anyhow::Result<Report> {
@@ -306,6 +329,15 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
                 checks::load,
             );
             Report::Text(metrics::emit(&e, a.output.as_deref())?)
+        }
+        Cmd::Exporter(a) => {
+            let exporter = crate::exporter::Exporter::new(
+                a.source.read_options(),
+                a.capacity.capacity(),
+                a.prometheus.max_vhosts,
+            )?;
+            crate::exporter::serve::serve(exporter, &a.listen)?;
+            Report::Text(String::new())
         }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source.read_options())?;
@@ -402,8 +434,12 @@ mod tests {
             };
             let text = page(&file);
             let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
-            // Deferred arguments not built would leave only --help.
-            assert!(longs.contains(&"timeout"), "{name}: {longs:?}");
+            // Deferred arguments not built would leave only --help (the
+            // long-running exporter has no timeout).
+            assert!(
+                longs.contains(&"timeout") || longs.contains(&"listen"),
+                "{name}: {longs:?}"
+            );
             if name == "cluster" || name == "check_heartbeat_cluster" {
                 assert!(text.contains(&roff("storage")), "{file}");
             } else if name != "instances" {
@@ -424,17 +460,28 @@ mod tests {
             // The synopsis names each option's argument.
             let synopsis = &text[text.find(".SH SYNOPSIS").expect("synopsis")..];
             let synopsis = &synopsis[..synopsis.find("\n.SH D").expect("end")];
-            assert!(
-                synopsis.contains("\\fB\\-\\-timeout\\fR \\fISECONDS\\fR"),
-                "{file}: {synopsis}"
-            );
+            for arg in sub.get_arguments() {
+                let named = arg.get_action().takes_values() && arg.get_possible_values().is_empty();
+                if let (Some(long), Some([value]), true) =
+                    (arg.get_long(), arg.get_value_names(), named)
+                {
+                    let shown = format!(
+                        "{} \\fI{}\\fR",
+                        roff(long),
+                        value.as_str().replace('-', "\\-")
+                    );
+                    assert!(synopsis.contains(&shown), "{file}: {shown} in {synopsis}");
+                }
+            }
+            // -V/--version on every subcommand.
+            assert!(sub.get_version().is_some(), "{name} has no --version");
             for long in longs {
                 assert!(text.contains(&roff(long)), "{file} lacks --{long}");
             }
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 10);
+        assert_eq!(checked, 11);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

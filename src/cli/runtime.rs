@@ -36,6 +36,11 @@ pub trait Job {
     fn deadline(&self) -> Option<u64>;
     /// `-v`: whether a panic's message goes into the long output.
     fn verbose(&self) -> u8;
+    /// A service (the exporter) handles SIGTERM and SIGINT itself and ends
+    /// cleanly; the watchdog is not started for it.
+    fn handles_signals(&self) -> bool {
+        false
+    }
     fn execute(self) -> anyhow::Result<Report>;
 }
 
@@ -90,7 +95,7 @@ pub fn run<J: Job>(
         Err(e) => return finish_text(&clap_report(&e), State::Unknown),
     };
     // A SIGTERM that came during parsing is waiting in the socket pair.
-    if let Some(watchdog) = watchdog {
+    if let (Some(watchdog), false) = (watchdog, cmd.handles_signals()) {
         watchdog.start(cmd.deadline().unwrap_or(0), abort);
     }
     let verbose = cmd.verbose();

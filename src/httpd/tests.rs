@@ -405,6 +405,43 @@ fn command_line_directives_and_defines() {
 }
 
 #[test]
+fn heartmonitor_storage_as_it_resolves_it() {
+    let tree = Tree::new("heartmonitor");
+    let root = tree.0.display().to_string();
+    tree.write(
+        "httpd.conf",
+        "DefaultRuntimeDir run\nLoadModule mpm_event_module m.so\n\
+         LoadModule heartmonitor_module modules/mod_heartmonitor.so\n\
+         HeartbeatListen 239.0.0.1:27999\n",
+    );
+    let r = tree.read("httpd.conf", &[], &[]);
+    let hm = r.heartmonitor.expect("loaded");
+    assert_eq!(hm.storage_file.value, tree.0.join("run/hb.dat"));
+    assert_eq!(hm.storage_file.source, Source::Default);
+    assert_eq!(hm.max_servers.value, 10);
+    assert_eq!(hm.runtime_dir, tree.0.join("run"));
+    // HeartbeatStorage is relative to the DefaultRuntimeDir of its line;
+    // the slotmem name to the last one.
+    tree.write(
+        "httpd.conf",
+        "LoadModule mpm_event_module m.so\n\
+         LoadModule heartmonitor_module modules/mod_heartmonitor.so\n\
+         HeartbeatStorage data/./x/../hb.dat\nHeartbeatMaxServers 0\n\
+         DefaultRuntimeDir /var/run/apache2\n",
+    );
+    let r = tree.read("httpd.conf", &[], &[]);
+    let hm = r.heartmonitor.expect("loaded");
+    assert_eq!(
+        hm.storage_file.value,
+        PathBuf::from(format!("{root}/logs/data/hb.dat"))
+    );
+    assert_eq!(hm.max_servers.value, 0);
+    assert_eq!(hm.runtime_dir, PathBuf::from("/var/run/apache2"));
+    tree.write("httpd.conf", "LoadModule mpm_event_module m.so\n");
+    assert!(tree.read("httpd.conf", &[], &[]).heartmonitor.is_none());
+}
+
+#[test]
 fn lexing() {
     assert_eq!(
         logical_lines(b"  A b \\\n  c\r\n#x \\\ny\n\tD"),
@@ -437,4 +474,57 @@ fn lexing() {
         value: 1,
         source: Source::Default,
     };
+}
+
+#[test]
+fn files_changed_since_a_restart() {
+    let t = Tree::new("changed");
+    t.write(
+        "httpd.conf",
+        "LoadModule mpm_event_module m.so\nInclude more.conf\n",
+    );
+    t.write("more.conf", "MaxRequestWorkers 50\n");
+    let r = t.read("httpd.conf", &[], &[]);
+    assert_eq!(r.changed_since(std::time::UNIX_EPOCH).len(), 2);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    assert!(r.changed_since(later).is_empty());
+}
+
+#[test]
+fn listen_addresses() {
+    use std::net::IpAddr;
+    let v4: IpAddr = "192.0.2.1".parse().expect("v4");
+    let v6: IpAddr = "2001:db8::1".parse().expect("v6");
+    assert_eq!(super::parse_listen("80"), Some((None, 80)));
+    assert_eq!(
+        super::parse_listen("192.0.2.1:8080"),
+        Some((Some(v4), 8080))
+    );
+    assert_eq!(
+        super::parse_listen("[2001:db8::1]:443 https"),
+        Some((Some(v6), 443))
+    );
+    assert_eq!(super::parse_listen("*:81"), Some((None, 81)));
+    assert_eq!(super::parse_listen("name.test:80"), None);
+}
+
+#[test]
+fn itk_tenants() {
+    let t = Tree::new("itk");
+    t.write(
+        "httpd.conf",
+        "LoadModule mpm_prefork_module m/mod_mpm_prefork.so\n\
+         LoadModule mpm_itk_module m/mpm_itk.so\n\
+         <IfModule mpm_itk.c>\nMaxRequestWorkers 40\n</IfModule>\n\
+         <VirtualHost *:80>\n  ServerName shop.test\n  <IfModule mpm_itk_module>\n    AssignUserID shop shop\n    MaxClientsVHost 10\n  </IfModule>\n</VirtualHost>\n",
+    );
+    let r = t.read("httpd.conf", &[], &[]);
+    assert!(r.itk);
+    assert_eq!(
+        r.capacity().expect("capacity").max_request_workers.value,
+        40
+    );
+    let v = &r.vhosts[0];
+    assert_eq!(v.assign_user_id, Some(("shop".into(), "shop".into())));
+    assert_eq!(v.max_clients_vhost, Some(10));
 }

@@ -65,8 +65,8 @@ pub fn sysv_id(key: i32) -> io::Result<i32> {
     }
 }
 
-/// Attaches segment `shmid` read-only, copies it and detaches it.
-pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
+/// `IPC_STAT` of segment `shmid` (fails once it is removed).
+pub fn sysv_stat(shmid: i32) -> io::Result<SysvInfo> {
     // SAFETY: shmid_ds is a plain C struct for which all-zero bytes are a
     // valid value.
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
@@ -75,12 +75,17 @@ pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
     if unsafe { libc::shmctl(shmid, libc::IPC_STAT, &mut ds) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    let info = SysvInfo {
+    Ok(SysvInfo {
         shmid,
         size: ds.shm_segsz as u64,
         creator_pid: ds.shm_cpid,
         attached: ds.shm_nattch as u64,
-    };
+    })
+}
+
+/// Attaches segment `shmid` read-only, copies it and detaches it.
+pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
+    let info = sysv_stat(shmid)?;
     if info.size > MAX_SEGMENT {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
