@@ -13,6 +13,7 @@ mod multicall;
 mod package;
 mod privilege;
 mod revisions;
+mod signals;
 mod support;
 mod torn;
 mod util;
