@@ -1,7 +1,7 @@
 //! Finding a segment: what `--scoreboard PATH` names (reference §1), by
 //! APR's naming (`apr`); running httpd instances are `proc`'s. Everything
-//! here is safe code; the copy itself is
-//! `source`'s.
+//! here is safe code; reading the bytes (a mapping or a copy) is
+//! `segment`'s.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -54,10 +54,11 @@ impl Origin {
     }
 }
 
-/// An owned copy of a whole segment and where it came from.
+/// A whole segment's bytes (mapped or copied, see `segment`) and where
+/// they came from.
 #[derive(Debug)]
 pub struct Copied {
-    pub bytes: Vec<u8>,
+    pub bytes: source::Bytes,
     pub origin: Origin,
     /// SysV segments have no size header.
     pub bare: bool,
@@ -75,7 +76,7 @@ pub fn ftok(meta: &fs::Metadata, proj: u32) -> i32 {
 /// controlling terminal, and checks it is a regular file. With `privileged`,
 /// symlinks are not followed, the file must be root's, and every capability
 /// is dropped as soon as it is open.
-fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
+fn open_regular(path: &Path, privileged: bool) -> Result<(File, fs::Metadata), Error> {
     let io_err = |op, source| Error::Io {
         op,
         path: path.to_path_buf(),
@@ -111,7 +112,7 @@ fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
             uid: meta.uid(),
         });
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
@@ -131,9 +132,9 @@ fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
     }
 }
 
-fn read_regular(path: &Path, privileged: bool) -> Result<Vec<u8>, Error> {
-    let (file, len) = open_regular(path, privileged)?;
-    source::copy_file(&file, len).map_err(|source| Error::Io {
+fn read_regular(path: &Path, privileged: bool) -> Result<source::Bytes, Error> {
+    let (file, meta) = open_regular(path, privileged)?;
+    source::read_file(&file, &meta).map_err(|source| Error::Io {
         op: "read",
         path: path.to_path_buf(),
         source,
@@ -283,7 +284,7 @@ fn parse_int(s: &[u8]) -> Option<i32> {
 }
 
 fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path) -> Result<Copied, Error> {
-    let (bytes, info) = source::copy_sysv(shmid).map_err(|source| Error::Io {
+    let (bytes, info) = source::attach_sysv(shmid).map_err(|source| Error::Io {
         op: "attach SysV segment of",
         path: shown.into(),
         source,
