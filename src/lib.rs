@@ -16,9 +16,11 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod heartbeat;
 pub mod httpd;
 pub mod measure;
 pub mod plugin;
+pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;
 pub mod watchdog;

@@ -1,7 +1,8 @@
 //! The argument groups several subcommands share, flattened into each:
 //! where to read ([`SourceArgs`]), how to run ([`RunArgs`]), how a check
-//! reports ([`PluginArgs`]), its thresholds ([`ThresholdArgs`]) and the
-//! configured pool ([`CapacityArgs`]). Each turns itself into the domain's
+//! reports ([`PluginArgs`]), its thresholds ([`ThresholdArgs`]), the
+//! configured pool ([`CapacityArgs`]) and mod_heartmonitor's storage
+//! ([`StorageArgs`]). Each turns itself into the domain's
 //! own type; nothing below `cli` sees a clap struct.
 //!
 //! (Plain comments, not doc comments, on every Args struct: under `defer` a
@@ -86,13 +87,32 @@ pub struct PluginArgs {
 
 impl PluginArgs {
     pub fn limits(&self) -> OutputLimits {
-        match self.max_lines {
-            // An explicit line count is honoured even past the NRPE v2 size.
-            Some(n) => OutputLimits {
-                max_lines: n,
-                max_bytes: 65_000,
-            },
-            None => OutputLimits::default(),
+        OutputLimits::for_max_lines(self.max_lines)
+    }
+}
+
+// Where mod_heartmonitor's storage is (the cluster subcommands).
+#[derive(Args, Debug, Clone, Default)]
+pub struct StorageArgs {
+    /// The monitor's storage: its HeartbeatStorage file, a /dev/shm/ShM.*
+    /// object, the slotmem name (DefaultRuntimeDir/slotmem-shm-mod_heartmonitor_GEN.shm),
+    /// its DefaultRuntimeDir, or a saved copy [default: the running monitor's]
+    #[arg(long, value_name = "PATH")]
+    pub storage: Option<PathBuf>,
+    /// Read as this storage instead of detecting it from the content
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub storage_format: Option<crate::heartbeat::Kind>,
+    /// Evaluate ages as of this time (RFC 3339), for saved copies
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<i64>,
+}
+
+impl StorageArgs {
+    pub fn options(&self) -> crate::heartbeat::StorageOptions {
+        crate::heartbeat::StorageOptions {
+            storage: self.storage.clone(),
+            format: self.storage_format,
+            at: self.at,
         }
     }
 }
@@ -120,10 +140,13 @@ impl ThresholdArgs {
 // The configured pool, which the segment does not record.
 #[derive(Args, Debug, Clone, Default)]
 pub struct CapacityArgs {
-    /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
+    /// Capacity: MaxRequestWorkers [default: the running httpd's, read from
+    /// the configuration it was started with; a percentage of capacity is
+    /// UNKNOWN when that cannot be read, e.g. for a snapshot]
     #[arg(long, value_name = "N", value_parser = positive)]
     pub max_workers: Option<usize>,
-    /// ThreadsPerChild (with --max-workers, drops disabled slots as mod_status does)
+    /// ThreadsPerChild: slots beyond the configured limits are dropped as
+    /// mod_status does [default: the running httpd's]
     #[arg(long, value_name = "N", value_parser = positive)]
     pub threads_per_child: Option<usize>,
 }
@@ -153,4 +176,13 @@ fn parse_time(s: &str) -> Result<i64, String> {
         .duration_since(UNIX_EPOCH)
         .map_err(|_| format!("invalid time '{s}': before 1970"))?;
     i64::try_from(d.as_micros()).map_err(|_| format!("invalid time '{s}': too far in the future"))
+}
+
+// What a Prometheus scrape exposes besides apache_exporter's metrics.
+#[derive(Args, Debug, Clone)]
+pub struct PrometheusArgs {
+    /// At most N vhosts get their own apache_segment_vhost_busy_workers
+    /// series; the others are summed as vhost="(other)"
+    #[arg(long, value_name = "N", default_value_t = crate::prometheus::DEFAULT_MAX_VHOSTS)]
+    pub max_vhosts: usize,
 }

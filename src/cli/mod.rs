@@ -16,11 +16,13 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::checks::{self, busy, stuck, vhost};
-use crate::commands::{dump, instances, snapshot, status};
-use crate::plugin::output::Outcome;
+use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
+use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
+use crate::plugin::output::{Outcome, OutputLimits};
 
-pub use args::{CapacityArgs, PluginArgs, RunArgs, SourceArgs, ThresholdArgs};
+pub use args::{
+    CapacityArgs, PluginArgs, PrometheusArgs, RunArgs, SourceArgs, StorageArgs, ThresholdArgs,
+};
 pub use man::{man_pages, ManpageArgs};
 pub use runtime::{unknown_line, Report, SERVICE};
 
@@ -91,6 +93,22 @@ pub struct StatusArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Write to FILE atomically (a temporary file beside it, then renamed;
+    /// name it *.prom for node_exporter's textfile collector) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
@@ -99,6 +117,31 @@ pub struct SnapshotArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ClusterCheckArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// At most N long-output lines [default: 10, within 1000 bytes in all]
+    #[arg(long, value_name = "N")]
+    pub max_lines: Option<usize>,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub cluster: cluster_check::Options,
+}
+
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[arg(long, value_enum, default_value = "tsv")]
+    pub format: dump::Format,
 }
 
 #[derive(Args, Debug)]
@@ -122,14 +165,21 @@ pub enum Cmd {
     /// Which site is eating the worker pool
     #[command(name = "check_vhost_saturation")]
     Vhost(VhostArgs),
+    /// Are the origins mod_heartmonitor hears from alive, and how busy
+    #[command(name = "check_heartbeat_cluster")]
+    ClusterCheck(ClusterCheckArgs),
     /// Every worker slot (pid, status, client, vhost, request, ...)
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
     Status(StatusArgs),
+    /// Prometheus metrics (apache_exporter's names) from the segment, once
+    Metrics(MetricsArgs),
     /// Save the live segment to a file
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
     Instances(InstancesArgs),
+    /// The members mod_heartmonitor holds (ip, ready, busy, age, port, slot)
+    Cluster(ClusterArgs),
     /// Print the man page (roff)
     #[command(hide = true)]
     Manpage(ManpageArgs),
@@ -141,8 +191,11 @@ impl Cmd {
             Cmd::Busy(a) => Some(&a.plugin.run),
             Cmd::Stuck(a) => Some(&a.plugin.run),
             Cmd::Vhost(a) => Some(&a.plugin.run),
+            Cmd::ClusterCheck(a) => Some(&a.run),
+            Cmd::Cluster(a) => Some(&a.run),
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
+            Cmd::Metrics(a) => Some(&a.run),
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -174,8 +227,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 impl runtime::Job for Cmd {
-    fn run_args(&self) -> Option<&RunArgs> {
-        Cmd::run_args(self)
+    /// `-t` for every subcommand that has it; the man page has none.
+    fn deadline(&self) -> Option<u64> {
+        self.run_args().map(|r| r.timeout)
+    }
+
+    fn verbose(&self) -> u8 {
+        self.run_args().map_or(0, |r| r.verbose)
     }
 
     fn execute(self) -> anyhow::Result<Report> {
@@ -207,7 +265,7 @@ fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
 
 fn execute(cmd: Cmd) -> anyhow::Result<Report> {
     Ok(match cmd {
-        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, |l| {
+        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
             busy::check(
                 l,
                 &a.busy,
@@ -215,8 +273,8 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
                 a.capacity.capacity(),
             )
         }),
-        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, |l| stuck::check(l, &a.stuck)),
-        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, |l| {
+        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, None, |l| stuck::check(l, &a.stuck)),
+        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
             vhost::check(
                 l,
                 &a.vhost,
@@ -230,14 +288,38 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
         }
         Cmd::Status(a) => {
             let loaded = checks::load(&a.source.read_options())?;
+            let mut loaded = loaded;
+            checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
             let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
+        }
+        Cmd::Metrics(a) => {
+            let e = metrics::scrape(
+                &a.source.read_options(),
+                a.capacity.capacity(),
+                a.prometheus.max_vhosts,
+                checks::load,
+            );
+            Report::Text(metrics::emit(&e, a.output.as_deref())?)
         }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source.read_options())?;
             Report::Text(snapshot::write(&loaded, &a.out)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),
+        Cmd::ClusterCheck(a) => {
+            let outcome = cluster_check::run(
+                &a.storage.options(),
+                &a.cluster,
+                &a.thresholds.thresholds(),
+                a.run.verbose,
+            );
+            Report::Plugin(outcome, OutputLimits::for_max_lines(a.max_lines))
+        }
+        Cmd::Cluster(a) => {
+            let storage = crate::heartbeat::load(&a.storage.options())?;
+            Report::Text(cluster::render(&storage, a.format))
+        }
         Cmd::Manpage(a) => {
             let pages = man_pages(Applet::command(), BINARY)?;
             match a.dir {
@@ -261,12 +343,14 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
 fn plugin_report(
     source: &SourceArgs,
     plugin: &PluginArgs,
-    check: impl FnOnce(&crate::scoreboard::Loaded) -> anyhow::Result<Outcome>,
+    capacity: Option<crate::measure::Capacity>,
+    check: impl FnOnce(&crate::scoreboard::Loaded) -> Outcome,
 ) -> Report {
     let outcome = checks::run(
         &source.read_options(),
         plugin.stale,
         plugin.run.verbose,
+        capacity,
         check,
     );
     Report::Plugin(outcome, plugin.limits())
@@ -312,7 +396,9 @@ mod tests {
             let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
             // Deferred arguments not built would leave only --help.
             assert!(longs.contains(&"timeout"), "{name}: {longs:?}");
-            if name != "instances" {
+            if name == "cluster" || name == "check_heartbeat_cluster" {
+                assert!(text.contains(&roff("storage")), "{file}");
+            } else if name != "instances" {
                 assert!(text.contains(&roff("scoreboard")), "{file}");
             }
             for long in longs {
@@ -321,7 +407,7 @@ mod tests {
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 7);
+        assert_eq!(checked, 10);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

@@ -5,8 +5,9 @@
 //!
 //! No environment variable changes what a run does. The Rust runtime reads
 //! `RUST_MIN_STACK` only for threads spawned without a stack size (the one
-//! thread, the watchdog's around reads that may hang, has its own) and `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` only to decide
-//! whether an error or panic captures a backtrace, which is never printed.
+//! thread, the watchdog's around reads that may hang, has its own) and
+//! `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` only to decide whether an error
+//! or panic captures a backtrace, which is never printed.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -14,7 +15,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use super::args::RunArgs;
 use crate::plugin::output::{Outcome, OutputLimits};
 use crate::plugin::State;
 use crate::watchdog;
@@ -30,10 +30,16 @@ pub enum Report {
     Text(String),
 }
 
-/// A parsed command, as the dispatch hands it to the runtime.
+/// A parsed command, as the dispatch hands it to the runtime. Each command
+/// says how it is supervised: a one-shot check has a deadline (`-t`), a
+/// long-running one none; every terminating signal still ends it with its
+/// UNKNOWN line.
 pub trait Job {
-    /// Its timeout and verbosity (none for the man page).
-    fn run_args(&self) -> Option<&RunArgs>;
+    /// Seconds after which the watchdog reports UNKNOWN and ends the
+    /// process; `None` (or 0) for no deadline.
+    fn deadline(&self) -> Option<u64>;
+    /// `-v`: whether a panic's message goes into the long output.
+    fn verbose(&self) -> u8;
     fn execute(self) -> anyhow::Result<Report>;
 }
 
@@ -84,10 +90,9 @@ pub fn run<J: Job>(
         Ok(cmd) => cmd,
         Err(e) => return finish_text(&clap_report(&e), State::Unknown),
     };
-    let run = cmd.run_args();
-    // Subcommands without RunArgs (the man page) have no timeout.
-    watchdog::arm(run.map_or(0, |r| r.timeout));
-    let verbose = run.map_or(0, |r| r.verbose);
+    // Subcommands without a deadline (the man page) have no timeout.
+    watchdog::arm(cmd.deadline().unwrap_or(0));
+    let verbose = cmd.verbose();
     let result = panic::catch_unwind(AssertUnwindSafe(|| cmd.execute()));
     match result {
         Ok(Ok(Report::Plugin(outcome, limits))) => {

@@ -22,7 +22,7 @@ pub mod process;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::scoreboard::{HttpdVersion, Mpm};
 
@@ -94,6 +94,9 @@ impl<T: fmt::Display> Figure<T> {
     }
 }
 
+/// A reading shared by everything one run prints.
+pub type Shared = Arc<Result<RunningConfig, String>>;
+
 /// What one running httpd was started with.
 #[derive(Clone, Debug)]
 pub struct RunningConfig {
@@ -124,6 +127,8 @@ pub struct RunningConfig {
     pub itk: bool,
     /// Every configuration file read, in order.
     pub files: Vec<Arc<Path>>,
+    /// The MPM directives in configuration order.
+    pub mpm_directives: Vec<conf::MpmDirective>,
     /// Why the configuration could not be read fully (a file that cannot be
     /// read, an Include that fails, a section that cannot be evaluated):
     /// figures may then differ from the running ones.
@@ -143,10 +148,10 @@ impl RunningConfig {
     /// Reads the configuration as `started` describes it (also for tests,
     /// which build a [`process::Started`] by hand).
     pub fn from_started(started: &process::Started) -> RunningConfig {
-        let read = conf::read(started);
+        let mut read = conf::read(started);
         let maps_mpm = started.maps_mpm;
         let mut incomplete = read.incomplete;
-        let mut notes = read.notes;
+        let mut notes = Vec::new();
         let mpm = match (read.mpm, maps_mpm) {
             (Some(c), Some(m)) if c.value != m => {
                 incomplete.push(format!(
@@ -163,6 +168,7 @@ impl RunningConfig {
         let figures = mpm
             .as_ref()
             .map(|m| mpm::figures(m.value, &read.mpm_directives));
+        notes.append(&mut read.notes);
         if mpm.is_none() {
             incomplete.push("no MPM found (no LoadModule mpm_*_module, none compiled in)".into());
         }
@@ -194,8 +200,40 @@ impl RunningConfig {
             vhosts: read.vhosts,
             itk: read.itk,
             files: read.files,
+            mpm_directives: read.mpm_directives,
             incomplete,
             notes,
+        }
+    }
+
+    /// [`RunningConfig::inspect`] once per process and pid: the checks,
+    /// their `-v` lines and `status` share one reading.
+    pub fn shared(pid: i32) -> Shared {
+        static READ: Mutex<Vec<(i32, Shared)>> = Mutex::new(Vec::new());
+        let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = read.iter().find(|(p, _)| *p == pid) {
+            return Arc::clone(c);
+        }
+        let c = Arc::new(RunningConfig::inspect(pid));
+        read.push((pid, Arc::clone(&c)));
+        c
+    }
+
+    /// The figures with ServerLimit and ThreadLimit as the running
+    /// scoreboard has them: httpd keeps the first ones across restarts
+    /// (AH00501/AH00304), so files edited since do not change them.
+    pub fn figures_with_limits(&self, server_limit: usize, thread_limit: usize) -> MpmFigures {
+        let mut directives = self.mpm_directives.clone();
+        for (name, value) in [("ServerLimit", server_limit), ("ThreadLimit", thread_limit)] {
+            directives.push(conf::MpmDirective {
+                name,
+                value: i64::try_from(value).unwrap_or(i64::MAX),
+                source: Source::Segment,
+            });
+        }
+        match &self.mpm {
+            Some(m) => mpm::figures(m.value, &directives),
+            None => mpm::figures(Mpm::Event, &directives),
         }
     }
 

@@ -3,13 +3,16 @@
 //! field of every record lives for one httpd revision on one ABI, and how big
 //! a segment with given limits must be.
 //!
-//! Source: `docs/scoreboard-format.md` §2 (offset tables checked against the
-//! historical `scoreboard.h` headers compiled for `-m64` and `-m32`).
+//! Described in docs/scoreboard-format.md ("The scoreboard area", "Layout
+//! revisions", "ABIs"); its "Field offsets" are generated from these
+//! tables, which tests/integration/c_rules.rs derives from the C
+//! declarations.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// A layout revision of `scoreboard.h` (reference §2.1).
+/// A layout revision of `scoreboard.h` (docs/scoreboard-format.md,
+/// "Layout revisions").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Revision {
     /// 2.0.35–2.0.65
@@ -122,7 +125,7 @@ pub enum Abi {
     Ilp32Apr09,
     /// 32-bit ARM EABI (armhf, armel) with APR 1.x: 4-byte `long`,
     /// pointers and `clock_t` as on i386, but 64-bit integers aligned to 8
-    /// as on LP64 (reference, armhf section).
+    /// as on LP64 (docs/scoreboard-format.md, "ABIs").
     Armhf,
     /// 32-bit ARM EABI with APR 0.9 (32-bit `apr_off_t`), httpd 2.0 only.
     ArmhfApr09,
@@ -168,7 +171,8 @@ pub struct Field {
 }
 
 /// `global.server_limit` and `global.thread_limit`: `int`s at offsets 0 and
-/// 4 of every revision (reference §2), so the tables carry no field for them.
+/// 4 of every revision (docs/scoreboard-format.md, "The scoreboard
+/// area"), so the tables carry no field for them.
 pub const SERVER_LIMIT: Field = f(0, 4);
 pub const THREAD_LIMIT: Field = f(4, 4);
 /// `process_score.pid` and `.generation`: offsets 0 and 4 in every revision.
@@ -237,44 +241,79 @@ pub struct WorkerFields {
     pub size: usize,
 }
 
+impl GlobalFields {
+    /// The record's field list by C name (server_limit and thread_limit,
+    /// at 0 and 4 everywhere, included), `None` where this revision lacks it.
+    pub fn named(&self) -> [(&'static str, Option<Field>); 7] {
+        [
+            ("server_limit", Some(SERVER_LIMIT)),
+            ("thread_limit", Some(THREAD_LIMIT)),
+            ("sb_type", self.sb_type),
+            ("running_generation", Some(self.running_generation)),
+            ("restart_time", Some(self.restart_time)),
+            ("lb_limit", self.lb_limit),
+            ("times", self.times.map(|t| f(t.offset, 4 * t.width))),
+        ]
+    }
+}
+
+impl ProcessFields {
+    /// The record's field list by C name, `None` where this revision lacks
+    /// it.
+    pub fn named(&self) -> [(&'static str, Option<Field>); 10] {
+        let counter = |k| self.async_counters.map(|first| async_counter(first, k));
+        [
+            ("pid", Some(PROCESS_PID)),
+            ("generation", Some(PROCESS_GENERATION)),
+            ("quiescing", Some(self.quiescing)),
+            ("not_accepting", self.not_accepting),
+            ("connections", counter(0)),
+            ("write_completion", counter(1)),
+            ("lingering_close", counter(2)),
+            ("keep_alive", counter(3)),
+            ("suspended", counter(4)),
+            ("wait_io", self.wait_io),
+        ]
+    }
+}
+
 impl WorkerFields {
-    /// Every field of the record (`times` as one field of its four
-    /// `clock_t`), in no particular order.
-    pub fn all(&self) -> impl Iterator<Item = Field> {
+    /// The record's field list, once: every field by its C name in
+    /// `scoreboard.h` order of 2.4 (`times` as one field of its four
+    /// `clock_t`), `None` where this revision lacks it.
+    pub fn named(&self) -> [(&'static str, Option<Field>); 21] {
         let times = Field {
             offset: self.times.offset,
             width: 4 * self.times.width,
         };
         [
-            self.tid,
-            self.thread_num,
-            self.status,
-            self.conn_count,
-            self.conn_bytes,
-            self.access_count,
-            self.bytes_served,
-            self.my_access_count,
-            self.my_bytes_served,
-            self.start_time,
-            self.stop_time,
-            self.last_used,
-            times,
-            self.client,
-            self.request,
-            self.vhost,
+            ("tid", Some(self.tid)),
+            ("thread_num", Some(self.thread_num)),
+            ("pid", self.pid),
+            ("generation", self.generation),
+            ("status", Some(self.status)),
+            ("conn_count", Some(self.conn_count)),
+            ("conn_bytes", Some(self.conn_bytes)),
+            ("access_count", Some(self.access_count)),
+            ("bytes_served", Some(self.bytes_served)),
+            ("my_access_count", Some(self.my_access_count)),
+            ("my_bytes_served", Some(self.my_bytes_served)),
+            ("start_time", Some(self.start_time)),
+            ("stop_time", Some(self.stop_time)),
+            ("last_used", Some(self.last_used)),
+            ("times", Some(times)),
+            ("client", Some(self.client)),
+            ("request", Some(self.request)),
+            ("vhost", Some(self.vhost)),
+            ("protocol", self.protocol),
+            ("duration", self.duration),
+            ("client64", self.client64),
         ]
-        .into_iter()
-        .chain(
-            [
-                self.pid,
-                self.generation,
-                self.protocol,
-                self.duration,
-                self.client64,
-            ]
-            .into_iter()
-            .flatten(),
-        )
+    }
+
+    /// Every field this revision has.
+    pub fn all(&self) -> impl Iterator<Item = Field> {
+        self.named().into_iter().filter_map(|(_, f)| f)
     }
 
     /// The alignment padding inside the record: byte ranges no field
@@ -406,13 +445,6 @@ impl Layout {
             + server_limit * self.process_region()
             + i * thread_limit * self.worker_region()
             + j * self.worker.size
-    }
-
-    /// Offset of the 2.2 lb part.
-    pub fn lb_offset(&self, server_limit: usize, thread_limit: usize) -> usize {
-        self.global_region()
-            + server_limit * self.process_region()
-            + server_limit * thread_limit * self.worker_region()
     }
 
     /// The scoreboard size httpd reserves for these limits, or `None` when
@@ -959,7 +991,8 @@ mod tests {
         Layout::new(r, Abi::Ilp32).unwrap()
     }
 
-    /// The size formulas of reference §5.1, for many limits.
+    /// The size formulas (docs/scoreboard-format.md, "The scoreboard
+    /// area"), for many limits.
     #[test]
     fn sizes_match_reference_table() {
         use Revision::*;

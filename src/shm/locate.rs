@@ -1,4 +1,5 @@
-//! Finding a segment: what `--scoreboard PATH` names (reference §1), by
+//! Finding a segment: what `--scoreboard PATH` names (docs/scoreboard-format.md, "Where the segment
+//! lives"), by
 //! APR's naming (`apr`); running httpd instances are `proc`'s. Everything
 //! here is safe code; reading the bytes (a mapping or a copy) is
 //! `segment`'s.
@@ -139,6 +140,57 @@ fn read_regular(path: &Path, privileged: bool) -> Result<source::Bytes, Error> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// How a whole-file read went wrong beyond an I/O error.
+#[derive(Debug)]
+pub enum Unstable {
+    Read(Error),
+    /// Larger than the caller accepts (bytes).
+    TooLarge(u64),
+    /// Changed (size, mtime or inode behind the name) while being read.
+    Changed,
+}
+
+/// Reads a whole regular file of at most `max` bytes with its metadata, for
+/// files another process rewrites (mod_heartmonitor's storage): the file is
+/// opened as [`copy_named`] opens segments (same privilege rules), and a
+/// read during which it changed size or mtime, or the name came to point to
+/// another file, is [`Unstable::Changed`].
+pub fn read_whole(
+    path: &Path,
+    privileged: bool,
+    max: u64,
+) -> Result<(Vec<u8>, fs::Metadata), Unstable> {
+    let io_err = |op, source| {
+        Unstable::Read(Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let (file, meta) = open_regular(path, privileged).map_err(Unstable::Read)?;
+    let len = meta.len();
+    if len > max {
+        return Err(Unstable::TooLarge(len));
+    }
+    let before = file.metadata().map_err(|e| io_err("stat", e))?;
+    let bytes = source::copy_file(&file, len).map_err(|e| io_err("read", e))?;
+    let after = file.metadata().map_err(|e| io_err("stat", e))?;
+    let named = if privileged {
+        fs::symlink_metadata(path)
+    } else {
+        fs::metadata(path)
+    };
+    let same = |a: &fs::Metadata, b: &fs::Metadata| {
+        a.len() == b.len() && a.mtime() == b.mtime() && a.mtime_nsec() == b.mtime_nsec()
+    };
+    match named {
+        Ok(n) if same(&before, &after) && n.ino() == after.ino() && n.dev() == after.dev() => {
+            Ok((bytes, after))
+        }
+        _ => Err(Unstable::Changed),
+    }
 }
 
 /// Copies the segment `spec` names: a snapshot or mapped file, a
@@ -305,7 +357,8 @@ fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path) -> Result<Copied, Error
 mod tests {
     use super::*;
 
-    /// Test vectors confirmed against a live Debian 2.4.71 (reference §1.3).
+    /// Test vectors confirmed against a live Debian 2.4.71 (docs/scoreboard-format.md,
+    /// "APR naming").
     #[test]
     fn posix_names_match_apr() {
         assert_eq!(
@@ -320,8 +373,7 @@ mod tests {
             posix_name("/srv/café/sb".as_bytes(), false),
             "/ShM.b720c253H1a9fd79"
         );
-        // The fixtures' shm name (meta.json) from their original path is not
-        // known, but the event-mixed capture recorded this pair:
+        // The empty path hashes to the initial value.
         assert_eq!(times33(b""), 0);
     }
 

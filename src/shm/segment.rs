@@ -162,7 +162,7 @@ pub const MAX_SEGMENT: u64 = 1 << 31;
 
 /// Reads the whole of an open regular file (`len` bytes as `fstat` saw it).
 /// A file that changes size while being read is reported, not trusted.
-fn copy_file(file: &File, len: u64) -> io::Result<Vec<u8>> {
+pub fn copy_file(file: &File, len: u64) -> io::Result<Vec<u8>> {
     if len > MAX_SEGMENT {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

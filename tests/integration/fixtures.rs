@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::support::parse_auto;
 use crate::util::{perfdata, run_bin, Run};
 
 pub const FIXTURES: [&str; 13] = [
@@ -86,15 +87,6 @@ impl Fixture {
     }
 }
 
-fn auto_keys(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            l.split_once(": ")
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
 #[test]
 fn status_matches_mod_status() {
     for name in FIXTURES {
@@ -105,8 +97,8 @@ fn status_matches_mod_status() {
         args.extend(["--mpm".into(), f.mpm()]);
         let out = run_bin(&args);
         assert_eq!(out.code, 0, "{name}: {}", out.stdout);
-        let ours = auto_keys(&out.stdout);
-        let theirs = auto_keys(&f.text("auto.txt"));
+        let ours = parse_auto(&out.stdout);
+        let theirs = parse_auto(&f.text("auto.txt"));
         let theirs_map: BTreeMap<_, _> = theirs.iter().cloned().collect();
         for key in [
             "BusyWorkers",

@@ -3,7 +3,11 @@
 #![allow(unsafe_code)]
 mod c_rules;
 mod capture;
+mod cluster_live;
+mod config;
+mod docs;
 mod fixtures;
+mod heartbeat;
 mod hostile;
 mod live;
 mod live_httpd_smoke;
@@ -12,6 +16,7 @@ mod monitoring;
 mod multicall;
 mod package;
 mod privilege;
+mod prometheus;
 mod revisions;
 mod signals;
 mod support;

@@ -1,9 +1,9 @@
 //! Every layout revision on every ABI, written by the test encoder
 //! (`scoreboard::encode`) and read back through the public API: detection
-//! (including the size collisions of reference §5.1 and how the tie-breakers
-//! of §5.2 settle them), every decoded field, and mod_status's counting
+//! (including the size collisions and how the tie-breakers settle them,
+//! docs/scoreboard-format.md "Detecting the layout"), every decoded field, and mod_status's counting
 //! rules, all compared with values the test computes itself from what it
-//! wrote and from the reference (§2, §4), never from the decoder.
+//! wrote and from docs/scoreboard-format.md and docs/mod_status-rules.md, never from the decoder.
 
 use crate::c_rules;
 use apache_scoreboard::scoreboard::encode::{
@@ -51,7 +51,7 @@ fn spec(revision: Revision, abi: Option<Abi>) -> Hints {
     }
 }
 
-/// What the reference (§2.2, §2.3) says each revision/ABI has, stated
+/// What docs/scoreboard-format.md ("Field offsets", "ABIs") says each revision/ABI has, stated
 /// independently of the crate's offset tables.
 #[derive(Clone, Copy, Debug)]
 struct Traits {
@@ -408,7 +408,7 @@ fn assert_decoded(sb: &Scoreboard, sc: &Scenario) {
     }
 }
 
-/// What mod_status computes (reference §4), from the written values.
+/// What mod_status computes (docs/mod_status-rules.md), from the written values.
 #[derive(Debug, PartialEq)]
 struct Expected {
     busy: usize,
@@ -608,7 +608,7 @@ fn assert_round_trip(sc: &Scenario) {
     }
 }
 
-/// Region sizes of reference §2.2 and §5.1 (armhf: derived by the C
+/// Region sizes of docs/scoreboard-format.md ("Field offsets") (armhf: derived by the C
 /// rules), independent of the crate's tables: (global region, process
 /// region per slot, worker region per slot, process stride, worker stride).
 fn reference_sizes(l: &Layout) -> (usize, usize, usize, usize, usize) {
@@ -656,7 +656,7 @@ fn reference_sizes(l: &Layout) -> (usize, usize, usize, usize, usize) {
 }
 
 /// [`reference_sizes`] by the C rules: regions are `sizeof`, rounded to 8
-/// from 2.4.18 (reference §2).
+/// from 2.4.18 (docs/scoreboard-format.md, "The scoreboard area").
 fn c_rules_sizes(l: &Layout) -> (usize, usize, usize, usize, usize) {
     let pad = |n: usize| {
         if l.revision >= Revision::D2 {
@@ -671,7 +671,7 @@ fn c_rules_sizes(l: &Layout) -> (usize, usize, usize, usize, usize) {
     (pad(g), pad(p), pad(w), p, w)
 }
 
-/// The usable size of reference §5.1 (lb_limit 0).
+/// The usable size (docs/scoreboard-format.md, "The scoreboard area"; lb_limit 0).
 fn reference_size(l: &Layout, sl: usize, tl: usize) -> usize {
     let (g, p, w, _, _) = reference_sizes(l);
     g + p * sl + w * sl * tl
@@ -681,7 +681,7 @@ fn short(l: &Layout) -> String {
     format!("{:?}/{}", l.revision, l.abi.name())
 }
 
-/// The layouts (lb_limit 0) whose size equals `l`'s, per reference §5.1.
+/// The layouts (lb_limit 0) whose size equals `l`'s, per docs/scoreboard-format.md "Detecting the layout".
 fn same_size(l: &Layout, sl: usize, tl: usize) -> Vec<String> {
     let size = reference_size(l, sl, tl);
     all_layouts()
@@ -732,8 +732,8 @@ fn revision_b_with_lb_part() {
 }
 
 /// Every (ServerLimit, ThreadLimit) at which layouts share a size (the
-/// collisions of reference §5.1 and the cross-ABI ones), for every layout and with a fresh (generation 0) and a
-/// restarted (generation 1) server. The tie-breakers of §5.2 settle all of
+/// collisions docs/scoreboard-format.md lists under "Detecting the layout"), for every layout and with a fresh (generation 0) and a
+/// restarted (generation 1) server. The tie-breakers settle all of
 /// them except two, asserted here:
 /// * G with ServerLimit 1 is read as H: G ≡ H in size and with one process
 ///   slot the strides cannot differ; slot 0 reads the same either way (H's
@@ -1361,7 +1361,7 @@ fn reencodes_real_captures() {
     assert!(checked >= 8, "only {checked} captures found");
 }
 
-/// The encoder puts every field where reference §2.2/§2.3 says, typed out
+/// The encoder puts every field where docs/scoreboard-format.md ("Field offsets") says, typed out
 /// here independently of the crate's tables: distinct values written
 /// through the encoder are found at the reference's offsets.
 #[test]
@@ -1564,7 +1564,7 @@ fn fields_at_reference_offsets() {
     }
 }
 
-/// Worker offsets of reference §2.2/§2.3 (armhf: by the C rules): tid,
+/// Worker offsets (docs/scoreboard-format.md, "Field offsets"; armhf: by the C rules): tid,
 /// thread_num, status, access_count, bytes_served, my_access_count,
 /// my_bytes_served, conn_bytes, conn_count, start_time, stop_time, times,
 /// last_used, client, request, vhost.
@@ -1733,4 +1733,75 @@ fn wait_io_above_connections_keeps_the_40_byte_stride() {
     let s =
         apache_scoreboard::scoreboard::rules::summarize(&sb, Rules::Httpd2458, Default::default());
     assert_eq!((s.busy, s.idle), (5, 3));
+}
+
+/// httpd 2.2 counts an older generation's READY slots as busy (docs/mod_status-rules.md,
+/// "Counting one slot"): the vhost check must count them too, so that its busy total is the
+/// busy check's. A 2.2 segment whose second process is of the previous
+/// generation, with READY slots on a vhost, read by both checks.
+#[test]
+fn vhost_totals_follow_the_2_2_busy_rule() {
+    use crate::util::{perfdata, run_bin, TempDir};
+    for revision in [Revision::A, Revision::B] {
+        let l = layout(revision, Abi::Lp64);
+        let mut b = SegmentBuilder::new(l, 2, 4);
+        b.global(1, RESTART);
+        let worker = |pid, generation, status, vhost: &[u8]| WorkerValues {
+            pid,
+            generation,
+            status,
+            vhost: vhost.to_vec(),
+            start_time: NOW - 5 * SECOND,
+            stop_time: NOW - 6 * SECOND,
+            last_used: NOW - 5 * SECOND,
+            ..WorkerValues::default()
+        };
+        for (i, (pid, generation)) in [(101, 1), (102, 0)].into_iter().enumerate() {
+            b.process(
+                i,
+                &ProcessValues {
+                    pid,
+                    generation,
+                    ..ProcessValues::default()
+                },
+            );
+            for j in 0..4 {
+                let (status, vhost): (u8, &[u8]) = match (i, j) {
+                    (0, 0) => (status::BUSY_WRITE, b"a.test:80"),
+                    (0, _) => (status::READY, b""),
+                    (_, _) => (status::READY, b"old.test:80"),
+                };
+                b.worker(i, j, &worker(pid, generation, status, vhost));
+            }
+        }
+        let t = TempDir::new("vhost22");
+        let path = t.write("sb", &b.posix());
+        let at = humantime::format_rfc3339_micros(
+            std::time::UNIX_EPOCH + std::time::Duration::from_micros(NOW as u64),
+        )
+        .to_string();
+        let run = |check: &str| {
+            let args = [check, "--scoreboard", path.to_str().unwrap(), "--at", &at]
+                .map(String::from)
+                .into_iter()
+                .chain([
+                    "--layout".into(),
+                    l.name(),
+                    "--max-workers".into(),
+                    "8".into(),
+                ])
+                .collect::<Vec<String>>();
+            let out = run_bin(&args).stdout;
+            (perfdata(&out), out)
+        };
+        let (busy, busy_out) = run("check_scoreboard_busy");
+        let (vhost, vhost_out) = run("check_vhost_saturation");
+        assert_eq!(busy["busy"], 5.0, "{busy_out}");
+        assert_eq!(vhost["busy"], busy["busy"], "{vhost_out}");
+        assert_eq!(vhost["top_vhost_busy"], 4.0, "{vhost_out}");
+        assert!(
+            vhost_out.starts_with("SCOREBOARD OK - old.test:80 holds 4/8"),
+            "{vhost_out}"
+        );
+    }
 }
