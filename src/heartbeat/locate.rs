@@ -235,7 +235,11 @@ fn mtime_us(path: &Path) -> Option<i64> {
     Some(m.mtime() * 1_000_000 + m.mtime_nsec() / 1000)
 }
 
-/// Without `--storage`: the one running monitor's slotmem object.
+/// Without `--storage`: the one running monitor's storage, as its
+/// configuration names it (HeartbeatMaxServers, HeartbeatStorage,
+/// DefaultRuntimeDir) and, for the slotmem, its scoreboard's generation;
+/// when the configuration cannot be read, the slotmem object among its
+/// mappings.
 fn discover(format: Option<Kind>) -> Result<Found, Error> {
     if privilege::elevated() {
         return Err(Error::Discovery(format!(
@@ -243,9 +247,23 @@ fn discover(format: Option<Kind>) -> Result<Found, Error> {
             privilege::ALLOWLIST
         )));
     }
-    let found = monitors();
-    let monitor = match found.as_slice() {
-        [one] => one,
+    let mut found: Vec<(MonitorProcess, Option<crate::httpd::RunningConfig>)> = monitors()
+        .into_iter()
+        .map(|m| {
+            let conf = crate::httpd::RunningConfig::inspect(m.pid).ok();
+            (m, conf)
+        })
+        .collect();
+    // Several monitors: --storage-format picks the one keeping that kind.
+    if let (true, Some(kind)) = (found.len() > 1, format) {
+        found.retain(|(_, c)| {
+            c.as_ref()
+                .and_then(|c| c.heartmonitor.as_ref())
+                .is_some_and(|hm| (hm.max_servers.value == 0) == (kind == Kind::File))
+        });
+    }
+    let (monitor, conf) = match found.as_slice() {
+        [one] => one.clone(),
         [] => {
             return Err(Error::Gone {
                 what: "no running httpd with mod_heartmonitor found; pass --storage PATH".into(),
@@ -253,36 +271,102 @@ fn discover(format: Option<Kind>) -> Result<Found, Error> {
         }
         many => {
             return Err(Error::Discovery(format!(
-                "{} monitor httpds with mod_heartmonitor run (pids {}): pass --storage",
+                "{} monitor httpds with mod_heartmonitor run (pids {}): pass --storage or --storage-format",
                 many.len(),
                 many.iter()
-                    .map(|m| m.pid.to_string())
+                    .map(|(m, _)| m.pid.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             )))
         }
     };
-    let slotmem = (format != Some(Kind::File))
-        .then(|| {
-            monitor.objects.iter().find(|o| {
-                read_whole(o, false, 1 << 24)
+    let monitor = &monitor;
+    let scoreboard = conf
+        .as_ref()
+        .and_then(|c| c.scoreboard_file.as_ref())
+        .and_then(|f| {
+            crate::scoreboard::load(&crate::scoreboard::ReadOptions {
+                scoreboard: Some(f.value.clone()),
+                ..Default::default()
+            })
+            .ok()
+        });
+    let (generation, restarted) = scoreboard.as_ref().map_or((None, None), |l| {
+        let g = l.scoreboard.global();
+        (
+            u32::try_from(g.running_generation).ok(),
+            Some(g.restart_time),
+        )
+    });
+    let started_process = crate::httpd::process::Started::read(monitor.pid)
+        .ok()
+        .and_then(|s| s.start_time)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as i64);
+    let hm = conf.as_ref().and_then(|c| c.heartmonitor.clone());
+    let file_mode = match (&hm, format) {
+        (_, Some(kind)) => kind == Kind::File,
+        (Some(hm), None) => hm.max_servers.value == 0,
+        (None, None) => false,
+    };
+    if file_mode {
+        let Some(hm) = hm else {
+            return Err(Error::Discovery(format!(
+                "cannot read the configuration of the monitor httpd (pid {}): pass --storage with its HeartbeatStorage path",
+                monitor.pid
+            )));
+        };
+        let path = hm.storage_file.value;
+        return Ok(Found {
+            shown: path.display().to_string(),
+            target: Target::File(path),
+            monitor: Monitor::Running {
+                pid: monitor.pid,
+                started_us: restarted.or(started_process),
+            },
+        });
+    }
+    // The slotmem: the configured name of the running generation, else the
+    // newest generation's object of its DefaultRuntimeDir, else the object
+    // with a slotmem header among its mappings.
+    let by_name = hm.as_ref().and_then(|hm| match generation {
+        Some(g) => {
+            let name = slotmem_name(&hm.runtime_dir, g);
+            derived_objects(&name)
+                .into_iter()
+                .find(|o| o.exists())
+                .map(|o| (o, name))
+        }
+        None => newest_object(&hm.runtime_dir),
+    });
+    let object = match by_name {
+        Some((o, name)) => Some((o.clone(), format!("{} ({})", name.display(), o.display()))),
+        None => monitor
+            .objects
+            .iter()
+            .find(|o| {
+                read_whole(o, false, MAX_STORAGE)
                     .ok()
                     .is_some_and(|(b, _)| slotmem::looks_like(&b))
             })
-        })
-        .flatten();
-    match slotmem {
-        Some(o) => Ok(Found {
-            target: Target::Object(o.clone()),
-            shown: o.display().to_string(),
+            .map(|o| (o.clone(), o.display().to_string())),
+    };
+    match object {
+        Some((o, shown)) => Ok(Found {
             monitor: Monitor::Running {
                 pid: monitor.pid,
-                started_us: mtime_us(o),
+                started_us: mtime_us(&o),
             },
+            target: Target::Object(o),
+            shown,
         }),
         None => Err(Error::Discovery(format!(
-            "the monitor httpd (pid {}) maps no slotmem: it keeps a file (HeartbeatMaxServers 0); pass --storage with its HeartbeatStorage path",
-            monitor.pid
+            "the monitor httpd (pid {}) has no slotmem object{}: pass --storage",
+            monitor.pid,
+            hm.map_or(String::new(), |hm| format!(
+                " for {}",
+                hm.runtime_dir.display()
+            ))
         ))),
     }
 }

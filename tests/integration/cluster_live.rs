@@ -83,11 +83,36 @@ fn object_for(runtime_dir: &Path, generation: u32) -> PathBuf {
     ))
 }
 
+/// Held while a lab runs: the check's discovery sees every monitor httpd
+/// on the machine, so two runs of this test (two checkouts, two suites)
+/// take turns instead of finding each other's monitors.
+struct MachineLock {
+    _held: fs::File,
+}
+
+impl MachineLock {
+    fn acquire() -> MachineLock {
+        use std::os::fd::AsRawFd;
+        let path = std::env::temp_dir().join("apache-scoreboard-heartbeat-lab.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        // SAFETY: flock(2) on a descriptor this File owns; released when it
+        // is closed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock {}", path.display());
+        MachineLock { _held: file }
+    }
+}
+
 #[test]
 fn heartbeat_cluster_live() {
     if !require_apache() {
         return;
     }
+    let _machine = MachineLock::acquire();
     let lab = Lab::new(&[
         "192.0.2.10", // monitor, slotmem
         "192.0.2.9",  // monitor, flat file
@@ -169,6 +194,43 @@ fn heartbeat_cluster_live() {
         assert_eq!(perf["missing"], 0.0);
         assert!(perf["ready_192_0_2_12"] > 0.0, "{}", run.stdout);
     }
+    // Without --storage, two monitors run: --storage-format picks one, and
+    // each is found from its configuration (DefaultRuntimeDir, the
+    // scoreboard's generation; HeartbeatMaxServers 0, HeartbeatStorage).
+    let mut discover = members.clone();
+    discover.extend(["-v", "--storage-format", "slotmem"]);
+    let run = check(&discover);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        storage_read(&run).contains(&gen0.display().to_string()),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("monitor: httpd pid {}", mon_slot.pid())),
+        "{}",
+        run.stdout
+    );
+    discover.pop();
+    discover.push("file");
+    let run = check(&discover);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("storage: file {hb_arg},")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("monitor: httpd pid {}", mon_file.pid())),
+        "{}",
+        run.stdout
+    );
+    let run = check(&members);
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(first(&run).contains("pass --storage"), "{}", run.stdout);
+
     let idle_pct: Vec<f64> = [&slot_arg, &hb_arg]
         .iter()
         .map(|s| {
@@ -224,9 +286,12 @@ fn heartbeat_cluster_live() {
     mon_slot.graceful();
     let gen1 = object_for(&run_dir, 1);
     let two = ["--member", ORIGINS[0], "--member", ORIGINS[1], "-v"];
+    // Named from the configuration's DefaultRuntimeDir and the
+    // scoreboard's generation: "<name> (<object>)".
+    let gen1_name = slotmem_name(&run_dir, 1).display().to_string();
+    let wanted = format!("storage: slotmem {gen1_name} ({}),", gen1.display());
     let run = wait_for("the new generation", Duration::from_secs(15), &two, |r| {
-        r.stdout
-            .contains(&format!("storage: slotmem {}", gen1.display()))
+        r.stdout.contains(&wanted)
     });
     assert!(!gen0.exists(), "{} outlived the restart", gen0.display());
     if run.stdout.contains("waiting for the first heartbeats") {
@@ -238,12 +303,7 @@ fn heartbeat_cluster_live() {
         &two,
         |r| r.code == 0 && perfdata(&r.stdout).get("live") == Some(&2.0),
     );
-    assert_eq!(
-        storage_read(&run),
-        gen1.display().to_string(),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains(&wanted), "{}", run.stdout);
 
     // 5. Monitors stopped: CRITICAL "heartbeat monitor not running".
     let file_args = args_of(&hb_arg, &[]);
