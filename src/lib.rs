@@ -16,6 +16,7 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod exporter;
 pub mod heartbeat;
 pub mod httpd;
 pub mod measure;

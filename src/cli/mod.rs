@@ -109,6 +109,19 @@ pub struct MetricsArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ExporterArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Address to serve /metrics and /probe on (apache_exporter's port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9117")]
+    pub listen: String,
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
@@ -174,6 +187,8 @@ pub enum Cmd {
     Status(StatusArgs),
     /// Prometheus metrics (apache_exporter's names) from the segment, once
     Metrics(MetricsArgs),
+    /// Serve Prometheus metrics from the segment (apache_exporter's names) until SIGTERM
+    Exporter(ExporterArgs),
     /// Save the live segment to a file
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
@@ -196,6 +211,7 @@ impl Cmd {
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
             Cmd::Metrics(a) => Some(&a.run),
+            Cmd::Exporter(_) => None,
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -234,6 +250,10 @@ impl runtime::Job for Cmd {
 
     fn verbose(&self) -> u8 {
         self.run_args().map_or(0, |r| r.verbose)
+    }
+
+    fn handles_signals(&self) -> bool {
+        matches!(self, Cmd::Exporter(_))
     }
 
     fn execute(self) -> anyhow::Result<Report> {
@@ -301,6 +321,15 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
                 checks::load,
             );
             Report::Text(metrics::emit(&e, a.output.as_deref())?)
+        }
+        Cmd::Exporter(a) => {
+            let exporter = crate::exporter::Exporter::new(
+                a.source.read_options(),
+                a.capacity.capacity(),
+                a.prometheus.max_vhosts,
+            )?;
+            crate::exporter::serve::serve(exporter, &a.listen)?;
+            Report::Text(String::new())
         }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source.read_options())?;
@@ -394,8 +423,12 @@ mod tests {
             };
             let text = page(&file);
             let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
-            // Deferred arguments not built would leave only --help.
-            assert!(longs.contains(&"timeout"), "{name}: {longs:?}");
+            // Deferred arguments not built would leave only --help (the
+            // long-running exporter has no timeout).
+            assert!(
+                longs.contains(&"timeout") || longs.contains(&"listen"),
+                "{name}: {longs:?}"
+            );
             if name == "cluster" || name == "check_heartbeat_cluster" {
                 assert!(text.contains(&roff("storage")), "{file}");
             } else if name != "instances" {
@@ -407,7 +440,7 @@ mod tests {
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 10);
+        assert_eq!(checked, 11);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

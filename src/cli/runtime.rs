@@ -40,6 +40,11 @@ pub trait Job {
     fn deadline(&self) -> Option<u64>;
     /// `-v`: whether a panic's message goes into the long output.
     fn verbose(&self) -> u8;
+    /// A service (the exporter) handles SIGTERM and SIGINT itself and ends
+    /// cleanly; the watchdog's handlers are removed for it.
+    fn handles_signals(&self) -> bool {
+        false
+    }
     fn execute(self) -> anyhow::Result<Report>;
 }
 
@@ -90,8 +95,13 @@ pub fn run<J: Job>(
         Ok(cmd) => cmd,
         Err(e) => return finish_text(&clap_report(&e), State::Unknown),
     };
-    // Subcommands without a deadline (the man page) have no timeout.
-    watchdog::arm(cmd.deadline().unwrap_or(0));
+    if cmd.handles_signals() {
+        // A service ends cleanly on SIGTERM/SIGINT by itself.
+        watchdog::uninstall();
+    } else {
+        // Subcommands without a deadline (the man page) have no timeout.
+        watchdog::arm(cmd.deadline().unwrap_or(0));
+    }
     let verbose = cmd.verbose();
     let result = panic::catch_unwind(AssertUnwindSafe(|| cmd.execute()));
     match result {

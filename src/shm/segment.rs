@@ -211,9 +211,8 @@ pub fn sysv_id(key: i32) -> io::Result<i32> {
     }
 }
 
-/// Attaches segment `shmid` read-only (SysV segments never change size: it
-/// is read in place and detached when the [`Bytes`] are dropped).
-pub fn attach_sysv(shmid: i32) -> io::Result<(Bytes, SysvInfo)> {
+/// `IPC_STAT` of segment `shmid` (fails once it is removed).
+pub fn sysv_stat(shmid: i32) -> io::Result<SysvInfo> {
     // SAFETY: shmid_ds is a plain C struct for which all-zero bytes are a
     // valid value.
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
@@ -222,12 +221,18 @@ pub fn attach_sysv(shmid: i32) -> io::Result<(Bytes, SysvInfo)> {
     if unsafe { libc::shmctl(shmid, libc::IPC_STAT, &mut ds) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    let info = SysvInfo {
+    Ok(SysvInfo {
         shmid,
         size: ds.shm_segsz as u64,
         creator_pid: ds.shm_cpid,
         attached: ds.shm_nattch as u64,
-    };
+    })
+}
+
+/// Attaches segment `shmid` read-only (SysV segments never change size: it
+/// is read in place and detached when the [`Bytes`] are dropped).
+pub fn attach_sysv(shmid: i32) -> io::Result<(Bytes, SysvInfo)> {
+    let info = sysv_stat(shmid)?;
     if info.size > MAX_SEGMENT {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

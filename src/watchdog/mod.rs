@@ -25,6 +25,12 @@ pub fn install(line_start: &'static str) {
     signals::install(line_start);
 }
 
+/// Gives every signal back its default action (for a service that
+/// handles the ones it cares about itself).
+pub fn uninstall() {
+    signals::uninstall();
+}
+
 /// Starts the `-t` deadline (0: none).
 pub fn arm(timeout_s: u64) {
     signals::arm_timeout(timeout_s);

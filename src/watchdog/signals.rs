@@ -110,6 +110,18 @@ pub fn install(line_start: &'static str) {
     }
 }
 
+/// Every signal of [`caught`] back to its default action.
+pub fn uninstall() {
+    // SAFETY: as in `install`; SIG_DFL is no code of ours.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = libc::SIG_DFL;
+    for sig in caught() {
+        // SAFETY: `action` is initialised and outlives the call; the
+        // default action runs no code of this program.
+        unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
+    }
+}
+
 /// Starts the `-t` timer: after `seconds` (0: never) SIGALRM reports
 /// `timed out after N s (-t)`.
 pub fn arm_timeout(seconds: u64) {

@@ -6,6 +6,7 @@ mod capture;
 mod cluster_live;
 mod config;
 mod docs;
+mod exporter;
 mod fixtures;
 mod heartbeat;
 mod hostile;
