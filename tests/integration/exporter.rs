@@ -508,3 +508,51 @@ fn prometheus_scrapes_the_exporter_and_node_exporter_reads_the_textfile() {
     assert_eq!(node.get("apache_workers", &[("state", "busy")]), Some(busy));
     assert_eq!(node.get("node_textfile_scrape_error", &[]), Some(0.0));
 }
+
+/// The packaged unit and the contrib timer pass `systemd-analyze verify`
+/// (with ExecStart pointed at the built binary, as the package would have
+/// it at /usr/lib/nagios/plugins).
+#[test]
+fn systemd_units_verify() {
+    const ANALYZE: &str = "/usr/bin/systemd-analyze";
+    if !require(ANALYZE) {
+        return;
+    }
+    let dir = TempDir::new("units");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut units = Vec::new();
+    for unit in [
+        "packaging/systemd/apache-scoreboard-exporter.service",
+        "contrib/systemd/apache-scoreboard-metrics.service",
+        "contrib/systemd/apache-scoreboard-metrics.timer",
+    ] {
+        let text = std::fs::read_to_string(root.join(unit)).unwrap();
+        assert!(
+            text.contains("/usr/lib/nagios/plugins/apache-scoreboard") || unit.ends_with(".timer")
+        );
+        let text = text.replace("/usr/lib/nagios/plugins/apache-scoreboard", BIN);
+        let name = Path::new(unit).file_name().unwrap().to_str().unwrap();
+        units.push(dir.write(name, text.as_bytes()));
+    }
+    let out = Command::new(ANALYZE)
+        .arg("verify")
+        .args(&units)
+        .output()
+        .expect("systemd-analyze");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+    let exporter = std::fs::read_to_string(&units[0]).unwrap();
+    for directive in [
+        "DynamicUser=yes",
+        "AmbientCapabilities=CAP_DAC_READ_SEARCH\n",
+        "CapabilityBoundingSet=CAP_DAC_READ_SEARCH\n",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ] {
+        assert!(exporter.contains(directive), "{directive}");
+    }
+}
