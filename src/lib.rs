@@ -12,6 +12,8 @@
 //! - [`checks`] and [`commands`]: the three checks and `dump`/`status`/`snapshot`/`instances`.
 //! - [`cli`]: the multi-call front end that turns every outcome into one
 //!   stdout report and an exit code 0-3.
+//! - [`watchdog`]: signals and the `-t` deadline (the second module with
+//!   `unsafe` code, `watchdog::signals`).
 
 pub mod checks;
 pub mod cli;
@@ -25,3 +27,4 @@ pub mod process;
 pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;
+pub mod watchdog;

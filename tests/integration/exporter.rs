@@ -508,3 +508,116 @@ fn prometheus_scrapes_the_exporter_and_node_exporter_reads_the_textfile() {
     assert_eq!(node.get("apache_workers", &[("state", "busy")]), Some(busy));
     assert_eq!(node.get("node_textfile_scrape_error", &[]), Some(0.0));
 }
+
+/// The packaged unit and the contrib timer pass `systemd-analyze verify`
+/// (with ExecStart pointed at the built binary, as the package would have
+/// it at /usr/lib/nagios/plugins).
+#[test]
+fn systemd_units_verify() {
+    const ANALYZE: &str = "/usr/bin/systemd-analyze";
+    if !require(ANALYZE) {
+        return;
+    }
+    let dir = TempDir::new("units");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut units = Vec::new();
+    for unit in [
+        "packaging/systemd/apache-scoreboard-exporter.service",
+        "contrib/systemd/apache-scoreboard-metrics.service",
+        "contrib/systemd/apache-scoreboard-metrics.timer",
+    ] {
+        let text = std::fs::read_to_string(root.join(unit)).unwrap();
+        assert!(
+            text.contains("/usr/lib/nagios/plugins/apache-scoreboard") || unit.ends_with(".timer")
+        );
+        let text = text.replace("/usr/lib/nagios/plugins/apache-scoreboard", BIN);
+        let name = Path::new(unit).file_name().unwrap().to_str().unwrap();
+        units.push(dir.write(name, text.as_bytes()));
+    }
+    let out = Command::new(ANALYZE)
+        .arg("verify")
+        .args(&units)
+        .output()
+        .expect("systemd-analyze");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+    let exporter = std::fs::read_to_string(&units[0]).unwrap();
+    for directive in [
+        "DynamicUser=yes",
+        "AmbientCapabilities=CAP_DAC_READ_SEARCH\n",
+        "CapabilityBoundingSet=CAP_DAC_READ_SEARCH\n",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ] {
+        assert!(exporter.contains(directive), "{directive}");
+    }
+}
+
+/// As the systemd unit runs it: an unprivileged user with
+/// CAP_DAC_READ_SEARCH as an ambient capability and no_new_privs. It opens
+/// the allowlisted segment, keeps nothing effective, reopens the new
+/// segment after a full restart, and refuses anything else.
+#[test]
+fn unprivileged_exporter_with_the_units_capability_follows_a_full_restart() {
+    use crate::privilege::{id, tool, Allowlist};
+    if !require_apache() || !require("/usr/bin/setpriv") {
+        return;
+    }
+    let logs = TempDir::new("exporter-caps");
+    let mut httpd = Httpd::start(HttpdConfig::new(Mpm::Event)).expect("httpd");
+    let sbf = httpd.scoreboard_file();
+    let _allow = Allowlist::set(std::slice::from_ref(&sbf));
+    let user = "nobody";
+    let port = free_port();
+    let mut args = vec![
+        format!("--reuid={}", id("-u", user).expect("uid")),
+        format!("--regid={}", id("-g", user).expect("gid")),
+        "--clear-groups".into(),
+        "--inh-caps=+dac_read_search".into(),
+        "--ambient-caps=+dac_read_search".into(),
+        "--no-new-privs".into(),
+        BIN.into(),
+        "exporter".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+    ];
+    let setpriv = tool("setpriv").expect("setpriv");
+    let exporter = Program::start("exporter-nobody", setpriv.to_str().unwrap(), &args, &logs.0);
+    args.clear();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    wait_answering(&url);
+    assert_eq!(scrape(&url).get("apache_up", &[]), Some(1.0));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", exporter.pid())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap()
+    };
+    const DAC_READ_SEARCH: u64 = 1 << 2;
+    assert_eq!(field("CapEff:"), 0, "{status}");
+    assert_eq!(field("CapAmb:"), 0, "{status}");
+    assert_eq!(field("CapPrm:"), DAC_READ_SEARCH, "{status}");
+    httpd.halt().expect("halt");
+    assert_eq!(scrape(&url).get("apache_up", &[]), Some(0.0));
+    httpd.start_again().expect("start again");
+    assert_eq!(scrape(&url).get("apache_up", &[]), Some(1.0));
+    let probe = |target: &str| {
+        get(
+            &format!("http://127.0.0.1:{port}/probe?target={target}"),
+            None,
+            Duration::from_secs(5),
+        )
+    };
+    assert!(probe(&sbf.display().to_string()).is_ok());
+    assert!(probe("/etc/shadow").is_err());
+    assert!(
+        probe(&httpd.shm_path().display().to_string()).is_err(),
+        "only the listed names"
+    );
+}
