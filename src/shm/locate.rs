@@ -1,8 +1,8 @@
 //! Finding a segment: what `--scoreboard PATH` names (docs/scoreboard-format.md, "Where the segment
 //! lives"), by
 //! APR's naming (`apr`); running httpd instances are `proc`'s. Everything
-//! here is safe code; the copy itself is
-//! `source`'s.
+//! here is safe code; reading the bytes (a mapping or a copy) is
+//! `segment`'s.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -58,7 +58,8 @@ impl Origin {
 /// An owned copy of a whole segment and where it came from.
 #[derive(Debug)]
 pub struct Copied {
-    pub bytes: Vec<u8>,
+    /// Mapped or copied, see `segment`.
+    pub bytes: source::Bytes,
     pub origin: Origin,
     /// SysV segments have no size header.
     pub bare: bool,
@@ -74,8 +75,7 @@ pub fn ftok(meta: &fs::Metadata, proj: u32) -> i32 {
 
 /// Opens a path read-only without blocking on FIFOs or acquiring a
 /// controlling terminal, and checks it is a regular file. With `privileged`,
-/// symlinks are not followed, the file must be root's, and every capability
-/// is dropped as soon as it is open.
+/// symlinks are not followed and the file must be root's.
 fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
     let io_err = |op, source| Error::Io {
         op,
@@ -90,14 +90,11 @@ fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
         });
     }
     let nofollow = if privileged { libc::O_NOFOLLOW } else { 0 };
-    let opened = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | nofollow)
-        .open(path);
-    if privileged {
-        super::privilege::drop_all();
-    }
-    let file = opened.map_err(|e| io_err("open", e))?;
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | nofollow)
+        .open(path)
+        .map_err(|e| io_err("open", e))?;
     // Check the opened file, not the name (it may have been swapped).
     let meta = file.metadata().map_err(|e| io_err("stat", e))?;
     if let Some(what) = not_regular(&meta) {
@@ -132,13 +129,113 @@ fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
     }
 }
 
-fn read_regular(path: &Path, privileged: bool) -> Result<Vec<u8>, Error> {
-    let (file, len) = open_regular(path, privileged)?;
-    source::copy_file(&file, len).map_err(|source| Error::Io {
-        op: "read",
-        path: path.to_path_buf(),
-        source,
-    })
+/// A segment opened once, to be copied as often as needed: the open file
+/// of a POSIX object, mapped file or snapshot, or a SysV segment's id.
+#[derive(Debug)]
+pub struct Opened {
+    handle: Handle,
+}
+
+#[derive(Debug)]
+enum Handle {
+    File {
+        file: File,
+        path: PathBuf,
+        posix: bool,
+    },
+    Sysv {
+        key: Option<i32>,
+        shmid: i32,
+        shown: PathBuf,
+        /// The size the SysV key file records.
+        expected: Option<(PathBuf, u64)>,
+    },
+}
+
+impl Opened {
+    fn file(path: &Path, privileged: bool, posix: bool) -> Result<Opened, Error> {
+        let (file, _) = open_regular(path, privileged)?;
+        Ok(Opened {
+            handle: Handle::File {
+                file,
+                path: path.to_path_buf(),
+                posix,
+            },
+        })
+    }
+
+    /// The whole segment as it is now (mapped where it cannot shrink, else
+    /// copied: see `segment`). A SysV segment is
+    /// attached for the copy (with CAP_IPC_OWNER when it is root's).
+    pub fn copy(&self) -> Result<Copied, Error> {
+        match &self.handle {
+            Handle::File { file, path, posix } => {
+                let read_err = |source| Error::Io {
+                    op: "read",
+                    path: path.clone(),
+                    source,
+                };
+                let meta = file.metadata().map_err(read_err)?;
+                let bytes = source::read_file(file, &meta).map_err(read_err)?;
+                Ok(Copied {
+                    bytes,
+                    origin: if *posix {
+                        Origin::Posix(path.clone())
+                    } else {
+                        Origin::File(path.clone())
+                    },
+                    bare: false,
+                })
+            }
+            Handle::Sysv {
+                key,
+                shmid,
+                shown,
+                expected,
+            } => {
+                let copied = copy_sysv(*key, *shmid, shown)?;
+                if let (Some((sbf, expected)), Some(key)) = (expected, key) {
+                    if copied.bytes.len() as u64 != *expected {
+                        return Err(Error::SysvSizeMismatch {
+                            key: *key,
+                            path: sbf.clone(),
+                            expected: *expected,
+                            actual: copied.bytes.len() as u64,
+                        });
+                    }
+                }
+                Ok(copied)
+            }
+        }
+    }
+
+    /// Whether this is still the segment the name gives: httpd removes its
+    /// segment when it stops and creates a new one when it starts (a full
+    /// restart), which a kept descriptor or id would never see.
+    pub fn is_current(&self) -> bool {
+        match &self.handle {
+            Handle::File { file, path, .. } => {
+                let (Ok(kept), Ok(named)) = (file.metadata(), fs::symlink_metadata(path)) else {
+                    return false;
+                };
+                kept.nlink() > 0 && kept.dev() == named.dev() && kept.ino() == named.ino()
+            }
+            Handle::Sysv {
+                key: Some(key),
+                shmid,
+                ..
+            } => source::sysv_id(*key).is_ok_and(|id| id == *shmid),
+            Handle::Sysv {
+                key: None, shmid, ..
+            } => source::sysv_stat(*shmid).is_ok(),
+        }
+    }
+
+    /// Whether copying needs a capability each time (attaching a root-owned
+    /// SysV segment does; a kept file descriptor does not).
+    pub fn needs_capability_to_copy(&self) -> bool {
+        matches!(self.handle, Handle::Sysv { .. })
+    }
 }
 
 /// How a whole-file read went wrong beyond an I/O error.
@@ -153,7 +250,8 @@ pub enum Unstable {
 
 /// Reads a whole regular file of at most `max` bytes with its metadata, for
 /// files another process rewrites (mod_heartmonitor's storage): the file is
-/// opened as [`copy_named`] opens segments (same privilege rules), and a
+/// opened as [`copy_named`] opens segments (same privilege rules: every
+/// capability dropped once it is open), and a
 /// read during which it changed size or mtime, or the name came to point to
 /// another file, is [`Unstable::Changed`].
 pub fn read_whole(
@@ -168,7 +266,11 @@ pub fn read_whole(
             source,
         })
     };
-    let (file, len) = open_regular(path, privileged).map_err(Unstable::Read)?;
+    let opened = open_regular(path, privileged);
+    if privileged {
+        super::privilege::drop_all();
+    }
+    let (file, len) = opened.map_err(Unstable::Read)?;
     if len > max {
         return Err(Unstable::TooLarge(len));
     }
@@ -191,15 +293,36 @@ pub fn read_whole(
     }
 }
 
-/// Copies the segment `spec` names: a snapshot or mapped file, a
-/// ScoreBoardFile path (POSIX object derived from it, or SysV key file), a
-/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `privileged`: the
-/// caller checked `spec` against the allowlist (see `privilege`).
+/// Copies the segment `spec` names (see [`open_named`]) once. With
+/// `privileged`, every capability is dropped as soon as the segment is open
+/// (a SysV segment: once it is copied, as attaching needs it).
 pub fn copy_named(
     spec: &Path,
     server_root: Option<&Path>,
     privileged: bool,
 ) -> Result<Copied, Error> {
+    let opened = open_named(spec, server_root, privileged);
+    let early = opened.as_ref().is_ok_and(|o| !o.needs_capability_to_copy());
+    if privileged && early {
+        super::privilege::drop_all();
+    }
+    let copied = opened.and_then(|o| o.copy());
+    if privileged && !early {
+        super::privilege::drop_all();
+    }
+    copied
+}
+
+/// Opens the segment `spec` names: a snapshot or mapped file, a
+/// ScoreBoardFile path (POSIX object derived from it, or SysV key file), a
+/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `privileged`: the
+/// caller checked `spec` against the allowlist (see `privilege`); this
+/// neither raises nor drops a capability.
+pub fn open_named(
+    spec: &Path,
+    server_root: Option<&Path>,
+    privileged: bool,
+) -> Result<Opened, Error> {
     let raw = spec.as_os_str().as_bytes();
     if let Some(key) = raw.strip_prefix(b"sysv:").and_then(parse_int) {
         let shmid = source::sysv_id(key).map_err(|source| Error::Io {
@@ -207,19 +330,15 @@ pub fn copy_named(
             path: spec.into(),
             source,
         })?;
-        return copy_sysv(Some(key), shmid, spec);
+        return Ok(Opened::sysv(Some(key), shmid, spec, None));
     }
     if let Some(shmid) = raw.strip_prefix(b"shmid:").and_then(parse_int) {
-        return copy_sysv(None, shmid, spec);
+        return Ok(Opened::sysv(None, shmid, spec, None));
     }
     if raw.starts_with(b"ShM.") || raw.starts_with(b"/ShM.") {
         let path =
             Path::new(DEV_SHM).join(OsStr::from_bytes(raw.strip_prefix(b"/").unwrap_or(raw)));
-        return Ok(Copied {
-            bytes: read_regular(&path, privileged)?,
-            origin: Origin::Posix(path),
-            bare: false,
-        });
+        return Opened::file(&path, privileged, true);
     }
 
     let sbf = scoreboard_file_path(spec, server_root);
@@ -233,17 +352,7 @@ pub fn copy_named(
     // 1. A regular file holding a whole segment (more than a SysV key file's size).
     match fs::metadata(spec) {
         Ok(meta) if meta.is_file() && meta.len() > 8 => {
-            let bytes = read_regular(spec, privileged)?;
-            let origin = if spec.starts_with(DEV_SHM) {
-                Origin::Posix(spec.into())
-            } else {
-                Origin::File(spec.into())
-            };
-            return Ok(Copied {
-                bytes,
-                origin,
-                bare: false,
-            });
+            return Opened::file(spec, privileged, spec.starts_with(DEV_SHM));
         }
         Ok(meta) if !meta.is_file() => {
             return Err(Error::NotASegment {
@@ -271,13 +380,7 @@ pub fn copy_named(
             continue;
         }
         match fs::metadata(&path) {
-            Ok(_) => {
-                return Ok(Copied {
-                    bytes: read_regular(&path, privileged)?,
-                    origin: Origin::Posix(path),
-                    bare: false,
-                })
-            }
+            Ok(_) => return Opened::file(&path, privileged, true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push(format!("no {shown}")),
             Err(e) => tried.push(format!("{shown}: {}", super::error::describe_io(&e))),
         }
@@ -285,25 +388,19 @@ pub fn copy_named(
     // 3. The same path as a SysV key file (holds only the size).
     match fs::metadata(&sbf) {
         Ok(meta) if meta.is_file() && (meta.len() == 4 || meta.len() == 8) => {
-            let size_bytes = read_regular(&sbf, privileged)?;
+            let size_bytes = Opened::file(&sbf, privileged, false)?.copy()?.bytes;
             let mut le = [0u8; 8];
-            le[..size_bytes.len()].copy_from_slice(&size_bytes);
+            // The key file may have changed since its size was checked.
+            let n = size_bytes.len().min(le.len());
+            le[..n].copy_from_slice(&size_bytes[..n]);
             let expected = u64::from_le_bytes(le);
             let mut last = None;
             for proj in [times33(bytes_path), 1] {
                 let key = ftok(&meta, proj);
                 match source::sysv_id(key) {
                     Ok(shmid) => {
-                        let copied = copy_sysv(Some(key), shmid, &sbf)?;
-                        if copied.bytes.len() as u64 != expected {
-                            return Err(Error::SysvSizeMismatch {
-                                key,
-                                path: sbf,
-                                expected,
-                                actual: copied.bytes.len() as u64,
-                            });
-                        }
-                        return Ok(copied);
+                        let expected = Some((sbf.clone(), expected));
+                        return Ok(Opened::sysv(Some(key), shmid, &sbf, expected));
                     }
                     Err(e) => {
                         last = Some(if e.kind() == io::ErrorKind::NotFound {
@@ -333,8 +430,26 @@ fn parse_int(s: &[u8]) -> Option<i32> {
     }
 }
 
+impl Opened {
+    fn sysv(
+        key: Option<i32>,
+        shmid: i32,
+        shown: &Path,
+        expected: Option<(PathBuf, u64)>,
+    ) -> Opened {
+        Opened {
+            handle: Handle::Sysv {
+                key,
+                shmid,
+                shown: shown.to_path_buf(),
+                expected,
+            },
+        }
+    }
+}
+
 fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path) -> Result<Copied, Error> {
-    let (bytes, info) = source::copy_sysv(shmid).map_err(|source| Error::Io {
+    let (bytes, info) = source::attach_sysv(shmid).map_err(|source| Error::Io {
         op: "attach SysV segment of",
         path: shown.into(),
         source,

@@ -105,3 +105,42 @@ pub fn check_allowed(spec: &Path, server_root: Option<&Path>) -> Result<(), Erro
         })
     }
 }
+
+/// The capabilities a reader ever needs: search any directory and read any
+/// file (POSIX objects), attach any SysV segment.
+const READER_CAPS: [caps::Capability; 2] = [
+    caps::Capability::CAP_DAC_READ_SEARCH,
+    caps::Capability::CAP_IPC_OWNER,
+];
+
+/// For a long-running reader (the exporter) once its segments are open:
+/// nothing effective, inheritable or ambient, and of the permitted set
+/// only what [`raised`] may need again to reopen a segment that httpd
+/// recreated.
+pub fn lower() {
+    for set in [
+        caps::CapSet::Ambient,
+        caps::CapSet::Inheritable,
+        caps::CapSet::Effective,
+    ] {
+        let _ = caps::clear(None, set);
+    }
+    if let Ok(permitted) = caps::read(None, caps::CapSet::Permitted) {
+        let keep: caps::CapsHashSet = permitted
+            .into_iter()
+            .filter(|c| READER_CAPS.contains(c))
+            .collect();
+        let _ = caps::set(None, caps::CapSet::Permitted, &keep);
+    }
+}
+
+/// Runs `open` with the permitted capabilities effective, then makes none
+/// effective again (see [`lower`]).
+pub fn raised<T>(open: impl FnOnce() -> T) -> T {
+    if let Ok(permitted) = caps::read(None, caps::CapSet::Permitted) {
+        let _ = caps::set(None, caps::CapSet::Effective, &permitted);
+    }
+    let out = open();
+    let _ = caps::clear(None, caps::CapSet::Effective);
+    out
+}
