@@ -221,7 +221,9 @@ impl Cmd {
 
 /// argv[0] selects the applet; `apache-scoreboard` takes it as a subcommand.
 #[derive(Parser, Debug)]
-#[command(multicall = true, color = clap::ColorChoice::Never, defer = true)]
+// A fixed help width: clap would otherwise take it from $COLUMNS, and no
+// environment variable may change what a run prints.
+#[command(multicall = true, color = clap::ColorChoice::Never, defer = true, term_width = 100)]
 pub enum Applet {
     #[command(name = BINARY, version, about = "Nagios/Icinga checks that read Apache httpd's scoreboard from shared memory", subcommand_required = true, arg_required_else_help = true)]
     Main {
@@ -233,8 +235,8 @@ pub enum Applet {
 }
 
 /// Runs the program (see [`runtime::run`]).
-pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
-    runtime::run(args, abort, |argv| {
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    runtime::run(args, |argv| {
         let argv = normalize_argv0(argv);
         Applet::try_parse_from(&argv).map(|(Applet::Main { cmd } | Applet::Direct(cmd))| cmd)
     })

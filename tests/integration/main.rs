@@ -19,6 +19,7 @@ mod package;
 mod privilege;
 mod prometheus;
 mod revisions;
+mod signals;
 mod support;
 mod torn;
 mod util;
