@@ -2,12 +2,12 @@
 //! processes a segment names still run, and a running binary's version.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::describe_io;
 
 /// Names httpd runs under.
-fn is_httpd_name(comm: &str) -> bool {
+pub fn is_httpd_name(comm: &str) -> bool {
     matches!(
         comm,
         "apache2"
@@ -68,6 +68,36 @@ pub struct Instance {
     pub segment: Option<String>,
     pub mpm: Option<String>,
     pub note: Option<String>,
+    /// Its maps show an anonymous shared scoreboard and no named one.
+    #[serde(skip)]
+    pub anonymous: bool,
+}
+
+impl Instance {
+    /// The configuration line that gives this httpd a scoreboard other
+    /// processes can read (`path`, else the README's default for its binary).
+    pub fn scoreboard_line(&self, path: Option<&Path>) -> String {
+        let path = match path {
+            Some(p) => p.display().to_string(),
+            None if self
+                .binary
+                .as_ref()
+                .and_then(|b| b.file_name())
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"apache2")) =>
+            {
+                "/run/apache2/apache_scoreboard".into()
+            }
+            None => "/run/httpd/apache_scoreboard".into(),
+        };
+        format!("ScoreBoardFile {path}")
+    }
+}
+
+/// Whether this process sees every process in `/proc` (not so with
+/// `hidepid=invisible` for another user's): only then does an empty list of
+/// instances mean that httpd does not run.
+pub fn sees_all_processes() -> bool {
+    fs::metadata("/proc/1/stat").is_ok()
 }
 
 /// Running httpd parents: httpd-named processes whose parent is not one.
@@ -108,6 +138,7 @@ fn describe(pid: i32) -> Instance {
         segment: None,
         mpm: None,
         note: None,
+        anonymous: false,
     };
     match fs::read_to_string(format!("/proc/{pid}/maps")) {
         Ok(maps) => {
@@ -131,7 +162,11 @@ fn describe(pid: i32) -> Instance {
                 }
             }
             if inst.segment.is_none() && anonymous {
-                inst.note = Some("anonymous scoreboard: set ScoreBoardFile in the httpd configuration (see README)".into());
+                inst.anonymous = true;
+                inst.note = Some(format!(
+                    "anonymous scoreboard: add `{}` to the httpd configuration to read it",
+                    inst.scoreboard_line(None)
+                ));
             }
         }
         Err(e) => inst.note = Some(format!("cannot read /proc/{pid}/maps: {}", describe_io(&e))),
