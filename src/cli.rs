@@ -20,7 +20,7 @@ use crate::checks::{self, busy, stuck, vhost};
 use crate::commands::{dump, instances, snapshot, status};
 use crate::plugin::output::{Outcome, OutputLimits};
 use crate::plugin::State;
-use crate::scoreboard::{HttpdVersion, LayoutSpec, Mpm, ReadOptions};
+use crate::scoreboard::{privilege, HttpdVersion, LayoutSpec, Mpm, ReadOptions};
 
 /// The service name that starts every status line.
 pub const SERVICE: &str = "SCOREBOARD";
@@ -65,6 +65,7 @@ impl SourceArgs {
             httpd_version: self.httpd_version,
             mpm: self.mpm,
             at: self.at,
+            wants_details: false,
         }
     }
 }
@@ -175,6 +176,11 @@ pub enum Cmd {
 }
 
 impl Cmd {
+    /// Whether the command opens a segment (the only use of a capability).
+    fn reads_segment(&self) -> bool {
+        !matches!(self, Cmd::Instances(_) | Cmd::Manpage(_))
+    }
+
     fn run_args(&self) -> Option<&RunArgs> {
         match self {
             Cmd::Busy(a) => Some(&a.plugin.run),
@@ -249,13 +255,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
             .unwrap_or_default();
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{msg}{at}"));
     }));
+    // Before anything else: who runs this, from the kernel; the effective
+    // capabilities are cleared here (see scoreboard::privilege).
+    privilege::at_startup();
     // Signals first, so an engine's early kill still gets its UNKNOWN line.
     let watchdog = Watchdog::arm();
     let argv = normalize_argv0(args.into_iter().collect());
     let cmd = match Applet::try_parse_from(&argv) {
         Ok(Applet::Main { cmd } | Applet::Direct(cmd)) => cmd,
-        Err(e) => return finish_text(&clap_report(&e), State::Unknown),
+        Err(e) => {
+            privilege::renounce();
+            return finish_text(&clap_report(&e), State::Unknown);
+        }
     };
+    if !cmd.reads_segment() {
+        privilege::renounce();
+    }
     let run = cmd.run_args().cloned();
     // Subcommands without RunArgs (the man page) need no watchdog; a
     // SIGTERM that came during parsing is waiting in the socket pair.
@@ -409,16 +424,16 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
         Cmd::Stuck(a) => checks::run(&a.plugin, &a.source, |l| stuck::check(l, &a)),
         Cmd::Vhost(a) => checks::run(&a.plugin, &a.source, |l| vhost::check(l, &a)),
         Cmd::Dump(a) => {
-            let loaded = checks::load(&a.source)?;
+            let loaded = checks::load(&a.source, true)?;
             Report::Text(dump::render(&loaded, a.all, a.format, a.header))
         }
         Cmd::Status(a) => {
-            let loaded = checks::load(&a.source)?;
+            let loaded = checks::load(&a.source, true)?;
             let limits = status::limits(&loaded, a.max_workers, a.threads_per_child);
             Report::Text(status::render(&loaded, limits))
         }
         Cmd::Snapshot(a) => {
-            let loaded = checks::load(&a.source)?;
+            let loaded = checks::load(&a.source, true)?;
             Report::Text(snapshot::write(&loaded, &a.out)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),

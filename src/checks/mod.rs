@@ -14,7 +14,7 @@ use clap::Args;
 use crate::cli::{Report, RunArgs, SourceArgs};
 use crate::plugin::output::{Outcome, OutputLimits};
 use crate::plugin::State;
-use crate::scoreboard::{self, Loaded, MpmLimits};
+use crate::scoreboard::{self, Loaded, MpmLimits, ReadOptions};
 
 /// What a stale segment (no process named in it runs) reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -53,9 +53,14 @@ impl PluginArgs {
 }
 
 /// Loads the scoreboard the options name; errors name the file.
-pub fn load(source: &SourceArgs) -> anyhow::Result<Loaded> {
+/// `wants_details`: for a command that shows request lines and clients
+/// (see `ReadOptions::wants_details`).
+pub fn load(source: &SourceArgs, wants_details: bool) -> anyhow::Result<Loaded> {
     use scoreboard::Error as E;
-    let opts = source.read_options();
+    let opts = ReadOptions {
+        wants_details,
+        ..source.read_options()
+    };
     // One line, `<file>: <what is wrong>`. Display only, not the `{:#}`
     // chain, which would repeat an I/O error's text with its os error code.
     scoreboard::load(&opts).map_err(|e| match (&opts.scoreboard, &e) {
@@ -78,7 +83,7 @@ pub fn run(
     source: &SourceArgs,
     check: impl FnOnce(&Loaded) -> anyhow::Result<Outcome>,
 ) -> Report {
-    let outcome = match load(source) {
+    let outcome = match load(source, false) {
         Err(e) => Outcome::unknown(format!("{e:#}")),
         Ok(loaded) => {
             let mut outcome = match stale_outcome(&loaded, plugin.stale) {

@@ -42,6 +42,15 @@ pub struct StuckArgs {
     /// last left idle, as mod_status's SS column does
     #[arg(long)]
     pub include_reading: bool,
+    /// Show request lines with their query strings (shown as `?…` by
+    /// default); only for root, the caller's own segment or a show-details
+    /// scoreboard (README, "Running without root")
+    #[arg(long)]
+    pub show_query: bool,
+    /// Show client addresses (left out by default); same condition as
+    /// --show-query
+    #[arg(long)]
+    pub show_clients: bool,
 }
 
 /// `30s`, `5m`, `1h 30m`, or a bare number of seconds, in µs.
@@ -74,12 +83,34 @@ struct Running {
     request: String,
 }
 
+/// A request line as checks show it: the query string (from `?` to the
+/// next space, e.g. a token) as `?…` unless `show_query`.
+pub fn request_shown(request: &[u8], show_query: bool) -> std::borrow::Cow<'_, [u8]> {
+    let Some(q) = request
+        .iter()
+        .position(|&b| b == b'?')
+        .filter(|_| !show_query)
+    else {
+        return request.into();
+    };
+    let end = request[q..]
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(request.len(), |e| q + e);
+    let mut shown = request[..q].to_vec();
+    shown.extend_from_slice("?…".as_bytes());
+    shown.extend_from_slice(&request[end..]);
+    shown.into()
+}
+
 fn vhost_matches(globs: &Globs, vhost: &[u8]) -> bool {
     globs.matches(vhost, true) || host_part(vhost).is_some_and(|h| globs.matches(h, true))
 }
 
 pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
     let now = loaded.now;
+    let show_query = args.show_query && loaded.details;
+    let show_clients = args.show_clients && loaded.details;
     let mut running: Vec<Running> = Vec::new();
     for (_, w) in loaded.scoreboard.workers() {
         let (age, reading) = match (
@@ -109,7 +140,9 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
         if args
             .exclude_request
             .as_ref()
-            .is_some_and(|g| g.matches(w.request(), false))
+            // Matched against what the caller may see: a glob must not
+            // probe a hidden query string one character at a time.
+            .is_some_and(|g| g.matches(&request_shown(w.request(), loaded.details), false))
         {
             continue;
         }
@@ -125,7 +158,7 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
                 escape_bytes(vhost)
             },
             client: escape_bytes(w.client()),
-            request: escape_bytes(w.request()),
+            request: escape_bytes(&request_shown(w.request(), show_query)),
         });
     }
     running.sort_by(|a, b| b.age.cmp(&a.age).then(a.slot.cmp(&b.slot)));
@@ -171,8 +204,13 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
         .iter()
         .filter(|r| shown_from.is_none_or(|l| r.age > l))
     {
+        let client = match (show_clients, r.client.is_empty()) {
+            (false, _) => String::new(),
+            (true, true) => " -".into(),
+            (true, false) => format!(" {}", r.client),
+        };
         o.long.push(format!(
-            "{} pid {} slot {}-{} {}{} {} {} {}",
+            "{} pid {} slot {}-{} {}{} {}{client} {}",
             human_age(r.age),
             r.pid,
             r.slot.0,
@@ -184,13 +222,17 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
                 ""
             },
             r.vhost,
-            if r.client.is_empty() { "-" } else { &r.client },
             if r.request.is_empty() {
                 "-"
             } else {
                 &r.request
             }
         ));
+    }
+    if (args.show_query || args.show_clients) && !loaded.details {
+        o.long.push(
+            "--show-query/--show-clients ignored: for root or show-details scoreboards only".into(),
+        );
     }
     let secs = |us: i64| us as f64 / 1e6;
     let age_range = |l: Option<i64>| {
@@ -232,6 +274,21 @@ pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn query_strings_are_hidden() {
+        let shown = |r: &str| {
+            String::from_utf8(super::request_shown(r.as_bytes(), false).into_owned()).unwrap()
+        };
+        assert_eq!(shown("GET /a?token=x HTTP/1.1"), "GET /a?… HTTP/1.1");
+        assert_eq!(shown("GET /a?token=x&pad=01234"), "GET /a?…");
+        assert_eq!(shown("GET /a HTTP/1.1"), "GET /a HTTP/1.1");
+        assert_eq!(shown("OPTIONS * HTTP/1.1"), "OPTIONS * HTTP/1.1");
+        assert_eq!(
+            super::request_shown(b"GET /?q HTTP/1.1", true).as_ref(),
+            b"GET /?q HTTP/1.1"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -63,7 +63,7 @@ pub struct Copied {
     pub bare: bool,
 }
 
-const DEV_SHM: &str = "/dev/shm";
+pub const DEV_SHM: &str = "/dev/shm";
 
 /// APR's default "times 33" hash (`h1`, and the SysV ftok proj id).
 pub fn times33(path: &[u8]) -> u32 {
@@ -127,32 +127,66 @@ pub fn ftok(meta: &fs::Metadata, proj: u32) -> i32 {
         as i32
 }
 
-/// Opens a path read-only without blocking on FIFOs or acquiring a
-/// controlling terminal, and checks it is a regular file. With `privileged`,
-/// symlinks are not followed, the file must be root's, and every capability
-/// is dropped as soon as it is open.
-fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
-    let io_err = |op, source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = fs::metadata(path).map_err(|e| io_err("open", e))?;
-    if let Some(what) = not_regular(&meta) {
-        return Err(Error::NotASegment {
+/// Opens `path` read-only through no symlink and no magic link in any
+/// component (`openat2` with `RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`),
+/// without blocking on a FIFO or acquiring a controlling terminal.
+/// `directory`: open a directory (for its `fstat`) instead.
+pub fn open_strict(path: &Path, directory: bool) -> io::Result<File> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
+    let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    if directory {
+        flags |= OFlags::DIRECTORY;
+    }
+    let fd = openat2(
+        CWD,
+        path,
+        flags,
+        Mode::empty(),
+        ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    Ok(File::from(fd))
+}
+
+/// Opens a path for reading as the mode allows: with the caller's own
+/// rights (symlinks followed; a stat first, so a FIFO or device is never
+/// opened) or, `strict`, with [`open_strict`] and nothing trusted before the
+/// `fstat` of what was opened. `None` when nothing is there.
+fn open_path(path: &Path, strict: bool) -> Result<Option<(File, fs::Metadata)>, Error> {
+    let io_err = |op, source: io::Error| match source.raw_os_error() {
+        Some(libc::ELOOP) if strict => Error::Symlink {
             path: path.to_path_buf(),
-            what,
-        });
-    }
-    let nofollow = if privileged { libc::O_NOFOLLOW } else { 0 };
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | nofollow)
-        .open(path);
-    if privileged {
-        super::privilege::drop_all();
-    }
-    let file = opened.map_err(|e| io_err("open", e))?;
+        },
+        _ => Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        },
+    };
+    let not_found = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+    let file = if strict {
+        match open_strict(path, false) {
+            Ok(file) => file,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(io_err("open", e)),
+        }
+    } else {
+        let meta = match fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(io_err("open", e)),
+        };
+        if let Some(what) = not_regular(&meta) {
+            return Err(Error::NotASegment {
+                path: path.to_path_buf(),
+                what,
+            });
+        }
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| io_err("open", e))?
+    };
     // Check the opened file, not the name (it may have been swapped).
     let meta = file.metadata().map_err(|e| io_err("stat", e))?;
     if let Some(what) = not_regular(&meta) {
@@ -161,13 +195,13 @@ fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
             what,
         });
     }
-    if privileged && meta.uid() != 0 {
+    if strict && meta.uid() != 0 {
         return Err(Error::NotRootOwned {
             path: path.to_path_buf(),
             uid: meta.uid(),
         });
     }
-    Ok((file, meta.len()))
+    Ok(Some((file, meta)))
 }
 
 fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
@@ -187,24 +221,25 @@ fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
     }
 }
 
-fn read_regular(path: &Path, privileged: bool) -> Result<Vec<u8>, Error> {
-    let (file, len) = open_regular(path, privileged)?;
-    source::copy_file(&file, len).map_err(|source| Error::Io {
+fn read_all(path: &Path, file: &File, meta: &fs::Metadata) -> Result<Vec<u8>, Error> {
+    source::copy_file(file, meta.len()).map_err(|source| Error::Io {
         op: "read",
         path: path.to_path_buf(),
         source,
     })
 }
 
+/// Whether a path has a `..` component.
+fn has_dot_dot(path: &Path) -> bool {
+    path.components().any(|c| c == Component::ParentDir)
+}
+
 /// Copies the segment `spec` names: a snapshot or mapped file, a
 /// ScoreBoardFile path (POSIX object derived from it, or SysV key file), a
-/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `privileged`: the
-/// caller checked `spec` against the allowlist (see `privilege`).
-pub fn copy_named(
-    spec: &Path,
-    server_root: Option<&Path>,
-    privileged: bool,
-) -> Result<Copied, Error> {
+/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `strict` (root and
+/// capability modes, see `privilege`): no symlink is followed, no `..`
+/// accepted, and every object must be root's.
+pub fn copy_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Result<Copied, Error> {
     let raw = spec.as_os_str().as_bytes();
     if let Some(key) = raw.strip_prefix(b"sysv:").and_then(parse_int) {
         let shmid = source::sysv_id(key).map_err(|source| Error::Io {
@@ -212,21 +247,32 @@ pub fn copy_named(
             path: spec.into(),
             source,
         })?;
-        return copy_sysv(Some(key), shmid, spec);
+        return copy_sysv(Some(key), shmid, spec, strict);
     }
     if let Some(shmid) = raw.strip_prefix(b"shmid:").and_then(parse_int) {
-        return copy_sysv(None, shmid, spec);
+        return copy_sysv(None, shmid, spec, strict);
     }
-    if raw.starts_with(b"ShM.") || raw.starts_with(b"/ShM.") {
-        let path =
-            Path::new(DEV_SHM).join(OsStr::from_bytes(raw.strip_prefix(b"/").unwrap_or(raw)));
-        return Ok(Copied {
-            bytes: read_regular(&path, privileged)?,
-            origin: Origin::Posix(path),
-            bare: false,
+    if strict && has_dot_dot(spec) {
+        return Err(Error::DotDot {
+            shown: crate::plugin::text::escape_bytes(raw),
         });
     }
-
+    // `ShM.…` or `/ShM.…`: an object name in /dev/shm, one component only.
+    let name = raw.strip_prefix(b"/").unwrap_or(raw);
+    if name.starts_with(b"ShM.") && !name.contains(&b'/') {
+        let path = Path::new(DEV_SHM).join(OsStr::from_bytes(name));
+        return match open_path(&path, strict)? {
+            Some((file, meta)) => Ok(Copied {
+                bytes: read_all(&path, &file, &meta)?,
+                origin: Origin::Posix(path),
+                bare: false,
+            }),
+            None => Err(Error::NotFound {
+                path: path.clone(),
+                tried: "no such object".into(),
+            }),
+        };
+    }
     let sbf = scoreboard_file_path(spec, server_root);
     // A relative path given with --server-root is below it.
     let spec: &Path = if server_root.is_some() && spec.is_relative() {
@@ -234,11 +280,18 @@ pub fn copy_named(
     } else {
         spec
     };
+    copy_derived(spec, &sbf, strict)
+}
+
+/// The segment of a ScoreBoardFile path `sbf` (`spec` as given): the file
+/// itself when it holds a whole segment, else the POSIX object APR derives
+/// from the path, else the SysV segment whose key file it is.
+pub fn copy_derived(spec: &Path, sbf: &Path, strict: bool) -> Result<Copied, Error> {
     let mut tried = Vec::new();
     // 1. A regular file holding a whole segment (more than a SysV key file's size).
-    match fs::metadata(spec) {
-        Ok(meta) if meta.is_file() && meta.len() > 8 => {
-            let bytes = read_regular(spec, privileged)?;
+    let key_file = match open_path(spec, strict)? {
+        Some((file, meta)) if meta.len() > 8 => {
+            let bytes = read_all(spec, &file, &meta)?;
             let origin = if spec.starts_with(DEV_SHM) {
                 Origin::Posix(spec.into())
             } else {
@@ -250,22 +303,15 @@ pub fn copy_named(
                 bare: false,
             });
         }
-        Ok(meta) if !meta.is_file() => {
-            return Err(Error::NotASegment {
-                path: spec.into(),
-                what: not_regular(&meta).unwrap_or("not a regular file"),
-            });
+        Some((file, meta)) => {
+            tried.push(format!("the file holds no segment ({} bytes)", meta.len()));
+            Some((file, meta))
         }
-        Ok(meta) => tried.push(format!("the file holds no segment ({} bytes)", meta.len())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push("no such file".into()),
-        Err(e) => {
-            return Err(Error::Io {
-                op: "open",
-                path: spec.into(),
-                source: e,
-            })
+        None => {
+            tried.push("no such file".into());
+            None
         }
-    }
+    };
     // 2. The POSIX object APR derives from the ScoreBoardFile path.
     let bytes_path = sbf.as_os_str().as_bytes();
     for signed in [HOST_SIGNED_CHAR, !HOST_SIGNED_CHAR] {
@@ -275,22 +321,21 @@ pub fn copy_named(
         if tried.iter().any(|t| t.ends_with(&shown)) {
             continue;
         }
-        match fs::metadata(&path) {
-            Ok(_) => {
+        match open_path(&path, strict)? {
+            Some((file, meta)) => {
                 return Ok(Copied {
-                    bytes: read_regular(&path, privileged)?,
+                    bytes: read_all(&path, &file, &meta)?,
                     origin: Origin::Posix(path),
                     bare: false,
                 })
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push(format!("no {shown}")),
-            Err(e) => tried.push(format!("{shown}: {}", super::error::describe_io(&e))),
+            None => tried.push(format!("no {shown}")),
         }
     }
     // 3. The same path as a SysV key file (holds only the size).
-    match fs::metadata(&sbf) {
-        Ok(meta) if meta.is_file() && (meta.len() == 4 || meta.len() == 8) => {
-            let size_bytes = read_regular(&sbf, privileged)?;
+    match key_file {
+        Some((file, meta)) if meta.len() == 4 || meta.len() == 8 => {
+            let size_bytes = read_all(spec, &file, &meta)?;
             let mut le = [0u8; 8];
             le[..size_bytes.len()].copy_from_slice(&size_bytes);
             let expected = u64::from_le_bytes(le);
@@ -299,11 +344,11 @@ pub fn copy_named(
                 let key = ftok(&meta, proj);
                 match source::sysv_id(key) {
                     Ok(shmid) => {
-                        let copied = copy_sysv(Some(key), shmid, &sbf)?;
+                        let copied = copy_sysv(Some(key), shmid, sbf, strict)?;
                         if copied.bytes.len() as u64 != expected {
                             return Err(Error::SysvSizeMismatch {
                                 key,
-                                path: sbf,
+                                path: sbf.to_path_buf(),
                                 expected,
                                 actual: copied.bytes.len() as u64,
                             });
@@ -321,7 +366,7 @@ pub fn copy_named(
             }
             tried.extend(last);
         }
-        _ if sbf.as_path() == spec => tried.push("no SysV key file".into()),
+        _ if sbf == spec => tried.push("no SysV key file".into()),
         _ => tried.push(format!("no SysV key file {}", sbf.display())),
     }
     Err(Error::NotFound {
@@ -338,8 +383,29 @@ fn parse_int(s: &[u8]) -> Option<i32> {
     }
 }
 
-fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path) -> Result<Copied, Error> {
-    let (bytes, info) = source::copy_sysv(shmid).map_err(|source| Error::Io {
+fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path, strict: bool) -> Result<Copied, Error> {
+    let mut owner = None;
+    let admit = |info: &source::SysvInfo| {
+        if strict && info.owner != 0 {
+            owner = Some(info.owner);
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        Ok(())
+    };
+    // Whatever privilege let the attach happen is not needed to copy.
+    let attached = || {
+        if super::privilege::mode() == super::privilege::Mode::Capable {
+            super::privilege::drop_all();
+        }
+    };
+    let copied = source::copy_sysv(shmid, admit, attached);
+    if let Some(uid) = owner {
+        return Err(Error::NotRootOwned {
+            path: shown.into(),
+            uid,
+        });
+    }
+    let (bytes, info) = copied.map_err(|source| Error::Io {
         op: "attach SysV segment of",
         path: shown.into(),
         source,
@@ -415,7 +481,16 @@ pub fn instances() -> Vec<Instance> {
         .filter_map(|pid| {
             let (comm, ppid) = proc_stat(pid)?;
             let parent_is_httpd = proc_stat(ppid).is_some_and(|(pc, _)| pc == comm);
-            (is_httpd_name(&comm) && !parent_is_httpd).then(|| describe_instance(pid))
+            (is_httpd_name(&comm) && !parent_is_httpd).then(|| {
+                let mut inst = describe_instance(pid);
+                if super::privilege::mode() == super::privilege::Mode::Root {
+                    if let Err(why) = trusted_parent(pid) {
+                        inst.segment = None;
+                        inst.note = Some(format!("not trusted by root: {why}"));
+                    }
+                }
+                inst
+            })
         })
         .collect();
     found.sort_by_key(|i| i.pid);
@@ -445,7 +520,7 @@ fn describe_instance(pid: i32) -> Instance {
             let mut anonymous = false;
             for line in maps.lines() {
                 let name = line.split_whitespace().nth(5).unwrap_or("");
-                if name.starts_with("/dev/shm/ShM.") {
+                if is_shm_object(name) {
                     inst.segment = Some(name.to_string());
                 } else if let Some(key) = name.strip_prefix("/SYSV") {
                     let shmid = line.split_whitespace().nth(4).unwrap_or("0");
@@ -472,6 +547,57 @@ fn describe_instance(pid: i32) -> Instance {
         }
     }
     inst
+}
+
+/// `/dev/shm/ShM.<hex>H<hex>`, the only POSIX object names APR makes.
+fn is_shm_object(name: &str) -> bool {
+    name.strip_prefix("/dev/shm/ShM.")
+        .and_then(|rest| rest.split_once('H'))
+        .is_some_and(|(a, b)| {
+            [a, b]
+                .iter()
+                .all(|h| !h.is_empty() && h.len() <= 8 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+        })
+}
+
+/// Whether root may trust an httpd parent: it runs as root (every uid 0),
+/// from an executable that root owns and only root may write, in a
+/// directory that root owns and only root may write, reached through no
+/// symlink. Otherwise why not.
+pub fn trusted_parent(pid: i32) -> Result<(), String> {
+    let status = read_proc(&format!("/proc/{pid}/status"), 2048).ok_or("no status")?;
+    let uids = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Uid:"))
+        .ok_or("no Uid line")?;
+    let root = uids
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .all(|w| w == b"0");
+    if !root {
+        return Err("does not run as root".into());
+    }
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).map_err(|_| "executable unknown")?;
+    let dir = exe.parent().ok_or("executable unknown")?;
+    let root_only = |meta: &fs::Metadata| meta.uid() == 0 && meta.mode() & 0o022 == 0;
+    let binary = open_strict(&exe, false)
+        .and_then(|f| f.metadata())
+        .map_err(|_| format!("{} cannot be opened without a symlink", exe.display()))?;
+    let directory = open_strict(dir, true)
+        .and_then(|f| f.metadata())
+        .map_err(|_| format!("{} cannot be opened without a symlink", dir.display()))?;
+    // The file the process runs must be the one the name leads to.
+    let running = fs::metadata(format!("/proc/{pid}/exe")).map_err(|_| "executable unknown")?;
+    if (running.dev(), running.ino()) != (binary.dev(), binary.ino()) {
+        return Err(format!("{} was replaced", exe.display()));
+    }
+    if !root_only(&binary) || !root_only(&directory) {
+        return Err(format!(
+            "{} or its directory is not root's alone",
+            exe.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The MPM module a process has mapped (Debian loads MPMs as modules).

@@ -51,6 +51,8 @@ pub struct SysvInfo {
     pub size: u64,
     pub creator_pid: i32,
     pub attached: u64,
+    /// The owner (`shm_perm.uid`).
+    pub owner: u32,
 }
 
 /// `shmget(key, 0, 0)`: the id of an existing segment.
@@ -65,8 +67,15 @@ pub fn sysv_id(key: i32) -> io::Result<i32> {
     }
 }
 
-/// Attaches segment `shmid` read-only, copies it and detaches it.
-pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
+/// Attaches segment `shmid` read-only, copies it and detaches it. `admit`
+/// sees what `IPC_STAT` says before anything is attached and may refuse;
+/// `attached` runs right after the attach (the privilege that took is then
+/// given up before a byte is copied).
+pub fn copy_sysv(
+    shmid: i32,
+    admit: impl FnOnce(&SysvInfo) -> io::Result<()>,
+    attached: impl FnOnce(),
+) -> io::Result<(Vec<u8>, SysvInfo)> {
     // SAFETY: shmid_ds is a plain C struct for which all-zero bytes are a
     // valid value.
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
@@ -80,7 +89,9 @@ pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
         size: ds.shm_segsz as u64,
         creator_pid: ds.shm_cpid,
         attached: ds.shm_nattch as u64,
+        owner: ds.shm_perm.uid,
     };
+    admit(&info)?;
     if info.size > MAX_SEGMENT {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -90,8 +101,10 @@ pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
     // SAFETY: attaching read-only at an address the kernel chooses maps new
     // pages and touches no existing memory.
     let addr = unsafe { libc::shmat(shmid, std::ptr::null(), libc::SHM_RDONLY) };
+    let error = io::Error::last_os_error();
+    attached();
     if addr as isize == -1 {
-        return Err(io::Error::last_os_error());
+        return Err(error);
     }
     // SAFETY: the kernel mapped at least shm_segsz readable bytes at `addr`
     // (segments never shrink), they stay mapped until the shmdt below, and
