@@ -14,5 +14,7 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod measure;
 pub mod plugin;
 pub mod scoreboard;
+pub mod shm;

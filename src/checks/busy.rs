@@ -3,11 +3,11 @@
 
 use clap::Args;
 
-use super::{capacity, percent, PluginArgs};
-use crate::cli::SourceArgs;
+use crate::measure::{percent, Capacity};
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
-use crate::plugin::range::{evaluate, Range};
+use crate::plugin::range::evaluate;
+use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
 use crate::scoreboard::{rules, Loaded, Mpm};
 
@@ -22,27 +22,12 @@ pub enum BusyMetric {
     Open,
 }
 
-#[derive(Args, Debug)]
-pub struct BusyArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub plugin: PluginArgs,
-    /// Warning range for --metric (Nagios range: 80, 5:, @10:20)
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub warning: Option<Range>,
-    /// Critical range for --metric
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub critical: Option<Range>,
+// What -w/-c judge.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
     /// What -w/-c apply to
     #[arg(long, value_enum, default_value = "busy_pct")]
     pub metric: BusyMetric,
-    /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub max_workers: Option<usize>,
-    /// ThreadsPerChild (with --max-workers, drops disabled slots as mod_status does)
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub threads_per_child: Option<usize>,
 }
 
 /// Perfdata labels of the per-status slot counts, by status value.
@@ -60,8 +45,13 @@ const STATE_LABELS: [&str; 11] = [
     "slots_idle_cleanup",
 ];
 
-pub fn check(loaded: &Loaded, args: &BusyArgs) -> anyhow::Result<Outcome> {
-    let (cap, limits, assumed) = capacity(loaded, args.max_workers, args.threads_per_child);
+pub fn check(
+    loaded: &Loaded,
+    args: &Options,
+    thresholds: &Thresholds,
+    capacity: Capacity,
+) -> anyhow::Result<Outcome> {
+    let (cap, limits, assumed) = capacity.resolve(loaded);
     let s = rules::summarize(&loaded.scoreboard, loaded.rules(), limits);
     let open = cap.saturating_sub(s.busy + s.idle + s.graceful);
     let pct = percent(s.busy, cap);
@@ -71,7 +61,7 @@ pub fn check(loaded: &Loaded, args: &BusyArgs) -> anyhow::Result<Outcome> {
         BusyMetric::Idle => (s.idle as f64, "idle"),
         BusyMetric::Open => (open as f64, "open"),
     };
-    let (w, c) = (args.warning.as_ref(), args.critical.as_ref());
+    let (w, c) = (thresholds.warning.as_ref(), thresholds.critical.as_ref());
     let state = evaluate(value, w, c);
     let mut summary = format!("{}/{cap} workers busy ({pct:.1}%), {} idle", s.busy, s.idle);
     if s.graceful > 0 {
@@ -87,7 +77,7 @@ pub fn check(loaded: &Loaded, args: &BusyArgs) -> anyhow::Result<Outcome> {
         if let Some(r) = range {
             o.long.push(format!(
                 "{label} {} is {}",
-                crate::plugin::perfdata::format_number(value),
+                crate::plugin::number::format_number(value),
                 r.violation()
             ));
         }

@@ -8,13 +8,10 @@ pub mod vhost;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::Context;
-use clap::Args;
-
-use crate::cli::{Report, RunArgs, SourceArgs};
-use crate::plugin::output::{Outcome, OutputLimits};
+use crate::plugin::output::Outcome;
 use crate::plugin::State;
-use crate::scoreboard::{self, Loaded, MpmLimits, ReadOptions};
+use crate::scoreboard::{self, Loaded, ReadOptions};
+use anyhow::Context;
 
 /// What a stale segment (no process named in it runs) reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -25,45 +22,12 @@ pub enum StalePolicy {
     Ok,
 }
 
-// Options every check has besides its thresholds (a plain comment: see
-// SourceArgs).
-#[derive(Args, Debug, Clone)]
-pub struct PluginArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// State when httpd no longer runs (no process named in the segment is alive)
-    #[arg(long, value_enum, default_value = "critical")]
-    pub stale: StalePolicy,
-    /// At most N long-output lines [default: 10, within 1000 bytes in all]
-    #[arg(long, value_name = "N")]
-    pub max_lines: Option<usize>,
-}
-
-impl PluginArgs {
-    fn limits(&self) -> OutputLimits {
-        match self.max_lines {
-            // An explicit line count is honoured even past the NRPE v2 size.
-            Some(n) => OutputLimits {
-                max_lines: n,
-                max_bytes: 65_000,
-            },
-            None => OutputLimits::default(),
-        }
-    }
-}
-
 /// Loads the scoreboard the options name; errors name the file.
-/// `wants_details`: for a command that shows request lines and clients
-/// (see `ReadOptions::wants_details`).
-pub fn load(source: &SourceArgs, wants_details: bool) -> anyhow::Result<Loaded> {
+pub fn load(opts: &ReadOptions) -> anyhow::Result<Loaded> {
     use scoreboard::Error as E;
-    let opts = ReadOptions {
-        wants_details,
-        ..source.read_options()
-    };
     // One line, `<file>: <what is wrong>`. Display only, not the `{:#}`
     // chain, which would repeat an I/O error's text with its os error code.
-    scoreboard::load(&opts).map_err(|e| match (&opts.scoreboard, &e) {
+    scoreboard::load(opts).map_err(|e| match (&opts.scoreboard, &e) {
         (
             Some(path),
             E::TooSmall { .. }
@@ -79,26 +43,24 @@ pub fn load(source: &SourceArgs, wants_details: bool) -> anyhow::Result<Loaded> 
 
 /// Probe, then judge with `check`, then add the diagnostics `-v` asks for.
 pub fn run(
-    plugin: &PluginArgs,
-    source: &SourceArgs,
+    source: &ReadOptions,
+    stale: StalePolicy,
+    verbose: u8,
     check: impl FnOnce(&Loaded) -> anyhow::Result<Outcome>,
-) -> Report {
-    let outcome = match load(source, false) {
+) -> Outcome {
+    match load(source) {
         Err(e) => Outcome::unknown(format!("{e:#}")),
         Ok(loaded) => {
-            let mut outcome = match stale_outcome(&loaded, plugin.stale) {
+            let mut outcome = match stale_outcome(&loaded, stale) {
                 Some(o) => o,
                 None => check(&loaded)
                     .with_context(|| loaded.shown.clone())
                     .unwrap_or_else(|e| Outcome::unknown(format!("{e:#}"))),
             };
-            outcome
-                .long
-                .extend(diagnostics(&loaded, plugin.run.verbose));
+            outcome.long.extend(diagnostics(&loaded, verbose));
             outcome
         }
-    };
-    Report::Plugin(outcome, plugin.limits())
+    }
 }
 
 fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
@@ -185,33 +147,6 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
 pub fn rfc3339(us: i64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_micros(us.max(0) as u64))
         .to_string()
-}
-
-/// Capacity: `--max-workers`, else every slot (ServerLimit × ThreadLimit),
-/// which the long output then says.
-pub fn capacity(
-    loaded: &Loaded,
-    max_workers: Option<usize>,
-    threads_per_child: Option<usize>,
-) -> (usize, MpmLimits, Option<String>) {
-    let g = loaded.scoreboard.global();
-    let limits = MpmLimits::from_config(max_workers, threads_per_child, g.thread_limit);
-    match max_workers {
-        Some(n) => (n, limits, None),
-        None => {
-            let slots = loaded.scoreboard.slot_count();
-            (slots, limits, Some(format!("capacity {slots} assumed from ServerLimit {} x ThreadLimit {} (pass --max-workers MaxRequestWorkers)", g.server_limit, g.thread_limit)))
-        }
-    }
-}
-
-/// 100 × part / whole, 0 for an empty whole.
-pub fn percent(part: usize, whole: usize) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
 }
 
 /// A request age for people: `3.8s`, `4m12s`, `2h05m`.

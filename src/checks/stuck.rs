@@ -4,8 +4,7 @@
 
 use clap::Args;
 
-use super::{host_part, human_age, Globs, PluginArgs};
-use crate::cli::SourceArgs;
+use super::{host_part, human_age, Globs};
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
 use crate::plugin::range::Range;
@@ -13,12 +12,9 @@ use crate::plugin::text::escape_bytes;
 use crate::plugin::State;
 use crate::scoreboard::{status, Loaded};
 
-#[derive(Args, Debug)]
-pub struct StuckArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub plugin: PluginArgs,
+// The ages -w/-c name and which requests count.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
     /// Warning age: 30s, 5m, 1h30m; a bare number is seconds
     #[arg(short, long, value_name = "AGE", value_parser = parse_age)]
     pub warning: Option<i64>,
@@ -107,7 +103,7 @@ fn vhost_matches(globs: &Globs, vhost: &[u8]) -> bool {
     globs.matches(vhost, true) || host_part(vhost).is_some_and(|h| globs.matches(h, true))
 }
 
-pub fn check(loaded: &Loaded, args: &StuckArgs) -> anyhow::Result<Outcome> {
+pub fn check(loaded: &Loaded, args: &Options) -> anyhow::Result<Outcome> {
     let now = loaded.now;
     let show_query = args.show_query && loaded.details;
     let show_clients = args.show_clients && loaded.details;

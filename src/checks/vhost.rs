@@ -7,12 +7,14 @@ use std::collections::HashMap;
 
 use clap::Args;
 
-use super::{capacity, host_part, human_age, percent, PluginArgs};
-use crate::cli::SourceArgs;
+use super::{host_part, human_age};
+use crate::measure::{percent, Capacity};
+use crate::plugin::number::format_number;
 use crate::plugin::output::Outcome;
-use crate::plugin::perfdata::{format_number, Perfdata, MAX_LABEL_CHARS};
-use crate::plugin::range::{evaluate, Range};
+use crate::plugin::perfdata::{Perfdata, MAX_LABEL_CHARS};
+use crate::plugin::range::evaluate;
 use crate::plugin::text::escape_bytes;
+use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
 use crate::scoreboard::{status, Loaded, Rules};
 
@@ -36,18 +38,9 @@ pub enum GroupBy {
     Host,
 }
 
-#[derive(Args, Debug)]
-pub struct VhostArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub plugin: PluginArgs,
-    /// Warning range for --metric of the busiest vhost
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub warning: Option<Range>,
-    /// Critical range for --metric of the busiest vhost
-    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
-    pub critical: Option<Range>,
+// What -w/-c judge and how vhosts are grouped and listed.
+#[derive(Args, Debug, Clone)]
+pub struct Options {
     #[arg(long, value_enum, default_value = "share_of_capacity")]
     pub metric: VhostMetric,
     #[arg(long, value_enum, default_value = "vhost")]
@@ -55,12 +48,6 @@ pub struct VhostArgs {
     /// How many vhosts the long output and perfdata list
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top: usize,
-    /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub max_workers: Option<usize>,
-    /// ThreadsPerChild
-    #[arg(long, value_name = "N", value_parser = crate::cli::positive)]
-    pub threads_per_child: Option<usize>,
 }
 
 #[derive(Default)]
@@ -71,8 +58,13 @@ struct Group {
 
 const NO_VHOST: &str = "(none)";
 
-pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
-    let (cap, _, assumed) = capacity(loaded, args.max_workers, args.threads_per_child);
+pub fn check(
+    loaded: &Loaded,
+    args: &Options,
+    thresholds: &Thresholds,
+    capacity: Capacity,
+) -> anyhow::Result<Outcome> {
+    let (cap, _, assumed) = capacity.resolve(loaded);
     let rules = loaded.rules();
     let mut groups: HashMap<Vec<u8>, Group> = HashMap::new();
     for (p, w) in loaded.scoreboard.workers() {
@@ -109,7 +101,7 @@ pub fn check(loaded: &Loaded, args: &VhostArgs) -> anyhow::Result<Outcome> {
         VhostMetric::Busy => g.busy as f64,
     };
     let top = ranked.iter().find(|(name, _)| name != NO_VHOST);
-    let (w, c) = (args.warning.as_ref(), args.critical.as_ref());
+    let (w, c) = (thresholds.warning.as_ref(), thresholds.critical.as_ref());
     let state = top.map_or(State::Ok, |(_, g)| evaluate(metric(g), w, c));
     let summary = match top {
         None => format!("no busy worker on any vhost ({total_busy}/{cap} busy)"),

@@ -1,9 +1,10 @@
 //! `instances`: running httpd parents and the scoreboards they map.
 
-use crate::scoreboard::{self, locate, ReadOptions};
+use crate::scoreboard::{self, ReadOptions};
+use crate::shm::proc as live;
 
 pub fn render() -> String {
-    let found = locate::instances();
+    let found = live::instances();
     if found.is_empty() {
         return "no running httpd found\n".into();
     }
@@ -13,7 +14,7 @@ pub fn render() -> String {
             .binary
             .as_ref()
             .map_or("?".to_string(), |b| b.display().to_string());
-        let version = locate::binary_version(i.pid).map_or("?".to_string(), |v| v.to_string());
+        let version = scoreboard::binary_version(i.pid).map_or("?".to_string(), |v| v.to_string());
         let mut line = format!(
             "pid {}\tbinary {binary}\tversion {version}\tconfig {}\tmpm {}",
             i.pid,

@@ -225,19 +225,6 @@ pub fn apr_g(x: f64) -> String {
     out
 }
 
-/// The limits behind the disabled-slot rule, from the command line.
-pub fn limits(
-    loaded: &Loaded,
-    max_workers: Option<usize>,
-    threads_per_child: Option<usize>,
-) -> MpmLimits {
-    MpmLimits::from_config(
-        max_workers,
-        threads_per_child,
-        loaded.scoreboard.global().thread_limit,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,12 @@
 //! [`output::Outcome`], the front end renders it to stdout and exits with
 //! `outcome.state.exit_code()`.
 
+pub mod number;
 pub mod output;
 pub mod perfdata;
 pub mod range;
 pub mod text;
+pub mod verdict;
 
 pub use nagiosplugin::ServiceState as State;
 

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::perfdata::format_number;
+use super::number::format_number;
 use super::{text, State};
 
 /// A parsed threshold range. Endpoints are finite except `start = -inf`

@@ -11,19 +11,18 @@ pub mod detect;
 pub mod encode;
 pub mod error;
 pub mod layout;
-pub mod locate;
-pub mod privilege;
 pub mod rules;
-pub mod source;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use crate::shm::locate::{self, Origin};
+use crate::shm::privilege;
+pub use crate::shm::proc::{self as live, Instance, LiveInfo};
 pub use decode::{status, Form, Global, Process, Scoreboard, Tms, Worker};
 pub use detect::Hints;
 pub use error::Error;
 pub use layout::{Abi, HttpdVersion, Layout, LayoutSpec, Revision};
-pub use locate::{Instance, LiveInfo, Origin};
 pub use rules::{MpmLimits, Rules, Summary};
 
 /// The MPM that wrote the segment.
@@ -137,7 +136,7 @@ pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
     let mode = privilege::mode();
     let spec = opts.scoreboard.as_deref();
     let (copied, shown, details) = match mode {
-        Mode::Broken => return Err(Error::Unprivilegeable),
+        Mode::Broken => return Err(crate::shm::Error::Unprivilegeable.into()),
         Mode::Capable => {
             // Decided before anything is opened: the entry, or one refusal.
             let entry = privilege::admit(spec, opts.wants_details)?;
@@ -158,7 +157,7 @@ pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
             }
         }
     };
-    let mut loaded = decode_copied(copied?, shown, opts)?;
+    let mut loaded = decode_copied(copied.map_err(Error::from)?, shown, opts)?;
     loaded.details = details;
     Ok(loaded)
 }
@@ -178,16 +177,14 @@ pub fn decode_copied(
     let (base, found) = match Scoreboard::probe(&copied.bytes, form, &hints) {
         // A running httpd's version settles sizes that fit several layouts.
         Err(Error::AmbiguousLayout { .. }) if hints.version.is_none() && hints.layout.is_none() => {
-            hints.version = locate::instances()
-                .iter()
-                .find_map(|i| locate::binary_version(i.pid));
+            hints.version = live::instances().iter().find_map(|i| binary_version(i.pid));
             Scoreboard::probe(&copied.bytes, form, &hints)?
         }
         other => other?,
     };
     let mut scoreboard = Scoreboard::new(copied.bytes, base, found);
     let live = (opts.at.is_none() || copied.origin.is_shared_memory())
-        .then(|| locate::live_info(scoreboard.processes().map(|p| p.pid)));
+        .then(|| live::live_info(scoreboard.processes().map(|p| p.pid)));
     // 2.4.36-62 spans the 2.4.58 rule change, and its size equals 2.4.63+'s:
     // the running binary's version decides both (it costs a read of the
     // binary, so only for this revision).
@@ -196,7 +193,7 @@ pub fn decode_copied(
         version = live
             .as_ref()
             .and_then(|l| l.parent)
-            .and_then(locate::binary_version);
+            .and_then(binary_version);
         if let (Some(v), None) = (version, opts.layout) {
             if Revision::for_version(v) == Some(Revision::H) {
                 let hints = Hints {
@@ -235,23 +232,29 @@ pub fn decode_copied(
 }
 
 /// Without `--scoreboard`: the one running httpd's named segment.
-fn discover(strict: bool) -> Result<(locate::Copied, String), Error> {
-    let found = locate::instances();
+fn discover(strict: bool) -> Result<(locate::Copied, String), crate::shm::Error> {
+    let found = live::instances();
     let with_segment: Vec<&Instance> = found.iter().filter(|i| i.segment.is_some()).collect();
     match (with_segment.as_slice(), found.as_slice()) {
         ([one], _) => {
             let seg = one.segment.clone().unwrap_or_default();
             Ok((locate::copy_named(std::path::Path::new(&seg), None, strict)?, seg))
         }
-        ([], []) => Err(Error::Discovery("no running httpd found: pass --scoreboard PATH (a ScoreBoardFile path, /dev/shm/ShM.* object or snapshot)".into())),
-        ([], some) => Err(Error::Discovery(format!(
+        ([], []) => Err(crate::shm::Error::Discovery("no running httpd found: pass --scoreboard PATH (a ScoreBoardFile path, /dev/shm/ShM.* object or snapshot)".into())),
+        ([], some) => Err(crate::shm::Error::Discovery(format!(
             "no readable named scoreboard in running httpd ({}): set ScoreBoardFile, run as root, or pass --scoreboard",
             some.iter().map(|i| format!("pid {}{}", i.pid, i.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default())).collect::<Vec<_>>().join("; ")
         ))),
-        (many, _) => Err(Error::Discovery(format!(
+        (many, _) => Err(crate::shm::Error::Discovery(format!(
             "{} httpd instances found, pass --scoreboard with one of: {}",
             many.len(),
             many.iter().map(|i| format!("{} (pid {})", i.segment.as_deref().unwrap_or("?"), i.pid)).collect::<Vec<_>>().join(", ")
         ))),
     }
+}
+
+/// The version of the httpd binary a process runs (its `Apache/2.x.y`
+/// string), when its executable is readable.
+pub fn binary_version(pid: i32) -> Option<HttpdVersion> {
+    HttpdVersion::find_in(&live::read_exe(pid)?)
 }

@@ -31,8 +31,9 @@ use std::sync::OnceLock;
 use caps::{CapSet, Capability};
 use nix::unistd::{getgroups, getresgid, getresuid, setresgid, setresuid, Gid, Group, Uid};
 
+use super::apr::posix_name;
 use super::error::Error;
-use super::locate::{open_strict, posix_name, DEV_SHM};
+use super::locate::{open_strict, DEV_SHM};
 use crate::plugin::text::escape_bytes;
 
 /// The root-owned configuration of the capability: allowed groups and the

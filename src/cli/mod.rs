@@ -1,0 +1,352 @@
+//! The multi-call front end: one binary, `apache-scoreboard`, also run
+//! through symlinks named after each check. [`args`] holds the argument
+//! groups the subcommands share, [`runtime`] turns every outcome (a check
+//! result, bad arguments, `--help`, an error, a timeout, a signal, even a
+//! panic) into one report on stdout and an exit code 0-3, [`man`] renders
+//! the man pages. This file is the dispatch: the subcommands and what each
+//! one runs. Nothing outside `cli` imports it.
+
+pub mod args;
+pub mod man;
+pub mod runtime;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::checks::{self, busy, stuck, vhost};
+use crate::commands::{dump, instances, snapshot, status};
+use crate::plugin::output::Outcome;
+use crate::shm::privilege;
+
+pub use args::{CapacityArgs, PluginArgs, RunArgs, SourceArgs, ThresholdArgs};
+pub use man::{man_pages, ManpageArgs};
+pub use runtime::{unknown_line, Report, SERVICE};
+
+const BINARY: &str = "apache-scoreboard";
+
+#[derive(Args, Debug)]
+pub struct BusyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub busy: busy::Options,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StuckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+    #[command(flatten)]
+    pub stuck: stuck::Options,
+}
+
+#[derive(Args, Debug)]
+pub struct VhostArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub vhost: vhost::Options,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Every slot, dead ones included
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value = "tsv")]
+    pub format: dump::Format,
+    /// Start TSV output with a commented header line
+    #[arg(long)]
+    pub header: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// Where to write the segment (POSIX form); must not exist yet
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InstancesArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+// The subcommands, also reachable as argv[0]. Deferred: a run builds the
+// arguments of the one subcommand it runs, not of all of them (clap's whole
+// tree was half of a check's instructions).
+#[derive(Subcommand, Debug)]
+#[command(defer = true)]
+pub enum Cmd {
+    /// How full the worker pool is
+    #[command(name = "check_scoreboard_busy")]
+    Busy(BusyArgs),
+    /// Requests that have been running too long
+    #[command(name = "check_stuck_requests")]
+    Stuck(StuckArgs),
+    /// Which site is eating the worker pool
+    #[command(name = "check_vhost_saturation")]
+    Vhost(VhostArgs),
+    /// Every worker slot (pid, status, client, vhost, request, ...)
+    Dump(DumpArgs),
+    /// mod_status ?auto lines computed from the segment
+    Status(StatusArgs),
+    /// Save the live segment to a file
+    Snapshot(SnapshotArgs),
+    /// List running httpd instances and their scoreboards
+    Instances(InstancesArgs),
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Manpage(ManpageArgs),
+}
+
+impl Cmd {
+    /// Whether the command opens a segment (the only use of a capability).
+    fn reads_segment(&self) -> bool {
+        !matches!(self, Cmd::Instances(_) | Cmd::Manpage(_))
+    }
+
+    fn run_args(&self) -> Option<&RunArgs> {
+        match self {
+            Cmd::Busy(a) => Some(&a.plugin.run),
+            Cmd::Stuck(a) => Some(&a.plugin.run),
+            Cmd::Vhost(a) => Some(&a.plugin.run),
+            Cmd::Dump(a) => Some(&a.run),
+            Cmd::Status(a) => Some(&a.run),
+            Cmd::Snapshot(a) => Some(&a.run),
+            Cmd::Instances(a) => Some(&a.run),
+            Cmd::Manpage(_) => None,
+        }
+    }
+}
+
+/// argv[0] selects the applet; `apache-scoreboard` takes it as a subcommand.
+#[derive(Parser, Debug)]
+#[command(multicall = true, color = clap::ColorChoice::Never, defer = true)]
+pub enum Applet {
+    #[command(name = BINARY, version, about = "Nagios/Icinga checks that read Apache httpd's scoreboard from shared memory", subcommand_required = true, arg_required_else_help = true)]
+    Main {
+        #[command(subcommand)]
+        cmd: Cmd,
+    },
+    #[command(flatten)]
+    Direct(Cmd),
+}
+
+/// Runs the program (see [`runtime::run`]). Before anything else, who runs
+/// it is decided from the kernel and the effective capabilities cleared
+/// (see [`privilege`]); a command that reads no segment, and a parse that
+/// fails (usage error, `--help`), gives up every capability.
+pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
+    privilege::at_startup();
+    runtime::run(args, abort, |argv| {
+        let argv = normalize_argv0(argv);
+        let parsed =
+            Applet::try_parse_from(&argv).map(|(Applet::Main { cmd } | Applet::Direct(cmd))| cmd);
+        if !parsed.as_ref().is_ok_and(Cmd::reads_segment) {
+            privilege::renounce();
+        }
+        parsed
+    })
+}
+
+impl runtime::Job for Cmd {
+    fn run_args(&self) -> Option<&RunArgs> {
+        Cmd::run_args(self)
+    }
+
+    fn execute(self) -> anyhow::Result<Report> {
+        execute(self)
+    }
+}
+
+/// A renamed binary still works: any argv[0] that is not an applet name is
+/// taken as `apache-scoreboard`.
+fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
+    let name = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string();
+    let known = Applet::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == name);
+    if argv.is_empty() {
+        argv.push(BINARY.into());
+    } else if !known {
+        argv[0] = BINARY.into();
+    } else {
+        argv[0] = name.into();
+    }
+    argv
+}
+
+fn execute(cmd: Cmd) -> anyhow::Result<Report> {
+    Ok(match cmd {
+        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, |l| {
+            busy::check(
+                l,
+                &a.busy,
+                &a.thresholds.thresholds(),
+                a.capacity.capacity(),
+            )
+        }),
+        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, |l| stuck::check(l, &a.stuck)),
+        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, |l| {
+            vhost::check(
+                l,
+                &a.vhost,
+                &a.thresholds.thresholds(),
+                a.capacity.capacity(),
+            )
+        }),
+        Cmd::Dump(a) => {
+            let loaded = checks::load(&a.source.details_options())?;
+            Report::Text(dump::render(&loaded, a.all, a.format, a.header))
+        }
+        Cmd::Status(a) => {
+            let loaded = checks::load(&a.source.details_options())?;
+            let limits = a.capacity.capacity().limits(&loaded);
+            Report::Text(status::render(&loaded, limits))
+        }
+        Cmd::Snapshot(a) => {
+            let loaded = checks::load(&a.source.details_options())?;
+            Report::Text(snapshot::write(&loaded, &a.out)?)
+        }
+        Cmd::Instances(_) => Report::Text(instances::render()),
+        Cmd::Manpage(a) => {
+            let pages = man_pages(Applet::command(), BINARY)?;
+            match a.dir {
+                None => Report::Text(pages.into_iter().next().unwrap_or_default().1),
+                Some(dir) => {
+                    let mut names = Vec::new();
+                    for (name, text) in pages {
+                        let path = dir.join(&name);
+                        std::fs::write(&path, text)
+                            .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+                        names.push(name);
+                    }
+                    Report::Text(names.join("\n") + "\n")
+                }
+            }
+        }
+    })
+}
+
+/// A check's run: probe, judge with `check`, and the output limits.
+fn plugin_report(
+    source: &SourceArgs,
+    plugin: &PluginArgs,
+    check: impl FnOnce(&crate::scoreboard::Loaded) -> anyhow::Result<Outcome>,
+) -> Report {
+    let outcome = checks::run(
+        &source.read_options(),
+        plugin.stale,
+        plugin.run.verbose,
+        check,
+    );
+    Report::Plugin(outcome, plugin.limits())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Applet::command().debug_assert();
+    }
+
+    #[test]
+    fn man_pages_list_every_option() {
+        let pages = man_pages(Applet::command(), BINARY).expect("render");
+        let page = |name: &str| {
+            pages
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_else(|| panic!("no page {name}"))
+        };
+        // roff escapes every `-`.
+        let roff = |option: &str| format!("\\fB\\-\\-{}\\fR", option.replace('-', "\\-"));
+        let mut app = Applet::command().mut_subcommand(BINARY, |c| c.disable_help_subcommand(true));
+        app.build();
+        let main = app.find_subcommand(BINARY).expect("main").clone();
+        let mut checked = 0;
+        for sub in main.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let name = sub.get_name();
+            let file = if name.starts_with("check_") {
+                assert_eq!(
+                    page(&format!("{BINARY}-{name}.1")),
+                    format!(".so man1/{name}.1\n")
+                );
+                format!("{name}.1")
+            } else {
+                format!("{BINARY}-{name}.1")
+            };
+            let text = page(&file);
+            let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
+            // Deferred arguments not built would leave only --help.
+            assert!(longs.contains(&"timeout"), "{name}: {longs:?}");
+            if name != "instances" {
+                assert!(text.contains(&roff("scoreboard")), "{file}");
+            }
+            for long in longs {
+                assert!(text.contains(&roff(long)), "{file} lacks --{long}");
+            }
+            assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
+            checked += 1;
+        }
+        assert_eq!(checked, 7);
+        assert!(!pages
+            .iter()
+            .any(|(n, _)| n.contains("help") || n.contains("manpage")));
+    }
+    #[test]
+    fn unknown_argv0_is_the_main_binary() {
+        let argv = normalize_argv0(vec![
+            "/usr/lib/nagios/plugins/apache-scoreboard-1.0".into(),
+            "status".into(),
+        ]);
+        assert_eq!(argv[0], OsString::from(BINARY));
+        let argv = normalize_argv0(vec!["/x/check_stuck_requests".into()]);
+        assert_eq!(argv[0], OsString::from("check_stuck_requests"));
+    }
+}

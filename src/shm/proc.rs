@@ -1,0 +1,257 @@
+//! What `/proc` says: running httpd parents and their segments, whether the
+//! processes a segment names still run, and a running binary's version.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use super::error::describe_io;
+use super::locate::open_strict;
+
+/// Names httpd runs under.
+fn is_httpd_name(comm: &str) -> bool {
+    matches!(
+        comm,
+        "apache2"
+            | "httpd"
+            | "httpd2"
+            | "apache"
+            | "httpd.worker"
+            | "httpd.event"
+            | "httpd2-prefork"
+            | "httpd2-worker"
+            | "httpd2-event"
+            | "httpd-prefork"
+    )
+}
+
+/// `/proc/<pid>/stat`: (comm, ppid).
+pub fn proc_stat(pid: i32) -> Option<(String, i32)> {
+    let stat = read_proc(&format!("/proc/{pid}/stat"), 1024)?;
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    let ppid = rest.split(' ').nth(1)?.parse().ok()?;
+    Some((comm, ppid))
+}
+
+/// A /proc file in as few reads as it takes: `fs::read` sees a size of 0
+/// and probes with 32-byte reads, six of them for one `stat` line.
+pub fn read_proc(path: &str, expected: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(expected);
+    fs::File::open(path).ok()?.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// A running httpd parent and what its mappings say.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Instance {
+    pub pid: i32,
+    pub binary: Option<PathBuf>,
+    pub config: Option<String>,
+    /// `/dev/shm/ShM.*` path or `shmid:ID`.
+    pub segment: Option<String>,
+    pub mpm: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Running httpd parents: httpd-named processes whose parent is not one.
+pub fn instances() -> Vec<Instance> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found: Vec<Instance> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let (comm, ppid) = proc_stat(pid)?;
+            let parent_is_httpd = proc_stat(ppid).is_some_and(|(pc, _)| pc == comm);
+            (is_httpd_name(&comm) && !parent_is_httpd).then(|| {
+                let mut inst = describe_instance(pid);
+                if super::privilege::mode() == super::privilege::Mode::Root {
+                    if let Err(why) = trusted_parent(pid) {
+                        inst.segment = None;
+                        inst.note = Some(format!("not trusted by root: {why}"));
+                    }
+                }
+                inst
+            })
+        })
+        .collect();
+    found.sort_by_key(|i| i.pid);
+    found
+}
+
+fn describe_instance(pid: i32) -> Instance {
+    let binary = fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let config = fs::read(format!("/proc/{pid}/cmdline")).ok().and_then(|c| {
+        let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
+        args.iter()
+            .position(|a| *a == b"-f")
+            .and_then(|i| args.get(i + 1))
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+    });
+    let mut inst = Instance {
+        pid,
+        binary,
+        config,
+        segment: None,
+        mpm: None,
+        note: None,
+    };
+    match fs::read_to_string(format!("/proc/{pid}/maps")) {
+        Ok(maps) => {
+            inst.mpm = mpm_from_maps(&maps);
+            let mut anonymous = false;
+            for line in maps.lines() {
+                let name = line.split_whitespace().nth(5).unwrap_or("");
+                if is_shm_object(name) {
+                    inst.segment = Some(name.to_string());
+                } else if let Some(key) = name.strip_prefix("/SYSV") {
+                    let shmid = line.split_whitespace().nth(4).unwrap_or("0");
+                    inst.segment = Some(format!("shmid:{shmid}"));
+                    let _ = key;
+                } else if name == "/dev/zero"
+                    && line
+                        .split_whitespace()
+                        .nth(1)
+                        .is_some_and(|p| p.ends_with('s'))
+                {
+                    anonymous = true;
+                }
+            }
+            if inst.segment.is_none() && anonymous {
+                inst.note = Some("anonymous scoreboard: set ScoreBoardFile in the httpd configuration (see README)".into());
+            }
+        }
+        Err(e) => inst.note = Some(format!("cannot read /proc/{pid}/maps: {}", describe_io(&e))),
+    }
+    inst
+}
+
+/// `/dev/shm/ShM.<hex>H<hex>`, the only POSIX object names APR makes.
+fn is_shm_object(name: &str) -> bool {
+    name.strip_prefix("/dev/shm/ShM.")
+        .and_then(|rest| rest.split_once('H'))
+        .is_some_and(|(a, b)| {
+            [a, b]
+                .iter()
+                .all(|h| !h.is_empty() && h.len() <= 8 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+        })
+}
+
+/// Whether root may trust an httpd parent: it runs as root (every uid 0),
+/// from an executable that root owns and only root may write, in a
+/// directory that root owns and only root may write, reached through no
+/// symlink. Otherwise why not.
+pub fn trusted_parent(pid: i32) -> Result<(), String> {
+    let status = read_proc(&format!("/proc/{pid}/status"), 2048).ok_or("no status")?;
+    let uids = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Uid:"))
+        .ok_or("no Uid line")?;
+    let root = uids
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .all(|w| w == b"0");
+    if !root {
+        return Err("does not run as root".into());
+    }
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).map_err(|_| "executable unknown")?;
+    let dir = exe.parent().ok_or("executable unknown")?;
+    let root_only = |meta: &fs::Metadata| meta.uid() == 0 && meta.mode() & 0o022 == 0;
+    let binary = open_strict(&exe, false)
+        .and_then(|f| f.metadata())
+        .map_err(|_| format!("{} cannot be opened without a symlink", exe.display()))?;
+    let directory = open_strict(dir, true)
+        .and_then(|f| f.metadata())
+        .map_err(|_| format!("{} cannot be opened without a symlink", dir.display()))?;
+    // The file the process runs must be the one the name leads to.
+    let running = fs::metadata(format!("/proc/{pid}/exe")).map_err(|_| "executable unknown")?;
+    if (running.dev(), running.ino()) != (binary.dev(), binary.ino()) {
+        return Err(format!("{} was replaced", exe.display()));
+    }
+    if !root_only(&binary) || !root_only(&directory) {
+        return Err(format!(
+            "{} or its directory is not root's alone",
+            exe.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The MPM module a process has mapped (Debian loads MPMs as modules).
+pub fn mpm_from_maps(maps: &str) -> Option<String> {
+    ["event", "worker", "prefork"]
+        .into_iter()
+        .find(|m| maps.contains(&format!("mod_mpm_{m}.so")))
+        .map(String::from)
+}
+
+/// What the running server that owns a segment says about itself.
+#[derive(Clone, Debug, Default)]
+pub struct LiveInfo {
+    /// Pids named in the segment that are live httpd children.
+    pub live_children: Vec<i32>,
+    pub parent: Option<i32>,
+    pub mpm: Option<String>,
+}
+
+impl LiveInfo {
+    pub fn is_running(&self) -> bool {
+        !self.live_children.is_empty()
+    }
+}
+
+/// Checks which of `pids` (a segment's process slots) are live httpd
+/// children: the process exists and its parent runs the same program.
+pub fn live_info(pids: impl IntoIterator<Item = i32>) -> LiveInfo {
+    let mut info = LiveInfo::default();
+    // Every child has the same parent: its name is read once.
+    let mut parents: Vec<(i32, Option<String>)> = Vec::new();
+    for pid in pids.into_iter().filter(|&p| p > 0) {
+        let Some((comm, ppid)) = proc_stat(pid) else {
+            continue;
+        };
+        if ppid <= 1 {
+            continue;
+        }
+        let parent_comm = match parents.iter().find(|(p, _)| *p == ppid) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let c = proc_stat(ppid).map(|(c, _)| c);
+                parents.push((ppid, c.clone()));
+                c
+            }
+        };
+        if parent_comm.is_some_and(|pc| pc == comm) {
+            info.live_children.push(pid);
+            info.parent.get_or_insert(ppid);
+        }
+    }
+    if let Some(&child) = info.live_children.first() {
+        info.mpm = read_proc(&format!("/proc/{child}/maps"), 64 * 1024)
+            .and_then(|maps| String::from_utf8(maps).ok())
+            .as_deref()
+            .and_then(mpm_from_maps);
+    }
+    info
+}
+
+/// The executable a process runs, when it is readable.
+pub fn read_exe(pid: i32) -> Option<Vec<u8>> {
+    fs::read(format!("/proc/{pid}/exe")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_parses_self() {
+        let (comm, ppid) = proc_stat(std::process::id() as i32).expect("own stat");
+        assert!(!comm.is_empty());
+        assert!(ppid >= 0);
+    }
+}
