@@ -189,13 +189,13 @@ pub fn assert_well_formed(what: &str, r: &Run) {
 
 /// Creates a SysV segment holding `bytes` (bare, as APR's SysV method has
 /// it), attached by this process.
-struct SysvSegment {
-    id: i32,
+pub struct SysvSegment {
+    pub id: i32,
     addr: *mut libc::c_void,
 }
 
 impl SysvSegment {
-    fn new(bytes: &[u8]) -> SysvSegment {
+    pub fn new(bytes: &[u8]) -> SysvSegment {
         // SAFETY: shmget with IPC_PRIVATE creates a new segment and takes
         // only integers.
         let id = unsafe { libc::shmget(libc::IPC_PRIVATE, bytes.len(), libc::IPC_CREAT | 0o600) };
@@ -219,7 +219,7 @@ impl SysvSegment {
         unsafe { libc::shmctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) };
     }
 
-    fn detach(&mut self) {
+    pub fn detach(&mut self) {
         if !self.addr.is_null() {
             // SAFETY: addr came from shmat and is not used afterwards.
             unsafe { libc::shmdt(self.addr) };
