@@ -409,4 +409,153 @@ mod tests {
             cwd.join("logs/sb")
         );
     }
+
+    /// What the path rules say `open_strict` reaches, by an independent
+    /// model of a small tree: component by component, no symlink anywhere,
+    /// `..` back up, `.` and empty components only through directories.
+    mod path_rules {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Node {
+            Dir,
+            File,
+            Link,
+        }
+
+        #[derive(Debug, PartialEq, Eq)]
+        enum Outcome {
+            /// The node at this clean path below the base.
+            Opened(String),
+            Refused(i32),
+        }
+
+        const TREE: [(&str, Node); 8] = [
+            ("d", Node::Dir),
+            ("d/e", Node::Dir),
+            ("d/e/f", Node::File),
+            ("g", Node::File),
+            ("s", Node::Link),
+            ("t", Node::Link),
+            ("d/u", Node::Link),
+            ("d/e/v", Node::Link),
+        ];
+        const PARTS: [&str; 12] = ["d", "e", "f", "g", "s", "t", "u", "v", "x", ".", "..", ""];
+
+        fn build() -> PathBuf {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let base = std::env::temp_dir().join(format!(
+                "apache-scoreboard-path-rules-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = fs::remove_dir_all(&base);
+            fs::create_dir_all(base.join("d/e")).expect("tree");
+            fs::write(base.join("d/e/f"), "f").expect("tree");
+            fs::write(base.join("g"), "g").expect("tree");
+            let link = |target: &str, at: &str| {
+                std::os::unix::fs::symlink(target, base.join(at)).expect("symlink")
+            };
+            link("d", "s");
+            link("d/e/f", "t");
+            link("..", "d/u");
+            link("/etc", "d/e/v");
+            base
+        }
+
+        /// The model: `None` when the walk leaves the base (not modelled).
+        fn model(parts: &[&str]) -> Option<Outcome> {
+            let tree: BTreeMap<&str, Node> = TREE.into_iter().collect();
+            let mut at: Vec<&str> = Vec::new();
+            let kind = |at: &[&str]| {
+                if at.is_empty() {
+                    Node::Dir
+                } else {
+                    tree[at.join("/").as_str()]
+                }
+            };
+            for part in parts {
+                if kind(&at) != Node::Dir {
+                    return Some(Outcome::Refused(libc::ENOTDIR));
+                }
+                match *part {
+                    "" | "." => {}
+                    ".." => {
+                        at.pop()?;
+                    }
+                    name => {
+                        let mut next = at.clone();
+                        next.push(name);
+                        match tree.get(next.join("/").as_str()) {
+                            None => return Some(Outcome::Refused(libc::ENOENT)),
+                            Some(Node::Link) => return Some(Outcome::Refused(libc::ELOOP)),
+                            Some(_) => at = next,
+                        }
+                    }
+                }
+            }
+            Some(Outcome::Opened(at.join("/")))
+        }
+
+        fn identity(meta: &fs::Metadata) -> (u64, u64) {
+            (meta.dev(), meta.ino())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+            #[test]
+            fn open_strict_reaches_what_the_model_reaches(
+                parts in proptest::collection::vec(proptest::sample::select(&PARTS[..]), 1..7)
+            ) {
+                let Some(expected) = model(&parts) else { return Ok(()) };
+                let base = build();
+                let spec = PathBuf::from(format!("{}/{}", base.display(), parts.join("/")));
+                let got = match open_strict(&spec, false) {
+                    Ok(file) => {
+                        let opened = identity(&file.metadata().expect("fstat"));
+                        let Outcome::Opened(clean) = &expected else {
+                            let _ = fs::remove_dir_all(&base);
+                            return Err(TestCaseError::fail(format!("{spec:?} opened, model: {expected:?}")));
+                        };
+                        let want = identity(&fs::symlink_metadata(base.join(clean)).expect("stat"));
+                        prop_assert_eq!(opened, want, "{:?}", spec);
+                        expected
+                    }
+                    Err(e) => Outcome::Refused(e.raw_os_error().unwrap_or(0)),
+                };
+                let _ = fs::remove_dir_all(&base);
+                prop_assert_eq!(got, model(&parts).expect("modelled"), "{:?}", spec);
+            }
+
+            /// With the capability, a `--scoreboard` names an entry only as
+            /// the entry's path or its derived object, byte for byte: any
+            /// `.`, `..`, `//` or prefix makes it a refusal.
+            #[test]
+            fn only_the_entry_or_its_object_names_it(
+                parts in proptest::collection::vec(
+                    proptest::sample::select(&["run", "apache2", "sb", ".", "..", "", "ShM.x"][..]),
+                    1..6,
+                ),
+                absolute in any::<bool>(),
+            ) {
+                use crate::shm::privilege::Entry;
+                let entry = Entry { path: "/run/apache2/sb".into(), details: false };
+                let spec = format!("{}{}", if absolute { "/" } else { "" }, parts.join("/"));
+                let [signed, unsigned] = entry.posix_objects();
+                let forms: Vec<String> = [signed, unsigned]
+                    .iter()
+                    .flat_map(|o| {
+                        let full = o.display().to_string();
+                        let name = full.trim_start_matches("/dev/shm/").to_string();
+                        [full, format!("/{name}"), name]
+                    })
+                    .chain(["/run/apache2/sb".to_string()])
+                    .collect();
+                prop_assert_eq!(entry.named_by(Path::new(&spec)), forms.contains(&spec), "{}", spec);
+            }
+        }
+    }
 }
