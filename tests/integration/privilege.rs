@@ -20,7 +20,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::hostile::SysvSegment;
+use crate::hostile::{SysvSegment, TempDir};
 use crate::support::{require_apache, Httpd, HttpdConfig, Mpm};
 use crate::util::{spawn, wait_bounded, Run, BIN};
 
@@ -90,7 +90,7 @@ impl Setup {
 /// private mount namespace whose /etc is an overlay on a tmpfs holding
 /// `setup`'s allowlist: the host's /etc is never written.
 pub fn confined(setup: &Setup, user: Option<&User>, program: &Path, args: &[OsString]) -> Run {
-    let scratch = tempdir("ns");
+    let scratch = TempDir::new("priv-ns");
     let script = r#"set -e
 t=$1; allow=$2; opt_out=$3; shift 3
 mount -t tmpfs -o mode=0700 tmpfs "$t"
@@ -116,7 +116,7 @@ exec "$@"
         "-c".into(),
         script.into(),
         "sh".into(),
-        scratch.as_os_str().into(),
+        scratch.0.as_os_str().into(),
         setup
             .allowlist
             .as_ref()
@@ -154,23 +154,8 @@ exec "$@"
         spawn(tool("unshare").expect("unshare"), &full),
         &format!("confined {} {args:?}", program.display()),
     );
-    let _ = fs::remove_dir_all(&scratch);
+    drop(scratch);
     run
-}
-
-/// A fresh directory below the temp dir, 0755, root's.
-pub fn tempdir(what: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "apache-scoreboard-priv-{what}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("temp dir");
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-    dir
 }
 
 fn chown(path: &Path, user: &User) {
@@ -218,7 +203,7 @@ fn secret_bytes() -> Vec<u8> {
 /// root-only files and a root-only SysV segment, and a place of the
 /// attacker's own.
 pub struct Scene {
-    pub dir: PathBuf,
+    pub dir: TempDir,
     pub sbf: PathBuf,
     pub shm: PathBuf,
     /// A root 0700 directory with `secret.txt` (0600) and a root-only file
@@ -231,15 +216,15 @@ pub struct Scene {
 
 impl Scene {
     pub fn new(h: &Httpd, attacker: &User) -> Scene {
-        let dir = tempdir("scene");
-        let private = dir.join("private");
+        let dir = TempDir::new("priv-scene");
+        let private = dir.path("private");
         fs::create_dir_all(private.join("run/apache2")).expect("mkdir");
         fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).expect("chmod");
         for f in ["secret.txt", "run/apache2/apache_scoreboard"] {
             fs::write(private.join(f), secret_bytes()).expect("write secret");
             fs::set_permissions(private.join(f), fs::Permissions::from_mode(0o600)).expect("chmod");
         }
-        let home = dir.join("home");
+        let home = dir.path("home");
         fs::create_dir_all(home.join("a/b/c/d")).expect("mkdir");
         for p in ["", "a", "a/b", "a/b/c", "a/b/c/d"] {
             chown(&home.join(p), attacker);
@@ -263,12 +248,6 @@ impl Scene {
             self.sbf.display(),
             if details { " show-details" } else { "" }
         ))
-    }
-}
-
-impl Drop for Scene {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -431,7 +410,7 @@ pub fn attacks(program: &Path, h: &Httpd, allowed: &User, outsider: &User, outsi
 
     // A squatting object of the caller's where a listed scoreboard's
     // derived object belongs: not root's, refused before a byte is read.
-    let squat_sbf = scene.dir.join("not-running/apache_status");
+    let squat_sbf = scene.dir.path("not-running/apache_status");
     let squat = crate::support::httpd::posix_shm_path(&squat_sbf);
     fs::write(&squat, secret_bytes()).expect("squat");
     chown(&squat, allowed);
@@ -628,16 +607,21 @@ pub fn attackers() -> Option<(User, User)> {
     }
 }
 
+/// [`attackers`], when a live httpd can run too.
+fn live_attackers() -> Option<(User, User)> {
+    if !require_apache() {
+        return None;
+    }
+    attackers()
+}
+
 #[test]
 fn capability_cannot_be_turned_against_the_host() {
-    if !require_apache() {
-        return;
-    }
-    let Some((nagios, nobody)) = attackers() else {
+    let Some((nagios, nobody)) = live_attackers() else {
         return;
     };
-    let dir = tempdir("bin");
-    let bin = capable_copy(&dir);
+    let dir = TempDir::new("priv-bin");
+    let bin = capable_copy(&dir.0);
     let h = Httpd::start(HttpdConfig::new(Mpm::Prefork)).expect("start apache2");
 
     // The capability does its job: the listed scoreboard, by its path, by
@@ -676,7 +660,7 @@ fn capability_cannot_be_turned_against_the_host() {
     );
     attacks(&bin, &h, &nagios, &nobody, true);
     drop(h);
-    let _ = fs::remove_dir_all(&dir);
+    drop(dir);
 }
 
 /// A process named `httpd` (a copy of this test binary running
@@ -776,10 +760,7 @@ fn fake_httpd() {
 /// and no open follows a symlink.
 #[test]
 fn root_trusts_only_roots_httpd() {
-    if !require_apache() {
-        return;
-    }
-    let Some((nagios, _)) = attackers() else {
+    let Some((nagios, _)) = live_attackers() else {
         return;
     };
     let h = Httpd::start(HttpdConfig::new(Mpm::Prefork)).expect("start apache2");
