@@ -177,7 +177,12 @@ pub fn decode_copied(
     let (base, found) = match Scoreboard::probe(&copied.bytes, form, &hints) {
         // A running httpd's version settles sizes that fit several layouts.
         Err(Error::AmbiguousLayout { .. }) if hints.version.is_none() && hints.layout.is_none() => {
-            hints.version = live::instances().iter().find_map(|i| binary_version(i.pid));
+            // Only servers with a named segment: as root, those are the
+            // trusted ones (see live::instances).
+            hints.version = live::instances()
+                .iter()
+                .filter(|i| i.segment.is_some())
+                .find_map(|i| binary_version(i.pid));
             Scoreboard::probe(&copied.bytes, form, &hints)?
         }
         other => other?,

@@ -120,8 +120,12 @@ fn decide() -> Mode {
     ) else {
         return give_up();
     };
-    if permitted.is_empty() && effective.is_empty() && inheritable.is_empty() {
-        // Ambient capabilities are always a subset of permitted ones.
+    if permitted.is_empty() && effective.is_empty() {
+        // Ambient capabilities are always a subset of permitted ones, and
+        // inheritable ones alone give nothing (cleared all the same).
+        if !inheritable.is_empty() && caps::clear(None, CapSet::Inheritable).is_err() {
+            return give_up();
+        }
         return Mode::Plain;
     }
     let keep: caps::CapsHashSet = NEEDED

@@ -136,18 +136,13 @@ exec "$@"
             .map(OsString::from),
         );
     }
-    if let Some(n) = setup.nofile {
-        // After setpriv, which needs descriptors of its own.
-        full.extend(
-            [
-                "/bin/sh",
-                "-c",
-                &format!("ulimit -n {n}; exec \"$@\""),
-                "sh",
-            ]
-            .map(OsString::from),
-        );
-    }
+    // Through sh: setpriv keeps root's capabilities up to its exec (they
+    // would let that exec ignore the file's mode); sh runs without them.
+    // The limit comes after setpriv too, which needs descriptors of its own.
+    let limit = setup
+        .nofile
+        .map_or(String::new(), |n| format!("ulimit -n {n}; "));
+    full.extend(["/bin/sh", "-c", &format!("{limit}exec \"$@\""), "sh"].map(OsString::from));
     full.push(program.as_os_str().into());
     full.extend(args.iter().cloned());
     let run = wait_bounded(
