@@ -14,7 +14,9 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod httpd;
 pub mod measure;
 pub mod plugin;
+pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;

@@ -3,13 +3,12 @@
 
 use clap::Args;
 
-use crate::measure::{percent, Capacity};
+use crate::measure::{Capacity, Pool};
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
-use crate::plugin::range::evaluate;
+use crate::plugin::range::Range;
 use crate::plugin::verdict::Thresholds;
-use crate::plugin::State;
-use crate::scoreboard::{rules, Loaded, Mpm};
+use crate::scoreboard::{Loaded, Mpm};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BusyMetric {
@@ -25,7 +24,7 @@ pub enum BusyMetric {
 // What -w/-c judge.
 #[derive(Args, Debug, Clone)]
 pub struct Options {
-    /// What -w/-c apply to
+    /// What -w/-c apply to; busy_pct defaults to -w 80 -c 95
     #[arg(long, value_enum, default_value = "busy_pct")]
     pub metric: BusyMetric,
 }
@@ -45,85 +44,125 @@ const STATE_LABELS: [&str; 11] = [
     "slots_idle_cleanup",
 ];
 
+/// The thresholds on busy_pct when none are given.
+pub const DEFAULT_WARNING: &str = "80";
+pub const DEFAULT_CRITICAL: &str = "95";
+
 pub fn check(
     loaded: &Loaded,
     args: &Options,
     thresholds: &Thresholds,
     capacity: Capacity,
-) -> anyhow::Result<Outcome> {
-    let (cap, limits, assumed) = capacity.resolve(loaded);
-    let s = rules::summarize(&loaded.scoreboard, loaded.rules(), limits);
-    let open = cap.saturating_sub(s.busy + s.idle + s.graceful);
-    let pct = percent(s.busy, cap);
-    let (value, label) = match args.metric {
-        BusyMetric::BusyPct => (pct, "busy_pct"),
-        BusyMetric::Busy => (s.busy as f64, "busy"),
-        BusyMetric::Idle => (s.idle as f64, "idle"),
-        BusyMetric::Open => (open as f64, "open"),
+) -> Outcome {
+    let pool = Pool::measure(loaded, capacity);
+    if let (Err(why), BusyMetric::BusyPct | BusyMetric::Open) = (pool.capacity(), args.metric) {
+        return Outcome::unknown(why);
+    }
+    let thresholds = &with_defaults(thresholds, args.metric);
+    let (value, label) = metric(&pool, args.metric);
+    let verdict = thresholds.judge(value);
+    let s = &pool.summary;
+    let mut summary = match (pool.capacity, pool.busy_pct) {
+        (Some(cap), Some(pct)) => {
+            format!("{}/{cap} workers busy ({pct:.1}%), {} idle", s.busy, s.idle)
+        }
+        _ => format!("{} workers busy, {} idle", s.busy, s.idle),
     };
-    let (w, c) = (thresholds.warning.as_ref(), thresholds.critical.as_ref());
-    let state = evaluate(value, w, c);
-    let mut summary = format!("{}/{cap} workers busy ({pct:.1}%), {} idle", s.busy, s.idle);
     if s.graceful > 0 {
         summary.push_str(&format!(", {} graceful", s.graceful));
     }
-    let mut o = Outcome::new(state, summary);
-    if state != State::Ok {
-        let range = if evaluate(value, None, c) == State::Critical {
-            c
-        } else {
-            w
-        };
-        if let Some(r) = range {
-            o.long.push(format!(
-                "{label} {} is {}",
-                crate::plugin::number::format_number(value),
-                r.violation()
-            ));
-        }
-    }
-    o.long.extend(assumed);
+    let mut o = Outcome::new(verdict.state, summary);
+    o.long.extend(verdict.reason(label, value));
     if s.scoreboard.len() <= 256 {
         o.long.push(format!("scoreboard: {}", s.scoreboard));
     }
-    let judged = |name: &str| if name == label { (w, c) } else { (None, None) };
+    let judged = |name: &str| thresholds.if_judged(name == label);
+    o.perfdata = perfdata(&pool, judged, loaded.mpm_guess() == Mpm::Event);
+    o
+}
+
+/// `-w 80 -c 95` on busy_pct where not given (the other metrics have no
+/// sensible default).
+fn with_defaults(given: &Thresholds, metric: BusyMetric) -> Thresholds {
+    let mut t = *given;
+    if metric == BusyMetric::BusyPct {
+        t.warning = t.warning.or_else(|| DEFAULT_WARNING.parse::<Range>().ok());
+        t.critical = t
+            .critical
+            .or_else(|| DEFAULT_CRITICAL.parse::<Range>().ok());
+    }
+    t
+}
+
+/// The value -w/-c judge and its perfdata label.
+fn metric(pool: &Pool, metric: BusyMetric) -> (f64, &'static str) {
+    let s = &pool.summary;
+    match metric {
+        BusyMetric::BusyPct => (pool.busy_pct.unwrap_or(0.0), "busy_pct"),
+        BusyMetric::Busy => (s.busy as f64, "busy"),
+        BusyMetric::Idle => (s.idle as f64, "idle"),
+        BusyMetric::Open => (pool.open.unwrap_or(0) as f64, "open"),
+    }
+}
+
+/// The pool's figures, with the thresholds on the judged one; the event
+/// MPM's connection counts when it is event.
+fn perfdata<'t>(
+    pool: &Pool,
+    judged: impl Fn(&str) -> &'t Thresholds,
+    event: bool,
+) -> Vec<Perfdata> {
+    let s = &pool.summary;
     let count = |name: &'static str, v: usize| {
-        let (w, c) = judged(name);
-        Perfdata::new(name, v as f64)
-            .thresholds(w, c)
-            .min(0.0)
-            .max(cap as f64)
+        let p = Perfdata::new(name, v as f64)
+            .thresholds(judged(name))
+            .min(0.0);
+        match pool.capacity {
+            Some(cap) => p.max(cap as f64),
+            None => p,
+        }
     };
-    o.perfdata = vec![
+    let mut perfdata = vec![
         count("busy", s.busy),
         count("idle", s.idle),
         count("graceful", s.graceful),
-        count("open", open),
-        Perfdata::new("capacity", cap as f64),
     ];
-    let (pw, pc) = judged("busy_pct");
-    o.perfdata.push(
-        Perfdata::new("busy_pct", pct)
-            .uom("%")
-            .thresholds(pw, pc)
-            .min(0.0)
-            .max(100.0),
-    );
-    o.perfdata.extend(
+    // Without a capacity there is nothing to be open or a percentage of.
+    if let (Some(cap), Some(open), Some(pct)) = (pool.capacity, pool.open, pool.busy_pct) {
+        perfdata.extend([
+            count("open", open),
+            Perfdata::new("capacity", cap as f64),
+            Perfdata::new("busy_pct", pct)
+                .uom("%")
+                .thresholds(judged("busy_pct"))
+                .min(0.0)
+                .max(100.0),
+        ]);
+    }
+    // Counters graphers derive rates from.
+    perfdata.extend([
+        Perfdata::new("accesses", s.total_accesses as f64).uom("c"),
+        Perfdata::new("traffic", s.total_bytes as f64).uom("c"),
+        Perfdata::new("duration", (s.total_duration / 1000) as f64).uom("c"),
+    ]);
+    perfdata.extend(
         STATE_LABELS
             .iter()
             .zip(s.status_counts)
             .map(|(l, n)| Perfdata::new(l, n as f64).min(0.0)),
     );
-    if loaded.mpm_guess() == Mpm::Event {
-        o.perfdata.extend([
-            Perfdata::new("processes", s.processes as f64).min(0.0),
-            Perfdata::new("stopping", s.stopping as f64).min(0.0),
-            Perfdata::new("conns_total", s.conns_total as f64).min(0.0),
-            Perfdata::new("conns_async_writing", s.conns_async_writing as f64).min(0.0),
-            Perfdata::new("conns_async_keepalive", s.conns_async_keep_alive as f64).min(0.0),
-            Perfdata::new("conns_async_closing", s.conns_async_closing as f64).min(0.0),
-        ]);
+    if event {
+        perfdata.extend(
+            [
+                ("processes", s.processes as u64),
+                ("stopping", s.stopping as u64),
+                ("conns_total", s.conns_total),
+                ("conns_async_writing", s.conns_async_writing),
+                ("conns_async_keepalive", s.conns_async_keep_alive),
+                ("conns_async_closing", s.conns_async_closing),
+            ]
+            .map(|(l, n)| Perfdata::new(l, n as f64).min(0.0)),
+        );
     }
-    Ok(o)
+    perfdata
 }

@@ -8,11 +8,11 @@ pub mod vhost;
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::httpd::RunningConfig;
+use crate::measure::{self, Capacity};
 use crate::plugin::output::Outcome;
 use crate::plugin::State;
 use crate::scoreboard::{self, Loaded, ReadOptions};
-use anyhow::Context;
-
 /// What a stale segment (no process named in it runs) reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StalePolicy {
@@ -42,22 +42,23 @@ pub fn load(opts: &ReadOptions) -> anyhow::Result<Loaded> {
 }
 
 /// Probe, then judge with `check`, then add the diagnostics `-v` asks for.
+/// `capacity`: the check measures against the worker pool.
 pub fn run(
     source: &ReadOptions,
     stale: StalePolicy,
     verbose: u8,
-    check: impl FnOnce(&Loaded) -> anyhow::Result<Outcome>,
+    capacity: Option<Capacity>,
+    check: impl FnOnce(&Loaded) -> Outcome,
 ) -> Outcome {
     match load(source) {
         Err(e) => Outcome::unknown(format!("{e:#}")),
-        Ok(loaded) => {
+        Ok(mut loaded) => {
+            know_the_server(&mut loaded, capacity, verbose);
             let mut outcome = match stale_outcome(&loaded, stale) {
                 Some(o) => o,
-                None => check(&loaded)
-                    .with_context(|| loaded.shown.clone())
-                    .unwrap_or_else(|e| Outcome::unknown(format!("{e:#}"))),
+                None => check(&loaded),
             };
-            outcome.long.extend(diagnostics(&loaded, verbose));
+            outcome.long.extend(diagnostics(&loaded, capacity, verbose));
             outcome
         }
     }
@@ -86,9 +87,29 @@ fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
     Some(o)
 }
 
+/// Reads the running httpd's configuration when the pool or `-v` needs it
+/// (once: the check and its `-v` lines share it), and takes the httpd
+/// version from its binary where the layout only implied one.
+pub fn know_the_server(loaded: &mut Loaded, capacity: Option<Capacity>, verbose: u8) {
+    if !(verbose > 0 || capacity.is_some_and(|c| c.needs_configuration())) {
+        return;
+    }
+    if let Some(server) = measure::running_httpd(loaded) {
+        if let Ok(config) = server.as_ref() {
+            if let (Some(v), false) = (config.version, loaded.version_known) {
+                loaded.version = v;
+                loaded.version_known = true;
+            }
+            if loaded.mpm.is_none() {
+                loaded.mpm = config.mpm.as_ref().map(|m| m.value);
+            }
+        }
+    }
+}
+
 /// `-v` lines: 1 = where the numbers come from, 2 = times and processes,
 /// 3 = every process slot.
-fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
+fn diagnostics(loaded: &Loaded, capacity: Option<Capacity>, verbose: u8) -> Vec<String> {
     let mut lines = Vec::new();
     if verbose == 0 {
         return lines;
@@ -107,7 +128,7 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
         "httpd {} ({}), mpm {:?} ({}), rules {:?}",
         loaded.version,
         if loaded.version_known {
-            "known"
+            "of the binary"
         } else {
             "assumed from the layout"
         },
@@ -119,6 +140,12 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
         },
         loaded.rules()
     ));
+    if let Some(c) = capacity {
+        lines.extend(c.resolve(loaded).provenance);
+    }
+    if let Some(server) = measure::running_httpd(loaded) {
+        lines.extend(server_lines(&server, verbose));
+    }
     if verbose >= 2 {
         lines.push(format!(
             "now {}, restart {}",
@@ -143,6 +170,40 @@ fn diagnostics(loaded: &Loaded, verbose: u8) -> Vec<String> {
     lines
 }
 
+/// What `-v` says about the running httpd: its binary, configuration and
+/// MPM; `-vv` adds what httpd would have warned about.
+fn server_lines(server: &Result<RunningConfig, String>, verbose: u8) -> Vec<String> {
+    let c = match server {
+        Ok(c) => c,
+        Err(e) => return vec![format!("httpd configuration: {e}")],
+    };
+    let mut lines = vec![format!(
+        "httpd pid {}: {} {}, configuration {} ({} files), mpm {}",
+        c.pid,
+        c.binary
+            .as_ref()
+            .map_or("(binary unknown)".into(), |b| b.display().to_string()),
+        c.version
+            .map_or("(version unknown)".into(), |v| v.to_string()),
+        c.config_file.display(),
+        c.files.len(),
+        c.mpm.as_ref().map_or("unknown".into(), |m| format!(
+            "{} ({})",
+            crate::httpd::mpm_name(m.value),
+            m.source
+        )),
+    )];
+    lines.extend(
+        c.incomplete
+            .iter()
+            .map(|i| format!("configuration incomplete: {i}")),
+    );
+    if verbose >= 2 {
+        lines.extend(c.notes.iter().map(|n| format!("configuration: {n}")));
+    }
+    lines
+}
+
 /// µs since the epoch as RFC 3339 (UTC, second precision).
 pub fn rfc3339(us: i64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_micros(us.max(0) as u64))
@@ -159,14 +220,6 @@ pub fn human_age(us: i64) -> String {
     } else {
         format!("{}h{:02}m", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64)
     }
-}
-
-/// A vhost without its trailing `:port` (`None` when it has none, e.g. a
-/// name cut at 31 bytes).
-pub fn host_part(vhost: &[u8]) -> Option<&[u8]> {
-    let colon = vhost.iter().rposition(|&b| b == b':')?;
-    let port = &vhost[colon + 1..];
-    (!port.is_empty() && port.iter().all(u8::is_ascii_digit)).then_some(&vhost[..colon])
 }
 
 /// Comma-separated globs (`*`, `?`; no brackets or `|`, which NRPE refuses).
@@ -250,13 +303,6 @@ mod tests {
             .unwrap()
             .matches(b"b.example", false));
         assert!(",".parse::<Globs>().is_err());
-    }
-
-    #[test]
-    fn ports_split() {
-        assert_eq!(host_part(b"a.test:80"), Some(&b"a.test"[..]));
-        assert_eq!(host_part(b"[::1]:8080"), Some(&b"[::1]"[..]));
-        assert_eq!(host_part(b"very-long-virtual-host-name.exa"), None);
     }
 
     #[test]

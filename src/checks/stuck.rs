@@ -1,16 +1,18 @@
-//! `check_stuck_requests`: requests that have been running too long. A
-//! request is in flight exactly when `start_time > stop_time`, whatever the
-//! status letter (W, or G during a graceful restart) and generation.
+//! `check_stuck_requests`: requests that have been running too long (see
+//! [`crate::measure::inflight`] for what is in flight).
 
 use clap::Args;
 
-use super::{host_part, human_age, Globs};
+use super::{human_age, Globs};
+use crate::measure::inflight::{requests, Request};
+use crate::measure::vhosts::host_part;
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
 use crate::plugin::range::Range;
 use crate::plugin::text::escape_bytes;
+use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
-use crate::scoreboard::{status, Loaded};
+use crate::scoreboard::{Loaded, Worker};
 
 // The ages -w/-c name and which requests count.
 #[derive(Args, Debug, Clone)]
@@ -67,16 +69,116 @@ pub fn parse_age(s: &str) -> Result<i64, String> {
         })
 }
 
-/// One request the check looks at.
-struct Running {
-    age: i64,
-    reading: bool,
-    pid: i32,
-    slot: (usize, usize),
-    status: char,
-    vhost: String,
-    client: String,
-    request: String,
+pub fn check(loaded: &Loaded, args: &Options) -> Outcome {
+    let mut running: Vec<Request> = requests(loaded, args.include_reading)
+        .filter(|r| args.selects(&r.worker, loaded.details))
+        .collect();
+    running.sort_by(|a, b| b.age.cmp(&a.age).then(slot(a).cmp(&slot(b))));
+    let older = |limit: Option<i64>| {
+        limit.map_or(0, |l| running.iter().filter(|r| r.age > l).count() as u64)
+    };
+    let (n_warn, n_crit) = (older(args.warning), older(args.critical));
+    let secs = |us: i64| us as f64 / 1e6;
+    let ages = Thresholds {
+        warning: args.warning.map(|us| Range::up_to(secs(us))),
+        critical: args.critical.map(|us| Range::up_to(secs(us))),
+    };
+    // At least --min-count requests older than an age: the age of the
+    // min-count-th oldest is judged.
+    let nth_oldest = running.get(args.min_count.saturating_sub(1) as usize);
+    let state = ages.judge(nth_oldest.map_or(0.0, |r| secs(r.age))).state;
+    let oldest = running.first();
+    let summary = match (state, oldest) {
+        (_, None) => "no request in flight".to_string(),
+        (State::Ok, Some(o)) => format!(
+            "{} requests in flight, oldest {} on {}",
+            running.len(),
+            human_age(o.age),
+            vhost_shown(o)
+        ),
+        (_, Some(o)) => {
+            let (n, limit) = if state == State::Critical {
+                (n_crit, args.critical)
+            } else {
+                (n_warn, args.warning)
+            };
+            format!(
+                "{n} of {} requests running longer than {}, oldest {} on {}",
+                running.len(),
+                human_age(limit.unwrap_or(0)),
+                human_age(o.age),
+                vhost_shown(o)
+            )
+        }
+    };
+    let mut o = Outcome::new(state, summary);
+    // Offenders (older than the warning age, or every request without one).
+    let shown_from = args.warning.or(args.critical);
+    o.long = running
+        .iter()
+        .filter(|r| shown_from.is_none_or(|l| r.age > l))
+        .map(|r| {
+            offender_line(
+                r,
+                args.show_query && loaded.details,
+                args.show_clients && loaded.details,
+            )
+        })
+        .collect();
+    if (args.show_query || args.show_clients) && !loaded.details {
+        o.long.push(
+            "--show-query/--show-clients ignored: for root or show-details scoreboards only".into(),
+        );
+    }
+    let slots = loaded.scoreboard.slot_count() as f64;
+    let count = |label: &str, n: usize| Perfdata::new(label, n as f64).min(0.0).max(slots);
+    let reading = running.iter().filter(|r| r.reading).count();
+    o.perfdata = vec![
+        count("inflight", running.len() - reading),
+        count("stuck_warning", n_warn as usize),
+        count("stuck_critical", n_crit as usize),
+        Perfdata::new("oldest_age", oldest.map_or(0.0, |r| secs(r.age)))
+            .uom("s")
+            .thresholds(&ages)
+            .min(0.0),
+    ];
+    if args.include_reading {
+        o.perfdata.push(count("reading", reading));
+    }
+    o
+}
+
+impl Options {
+    /// Whether the request on `w` passes --vhost, --exclude-vhost and
+    /// --exclude-request. The request line is matched as the caller may see
+    /// it (`details`): a glob must not probe a hidden query string one
+    /// character at a time.
+    fn selects(&self, w: &Worker<'_>, details: bool) -> bool {
+        let vhost = w.vhost();
+        let on = |globs: &Globs| {
+            globs.matches(vhost, true) || host_part(vhost).is_some_and(|h| globs.matches(h, true))
+        };
+        self.vhost.as_ref().is_none_or(on)
+            && !self
+                .exclude_vhost
+                .as_ref()
+                .is_some_and(|g| !vhost.is_empty() && on(g))
+            && !self
+                .exclude_request
+                .as_ref()
+                .is_some_and(|g| g.matches(&request_shown(w.request(), details), false))
+    }
+}
+
+fn slot(r: &Request<'_>) -> (usize, usize) {
+    (r.worker.process_slot, r.worker.thread_slot)
+}
+
+fn vhost_shown(r: &Request<'_>) -> String {
+    match r.worker.vhost() {
+        b"" => "(none)".into(),
+        vhost => escape_bytes(vhost),
+    }
 }
 
 /// A request line as checks show it: the query string (from `?` to the
@@ -99,193 +201,56 @@ pub fn request_shown(request: &[u8], show_query: bool) -> std::borrow::Cow<'_, [
     shown.into()
 }
 
-fn vhost_matches(globs: &Globs, vhost: &[u8]) -> bool {
-    globs.matches(vhost, true) || host_part(vhost).is_some_and(|h| globs.matches(h, true))
-}
-
-pub fn check(loaded: &Loaded, args: &Options) -> anyhow::Result<Outcome> {
-    let now = loaded.now;
-    let show_query = args.show_query && loaded.details;
-    let show_clients = args.show_clients && loaded.details;
-    let mut running: Vec<Running> = Vec::new();
-    for (_, w) in loaded.scoreboard.workers() {
-        let (age, reading) = match (
-            w.request_age_us(now),
-            w.status() == status::BUSY_READ && args.include_reading,
-        ) {
-            (Some(age), _) => (age, false),
-            (None, true) => match w.idle_for_us(now) {
-                Some(age) => (age, true),
-                None => continue,
-            },
-            (None, false) => continue,
-        };
-        let vhost = w.vhost();
-        if let Some(g) = &args.vhost {
-            if !vhost_matches(g, vhost) {
-                continue;
-            }
+/// `4m12s pid 1234 slot 0-3 W a.test:80 GET /slow?… HTTP/1.1`, with the
+/// client after the vhost when `show_clients`.
+fn offender_line(r: &Request<'_>, show_query: bool, show_clients: bool) -> String {
+    let w = &r.worker;
+    let or_dash = |b: &[u8]| {
+        if b.is_empty() {
+            "-".to_string()
+        } else {
+            escape_bytes(b)
         }
-        if args
-            .exclude_vhost
-            .as_ref()
-            .is_some_and(|g| !vhost.is_empty() && vhost_matches(g, vhost))
-        {
-            continue;
-        }
-        if args
-            .exclude_request
-            .as_ref()
-            // Matched against what the caller may see: a glob must not
-            // probe a hidden query string one character at a time.
-            .is_some_and(|g| g.matches(&request_shown(w.request(), loaded.details), false))
-        {
-            continue;
-        }
-        running.push(Running {
-            age,
-            reading,
-            pid: w.pid(),
-            slot: (w.process_slot, w.thread_slot),
-            status: w.status_char(),
-            vhost: if vhost.is_empty() {
-                "(none)".into()
-            } else {
-                escape_bytes(vhost)
-            },
-            client: escape_bytes(w.client()),
-            request: escape_bytes(&request_shown(w.request(), show_query)),
-        });
-    }
-    running.sort_by(|a, b| b.age.cmp(&a.age).then(a.slot.cmp(&b.slot)));
-    let older = |limit: Option<i64>| {
-        limit.map_or(0, |l| running.iter().filter(|r| r.age > l).count() as u64)
     };
-    let (n_warn, n_crit) = (older(args.warning), older(args.critical));
-    let state = if args.critical.is_some() && n_crit >= args.min_count {
-        State::Critical
-    } else if args.warning.is_some() && n_warn >= args.min_count {
-        State::Warning
+    let client = if show_clients {
+        format!(" {}", or_dash(w.client()))
     } else {
-        State::Ok
+        String::new()
     };
-    let oldest = running.first();
-    let summary = match (state, oldest) {
-        (_, None) => "no request in flight".to_string(),
-        (State::Ok, Some(o)) => format!(
-            "{} requests in flight, oldest {} on {}",
-            running.len(),
-            human_age(o.age),
-            o.vhost
-        ),
-        (_, Some(o)) => {
-            let (n, limit) = if state == State::Critical {
-                (n_crit, args.critical)
-            } else {
-                (n_warn, args.warning)
-            };
-            format!(
-                "{n} of {} requests running longer than {}, oldest {} on {}",
-                running.len(),
-                human_age(limit.unwrap_or(0)),
-                human_age(o.age),
-                o.vhost
-            )
-        }
-    };
-    let mut o = Outcome::new(state, summary);
-    // Offenders (older than the warning age, or every request without one).
-    let shown_from = args.warning.or(args.critical);
-    for r in running
-        .iter()
-        .filter(|r| shown_from.is_none_or(|l| r.age > l))
-    {
-        let client = match (show_clients, r.client.is_empty()) {
-            (false, _) => String::new(),
-            (true, true) => " -".into(),
-            (true, false) => format!(" {}", r.client),
-        };
-        o.long.push(format!(
-            "{} pid {} slot {}-{} {}{} {}{client} {}",
-            human_age(r.age),
-            r.pid,
-            r.slot.0,
-            r.slot.1,
-            r.status,
-            if r.reading {
-                " (reading, age since last idle)"
-            } else {
-                ""
-            },
-            r.vhost,
-            if r.request.is_empty() {
-                "-"
-            } else {
-                &r.request
-            }
-        ));
-    }
-    if (args.show_query || args.show_clients) && !loaded.details {
-        o.long.push(
-            "--show-query/--show-clients ignored: for root or show-details scoreboards only".into(),
-        );
-    }
-    let secs = |us: i64| us as f64 / 1e6;
-    let age_range = |l: Option<i64>| {
-        l.map(|us| format!("{}", secs(us)).parse::<Range>())
-            .transpose()
-    };
-    let (wr, cr) = (age_range(args.warning)?, age_range(args.critical)?);
-    let slots = loaded.scoreboard.slot_count() as f64;
-    o.perfdata = vec![
-        Perfdata::new(
-            "inflight",
-            running.iter().filter(|r| !r.reading).count() as f64,
-        )
-        .min(0.0)
-        .max(slots),
-        Perfdata::new("stuck_warning", n_warn as f64)
-            .min(0.0)
-            .max(slots),
-        Perfdata::new("stuck_critical", n_crit as f64)
-            .min(0.0)
-            .max(slots),
-        Perfdata::new("oldest_age", oldest.map_or(0.0, |r| secs(r.age)))
-            .uom("s")
-            .thresholds(wr.as_ref(), cr.as_ref())
-            .min(0.0),
-    ];
-    if args.include_reading {
-        o.perfdata.push(
-            Perfdata::new(
-                "reading",
-                running.iter().filter(|r| r.reading).count() as f64,
-            )
-            .min(0.0)
-            .max(slots),
-        );
-    }
-    Ok(o)
+    format!(
+        "{} pid {} slot {}-{} {}{} {}{client} {}",
+        human_age(r.age),
+        w.pid(),
+        w.process_slot,
+        w.thread_slot,
+        w.status_char(),
+        if r.reading {
+            " (reading, age since last idle)"
+        } else {
+            ""
+        },
+        vhost_shown(r),
+        or_dash(&request_shown(w.request(), show_query))
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn query_strings_are_hidden() {
-        let shown = |r: &str| {
-            String::from_utf8(super::request_shown(r.as_bytes(), false).into_owned()).unwrap()
-        };
+        let shown =
+            |r: &str| String::from_utf8(request_shown(r.as_bytes(), false).into_owned()).unwrap();
         assert_eq!(shown("GET /a?token=x HTTP/1.1"), "GET /a?… HTTP/1.1");
         assert_eq!(shown("GET /a?token=x&pad=01234"), "GET /a?…");
         assert_eq!(shown("GET /a HTTP/1.1"), "GET /a HTTP/1.1");
         assert_eq!(shown("OPTIONS * HTTP/1.1"), "OPTIONS * HTTP/1.1");
         assert_eq!(
-            super::request_shown(b"GET /?q HTTP/1.1", true).as_ref(),
+            request_shown(b"GET /?q HTTP/1.1", true).as_ref(),
             b"GET /?q HTTP/1.1"
         );
     }
-
-    use super::*;
 
     #[test]
     fn ages_parse() {

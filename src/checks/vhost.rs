@@ -3,20 +3,17 @@
 //! share is judged. Slots without a vhost (e.g. `R`) are shown as `(none)`
 //! but never judged.
 
-use std::collections::HashMap;
-
 use clap::Args;
 
-use super::{host_part, human_age};
+use super::human_age;
+use crate::measure::vhosts::{busy_by_vhost, GroupBy, VhostLoad};
 use crate::measure::{percent, Capacity};
-use crate::plugin::number::format_number;
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::{Perfdata, MAX_LABEL_CHARS};
-use crate::plugin::range::evaluate;
 use crate::plugin::text::escape_bytes;
 use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
-use crate::scoreboard::{status, Loaded, Rules};
+use crate::scoreboard::Loaded;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum VhostMetric {
@@ -28,14 +25,6 @@ pub enum VhostMetric {
     ShareOfBusy,
     /// ... as a count
     Busy,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum GroupBy {
-    /// ServerName:port as the scoreboard records it
-    Vhost,
-    /// The name without the port
-    Host,
 }
 
 // What -w/-c judge and how vhosts are grouped and listed.
@@ -50,12 +39,6 @@ pub struct Options {
     pub top: usize,
 }
 
-#[derive(Default)]
-struct Group {
-    busy: usize,
-    oldest: Option<i64>,
-}
-
 const NO_VHOST: &str = "(none)";
 
 pub fn check(
@@ -63,131 +46,115 @@ pub fn check(
     args: &Options,
     thresholds: &Thresholds,
     capacity: Capacity,
-) -> anyhow::Result<Outcome> {
-    let (cap, _, assumed) = capacity.resolve(loaded);
-    let rules = loaded.rules();
-    let mut groups: HashMap<Vec<u8>, Group> = HashMap::new();
-    for (p, w) in loaded.scoreboard.workers() {
-        if !p.is_counted() || !is_busy(w.status(), rules) {
-            continue;
-        }
-        let vhost = w.vhost();
-        let key = match args.group_by {
-            GroupBy::Vhost => vhost,
-            GroupBy::Host => host_part(vhost).unwrap_or(vhost),
-        };
-        let g = groups.entry(key.to_vec()).or_default();
-        g.busy += 1;
-        g.oldest = g.oldest.max(w.request_age_us(loaded.now));
-    }
-    let total_busy: usize = groups.values().map(|g| g.busy).sum();
-    let mut ranked: Vec<(String, Group)> = groups
-        .into_iter()
-        .map(|(k, g)| {
-            (
-                if k.is_empty() {
-                    NO_VHOST.into()
-                } else {
-                    escape_bytes(&k)
-                },
-                g,
-            )
-        })
-        .collect();
-    ranked.sort_by(|a, b| b.1.busy.cmp(&a.1.busy).then_with(|| a.0.cmp(&b.0)));
-    let metric = |g: &Group| match args.metric {
-        VhostMetric::ShareOfCapacity => percent(g.busy, cap),
+) -> Outcome {
+    let resolved = capacity.resolve(loaded);
+    let cap = match (resolved.workers(), args.metric) {
+        (Ok(n), _) => Some(n),
+        (Err(why), VhostMetric::ShareOfCapacity) => return Outcome::unknown(why),
+        (Err(_), VhostMetric::ShareOfBusy | VhostMetric::Busy) => None,
+    };
+    // ("/150", "12.0% of capacity, "), or empty when the capacity is unknown.
+    let of_capacity = |busy: usize| match cap {
+        Some(cap) => (
+            format!("/{cap}"),
+            format!("{:.1}% of capacity, ", percent(busy, cap)),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let ranked = ranked(busy_by_vhost(loaded, args.group_by));
+    let total_busy: usize = ranked.iter().map(|(_, g)| g.busy).sum();
+    let value = |g: &VhostLoad, m: VhostMetric| match m {
+        VhostMetric::ShareOfCapacity => percent(g.busy, cap.unwrap_or(0)),
         VhostMetric::ShareOfBusy => percent(g.busy, total_busy),
         VhostMetric::Busy => g.busy as f64,
     };
     let top = ranked.iter().find(|(name, _)| name != NO_VHOST);
-    let (w, c) = (thresholds.warning.as_ref(), thresholds.critical.as_ref());
-    let state = top.map_or(State::Ok, |(_, g)| evaluate(metric(g), w, c));
+    let verdict = top.map(|(_, g)| thresholds.judge(value(g, args.metric)));
     let summary = match top {
-        None => format!("no busy worker on any vhost ({total_busy}/{cap} busy)"),
-        Some((name, g)) => format!(
-            "{name} holds {}/{cap} workers ({:.1}% of capacity, {:.1}% of busy)",
-            g.busy,
-            percent(g.busy, cap),
-            percent(g.busy, total_busy)
+        None => format!(
+            "no busy worker on any vhost ({total_busy}{} busy)",
+            of_capacity(0).0
         ),
-    };
-    let mut o = Outcome::new(state, summary);
-    if let (Some((name, g)), true) = (top, state != State::Ok) {
-        let r = if evaluate(metric(g), None, c) == State::Critical {
-            c
-        } else {
-            w
-        };
-        if let Some(r) = r {
-            o.long.push(format!(
-                "{name}: {} {} is {}",
-                metric_name(args.metric),
-                format_number(metric(g)),
-                r.violation()
-            ));
+        Some((name, g)) => {
+            let (whole, share) = of_capacity(g.busy);
+            format!(
+                "{name} holds {}{whole} workers ({share}{:.1}% of busy)",
+                g.busy,
+                percent(g.busy, total_busy)
+            )
         }
+    };
+    let mut o = Outcome::new(verdict.map_or(State::Ok, |v| v.state), summary);
+    if let (Some((name, g)), Some(verdict)) = (top, verdict) {
+        let what = format!("{name}: {}", metric_name(args.metric));
+        o.long.extend(verdict.reason(&what, value(g, args.metric)));
     }
     for (name, g) in ranked.iter().take(args.top) {
         o.long.push(format!(
-            "{name}: {} busy ({:.1}% of capacity, {:.1}% of busy), oldest request {}",
+            "{name}: {} busy ({}{:.1}% of busy), oldest request {}",
             g.busy,
-            percent(g.busy, cap),
+            of_capacity(g.busy).1,
             percent(g.busy, total_busy),
             g.oldest.map_or("-".into(), human_age)
         ));
     }
-    o.long.extend(assumed);
-    let top_value = |m: VhostMetric| {
-        top.map_or(0.0, |(_, g)| match m {
-            VhostMetric::ShareOfCapacity => percent(g.busy, cap),
-            VhostMetric::ShareOfBusy => percent(g.busy, total_busy),
-            VhostMetric::Busy => g.busy as f64,
-        })
+    let top_value = |m| top.map_or(0.0, |(_, g)| value(g, m));
+    let judged = |m| thresholds.if_judged(m == args.metric);
+    let bounded = |p: Perfdata| match cap {
+        Some(cap) => p.max(cap as f64),
+        None => p,
     };
-    let judged = |m: VhostMetric| {
-        if m == args.metric {
-            (w, c)
-        } else {
-            (None, None)
-        }
-    };
-    let (cw, cc) = judged(VhostMetric::ShareOfCapacity);
-    let (bw, bc) = judged(VhostMetric::ShareOfBusy);
-    let (nw, nc) = judged(VhostMetric::Busy);
-    o.perfdata = vec![
-        Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
-            .uom("%")
-            .thresholds(cw, cc)
-            .min(0.0)
-            .max(100.0),
+    if cap.is_some() {
+        o.perfdata.push(
+            Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
+                .uom("%")
+                .thresholds(judged(VhostMetric::ShareOfCapacity))
+                .min(0.0)
+                .max(100.0),
+        );
+    }
+    o.perfdata.extend([
         Perfdata::new("top_vhost_busy_pct", top_value(VhostMetric::ShareOfBusy))
             .uom("%")
-            .thresholds(bw, bc)
+            .thresholds(judged(VhostMetric::ShareOfBusy))
             .min(0.0)
             .max(100.0),
-        Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
-            .thresholds(nw, nc)
-            .min(0.0)
-            .max(cap as f64),
-        Perfdata::new("busy", total_busy as f64)
-            .min(0.0)
-            .max(cap as f64),
-    ];
-    let listed: Vec<&(String, Group)> = ranked
+        bounded(
+            Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
+                .thresholds(judged(VhostMetric::Busy))
+                .min(0.0),
+        ),
+        bounded(Perfdata::new("busy", total_busy as f64).min(0.0)),
+    ]);
+    let listed: Vec<&(String, VhostLoad)> = ranked
         .iter()
         .filter(|(n, _)| n != NO_VHOST)
         .take(args.top)
         .collect();
     let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
     for ((_, g), label) in listed.iter().zip(vhost_labels(&names)) {
-        o.perfdata.push(
-            Perfdata::new(&label, g.busy as f64)
-                .min(0.0)
-                .max(cap as f64),
-        );
+        o.perfdata
+            .push(bounded(Perfdata::new(&label, g.busy as f64).min(0.0)));
     }
-    Ok(o)
+    o
+}
+
+/// The groups with their names as shown (escaped, `(none)` for no vhost),
+/// busiest first, then by name.
+fn ranked(groups: Vec<VhostLoad>) -> Vec<(String, VhostLoad)> {
+    let mut ranked: Vec<(String, VhostLoad)> = groups
+        .into_iter()
+        .map(|g| {
+            let name = if g.name.is_empty() {
+                NO_VHOST.into()
+            } else {
+                escape_bytes(&g.name)
+            };
+            (name, g)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.busy.cmp(&a.1.busy).then_with(|| a.0.cmp(&b.0)));
+    ranked
 }
 
 /// Perfdata labels for vhost names (the text output keeps the real names):
@@ -246,15 +213,6 @@ fn vhost_labels(names: &[&str]) -> Vec<String> {
         labels.push(label);
     }
     labels
-}
-
-/// mod_status's busy rule for one slot of a counted process.
-fn is_busy(s: u8, rules: Rules) -> bool {
-    match s {
-        status::DEAD | status::STARTING | status::READY | status::IDLE_KILL => false,
-        status::GRACEFUL => rules != Rules::Httpd2458,
-        _ => true,
-    }
 }
 
 fn metric_name(m: VhostMetric) -> &'static str {

@@ -31,7 +31,7 @@ pub struct SourceArgs {
     #[arg(long, value_name = "DIR")]
     pub server_root: Option<PathBuf>,
     /// Decode as this layout instead of detecting it: an httpd version
-    /// (2.4.71, 2.2), optionally with /lp64 or /ilp32
+    /// (2.4.71, 2.2), optionally with /lp64, /ilp32 or /armhf
     #[arg(long, value_name = "REV")]
     pub layout: Option<LayoutSpec>,
     /// The httpd version (decides mod_status's counting rules) [default:
@@ -130,10 +130,13 @@ impl ThresholdArgs {
 // The configured pool, which the segment does not record.
 #[derive(Args, Debug, Clone, Default)]
 pub struct CapacityArgs {
-    /// Capacity: MaxRequestWorkers [default: ServerLimit x ThreadLimit]
+    /// Capacity: MaxRequestWorkers [default: the running httpd's, read from
+    /// the configuration it was started with; a percentage of capacity is
+    /// UNKNOWN when that cannot be read, e.g. for a snapshot]
     #[arg(long, value_name = "N", value_parser = positive)]
     pub max_workers: Option<usize>,
-    /// ThreadsPerChild (with --max-workers, drops disabled slots as mod_status does)
+    /// ThreadsPerChild: slots beyond the configured limits are dropped as
+    /// mod_status does [default: the running httpd's]
     #[arg(long, value_name = "N", value_parser = positive)]
     pub threads_per_child: Option<usize>,
 }
@@ -163,4 +166,13 @@ fn parse_time(s: &str) -> Result<i64, String> {
         .duration_since(UNIX_EPOCH)
         .map_err(|_| format!("invalid time '{s}': before 1970"))?;
     i64::try_from(d.as_micros()).map_err(|_| format!("invalid time '{s}': too far in the future"))
+}
+
+// What a Prometheus scrape exposes besides apache_exporter's metrics.
+#[derive(Args, Debug, Clone)]
+pub struct PrometheusArgs {
+    /// At most N vhosts get their own apache_segment_vhost_busy_workers
+    /// series; the others are summed as vhost="(other)"
+    #[arg(long, value_name = "N", default_value_t = crate::prometheus::DEFAULT_MAX_VHOSTS)]
+    pub max_vhosts: usize,
 }

@@ -17,11 +17,11 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::checks::{self, busy, stuck, vhost};
-use crate::commands::{dump, instances, snapshot, status};
+use crate::commands::{dump, instances, metrics, snapshot, status};
 use crate::plugin::output::Outcome;
 use crate::shm::privilege;
 
-pub use args::{CapacityArgs, PluginArgs, RunArgs, SourceArgs, ThresholdArgs};
+pub use args::{CapacityArgs, PluginArgs, PrometheusArgs, RunArgs, SourceArgs, ThresholdArgs};
 pub use man::{man_pages, ManpageArgs};
 pub use runtime::{unknown_line, Report, SERVICE};
 
@@ -92,6 +92,22 @@ pub struct StatusArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Write to FILE atomically (a temporary file beside it, then renamed;
+    /// name it *.prom for node_exporter's textfile collector) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
@@ -127,6 +143,8 @@ pub enum Cmd {
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
     Status(StatusArgs),
+    /// Prometheus metrics (apache_exporter's names) from the segment, once
+    Metrics(MetricsArgs),
     /// Save the live segment to a file
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
@@ -149,6 +167,7 @@ impl Cmd {
             Cmd::Vhost(a) => Some(&a.plugin.run),
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
+            Cmd::Metrics(a) => Some(&a.run),
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -187,8 +206,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
 }
 
 impl runtime::Job for Cmd {
-    fn run_args(&self) -> Option<&RunArgs> {
-        Cmd::run_args(self)
+    /// `-t` for every subcommand that has it; the man page has none.
+    fn deadline(&self) -> Option<u64> {
+        self.run_args().map(|r| r.timeout)
+    }
+
+    fn verbose(&self) -> u8 {
+        self.run_args().map_or(0, |r| r.verbose)
     }
 
     fn execute(self) -> anyhow::Result<Report> {
@@ -220,7 +244,7 @@ fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
 
 fn execute(cmd: Cmd) -> anyhow::Result<Report> {
     Ok(match cmd {
-        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, |l| {
+        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
             busy::check(
                 l,
                 &a.busy,
@@ -228,8 +252,8 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
                 a.capacity.capacity(),
             )
         }),
-        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, |l| stuck::check(l, &a.stuck)),
-        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, |l| {
+        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, None, |l| stuck::check(l, &a.stuck)),
+        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
             vhost::check(
                 l,
                 &a.vhost,
@@ -242,9 +266,19 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             Report::Text(dump::render(&loaded, a.all, a.format, a.header))
         }
         Cmd::Status(a) => {
-            let loaded = checks::load(&a.source.details_options())?;
+            let mut loaded = checks::load(&a.source.details_options())?;
+            checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
             let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
+        }
+        Cmd::Metrics(a) => {
+            let e = metrics::scrape(
+                &a.source.read_options(),
+                a.capacity.capacity(),
+                a.prometheus.max_vhosts,
+                checks::load,
+            );
+            Report::Text(metrics::emit(&e, a.output.as_deref())?)
         }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source.details_options())?;
@@ -274,12 +308,14 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
 fn plugin_report(
     source: &SourceArgs,
     plugin: &PluginArgs,
-    check: impl FnOnce(&crate::scoreboard::Loaded) -> anyhow::Result<Outcome>,
+    capacity: Option<crate::measure::Capacity>,
+    check: impl FnOnce(&crate::scoreboard::Loaded) -> Outcome,
 ) -> Report {
     let outcome = checks::run(
         &source.read_options(),
         plugin.stale,
         plugin.run.verbose,
+        capacity,
         check,
     );
     Report::Plugin(outcome, plugin.limits())
@@ -334,7 +370,7 @@ mod tests {
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 7);
+        assert_eq!(checked, 8);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

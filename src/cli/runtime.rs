@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::args::RunArgs;
 use crate::plugin::output::{Outcome, OutputLimits};
 use crate::plugin::State;
 
@@ -27,10 +26,16 @@ pub enum Report {
     Text(String),
 }
 
-/// A parsed command, as the dispatch hands it to the runtime.
+/// A parsed command, as the dispatch hands it to the runtime. Each command
+/// says how it is supervised: a one-shot check has a deadline (`-t`), a
+/// long-running one none; every terminating signal still ends it with its
+/// UNKNOWN line.
 pub trait Job {
-    /// Its timeout and verbosity (none for the man page).
-    fn run_args(&self) -> Option<&RunArgs>;
+    /// Seconds after which the watchdog reports UNKNOWN and ends the
+    /// process; `None` (or 0) for no deadline.
+    fn deadline(&self) -> Option<u64>;
+    /// `-v`: whether a panic's message goes into the long output.
+    fn verbose(&self) -> u8;
     fn execute(self) -> anyhow::Result<Report>;
 }
 
@@ -84,13 +89,11 @@ pub fn run<J: Job>(
         Ok(cmd) => cmd,
         Err(e) => return finish_text(&clap_report(&e), State::Unknown),
     };
-    let run = cmd.run_args().cloned();
-    // Subcommands without RunArgs (the man page) need no watchdog; a
-    // SIGTERM that came during parsing is waiting in the socket pair.
-    if let (Some(run), Some(watchdog)) = (&run, watchdog) {
-        watchdog.start(run.timeout, abort);
+    // A SIGTERM that came during parsing is waiting in the socket pair.
+    if let Some(watchdog) = watchdog {
+        watchdog.start(cmd.deadline().unwrap_or(0), abort);
     }
-    let verbose = run.as_ref().map_or(0, |r| r.verbose);
+    let verbose = cmd.verbose();
     let result = panic::catch_unwind(AssertUnwindSafe(|| cmd.execute()));
     match result {
         Ok(Ok(Report::Plugin(outcome, limits))) => {

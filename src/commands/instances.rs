@@ -1,5 +1,9 @@
-//! `instances`: running httpd parents and the scoreboards they map.
+//! `instances`: every running httpd parent, what it was started with and
+//! the scoreboard it maps: a block per instance, one `name: value` line
+//! per figure, each figure with where it came from.
 
+use crate::httpd::{mpm_name, RunningConfig};
+use crate::plugin::text::escape_str;
 use crate::scoreboard::{self, ReadOptions};
 use crate::shm::proc as live;
 
@@ -10,17 +14,99 @@ pub fn render() -> String {
     }
     let mut out = String::new();
     for i in found {
-        let binary = i
-            .binary
-            .as_ref()
-            .map_or("?".to_string(), |b| b.display().to_string());
-        let version = scoreboard::binary_version(i.pid).map_or("?".to_string(), |v| v.to_string());
-        let mut line = format!(
-            "pid {}\tbinary {binary}\tversion {version}\tconfig {}\tmpm {}",
-            i.pid,
-            i.config.as_deref().unwrap_or("?"),
-            i.mpm.as_deref().unwrap_or("?")
-        );
+        let config = RunningConfig::shared(i.pid);
+        let mut lines = vec![format!("httpd pid {}", i.pid)];
+        let mut item = |name: &str, value: String| lines.push(format!("  {name:<14}{value}"));
+        match config.as_ref() {
+            Err(e) => item("configuration", format!("unknown: {e}")),
+            Ok(c) => {
+                item(
+                    "binary",
+                    format!(
+                        "{} (version {})",
+                        c.binary
+                            .as_ref()
+                            .map_or("unknown".into(), |b| b.display().to_string()),
+                        c.version.map_or("unknown".into(), |v| v.to_string())
+                    ),
+                );
+                item(
+                    "mpm",
+                    c.mpm.as_ref().map_or("unknown".into(), |m| {
+                        format!("{} ({})", mpm_name(m.value), m.source)
+                    }),
+                );
+                item(
+                    "configuration",
+                    format!(
+                        "{} (ServerRoot {}, {} files)",
+                        c.config_file.display(),
+                        c.server_root.display(),
+                        c.files.len()
+                    ),
+                );
+                item(
+                    "scoreboard",
+                    match &c.scoreboard_file {
+                        Some(f) => format!("{} ({})", f.value.display(), f.source),
+                        None => format!(
+                            "anonymous: add `{}` to {} to read it",
+                            c.scoreboard_file_suggestion(),
+                            c.config_file.display()
+                        ),
+                    },
+                );
+                item(
+                    "capacity",
+                    match c.capacity() {
+                        Ok(f) => format!(
+                            "MaxRequestWorkers {}, ThreadsPerChild {}",
+                            f.max_request_workers.describe(),
+                            f.threads_per_child.describe()
+                        ),
+                        Err(e) => format!("unknown: {e}"),
+                    },
+                );
+                if let Some(f) = &c.figures {
+                    item(
+                        "limits",
+                        format!(
+                            "ServerLimit {}, ThreadLimit {}",
+                            f.server_limit.describe(),
+                            f.thread_limit.describe()
+                        ),
+                    );
+                }
+                let listen: Vec<String> = c.listen.iter().map(|l| l.describe()).collect();
+                item(
+                    "listen",
+                    if listen.is_empty() {
+                        "none configured".into()
+                    } else {
+                        listen.join(", ")
+                    },
+                );
+                for v in &c.vhosts {
+                    item(
+                        "vhost",
+                        format!(
+                            "{} {}{} ({})",
+                            v.addresses.join(" "),
+                            v.server_name.as_deref().unwrap_or("(no ServerName)"),
+                            if v.aliases.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" alias {}", v.aliases.join(" "))
+                            },
+                            v.source
+                        ),
+                    );
+                }
+                for why in &c.incomplete {
+                    item("incomplete", why.clone());
+                }
+            }
+        }
         if let Some(seg) = &i.segment {
             let opts = ReadOptions {
                 scoreboard: Some(seg.into()),
@@ -30,21 +116,23 @@ pub fn render() -> String {
                 Ok(l) => {
                     let g = l.scoreboard.global();
                     format!(
-                        "{} ServerLimit {} ThreadLimit {}",
+                        "{seg}, layout {}, ServerLimit {}, ThreadLimit {}",
                         l.scoreboard.layout().name(),
                         g.server_limit,
                         g.thread_limit
                     )
                 }
-                Err(e) => format!("unreadable: {e}"),
+                Err(e) => format!("{seg}: unreadable: {e}"),
             };
-            line.push_str(&format!("\tsegment {seg}\tlayout {layout}"));
+            item("segment", layout);
         }
         if let Some(note) = &i.note {
-            line.push_str(&format!("\tnote {note}"));
+            item("note", note.clone());
         }
-        out.push_str(&crate::plugin::text::escape_str(&line).replace("\\x09", "\t"));
-        out.push('\n');
+        for line in lines {
+            out.push_str(&escape_str(&line));
+            out.push('\n');
+        }
     }
     out
 }

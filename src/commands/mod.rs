@@ -1,6 +1,7 @@
-//! The non-check subcommands: `dump`, `status`, `snapshot` and `instances`.
+//! The non-check subcommands: `dump`, `status`, `metrics`, `snapshot` and `instances`.
 
 pub mod dump;
 pub mod instances;
+pub mod metrics;
 pub mod snapshot;
 pub mod status;

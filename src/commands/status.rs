@@ -10,105 +10,142 @@ use crate::scoreboard::{rules, HttpdVersion, Loaded, Mpm, MpmLimits, Rules, Summ
 const TICKS_PER_SECOND: f32 = 100.0;
 const KBYTE: f32 = 1024.0;
 
+/// One `?auto` value as mod_status prints it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Field {
+    Count(u64),
+    Int(i64),
+    /// A `double` printed with `%g` (APR's: 6 significant digits).
+    Real(f64),
+    Text(String),
+}
+
+impl Field {
+    /// The number a reader of the `?auto` text gets: a real is what its
+    /// 6 printed digits say (apache_exporter parses them).
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            Field::Count(n) => Some(*n as f64),
+            Field::Int(n) => Some(*n as f64),
+            Field::Real(x) => apr_g(*x).parse().ok(),
+            Field::Text(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Count(n) => write!(f, "{n}"),
+            Field::Int(n) => write!(f, "{n}"),
+            Field::Real(x) => f.write_str(&apr_g(*x)),
+            Field::Text(t) => f.write_str(t),
+        }
+    }
+}
+
 /// The `?auto` report.
 pub fn render(loaded: &Loaded, limits: MpmLimits) -> String {
+    let s = rules::summarize(&loaded.scoreboard, loaded.rules(), limits);
+    let mut out = String::new();
+    for (k, val) in fields(loaded, &s) {
+        let val = val.to_string();
+        let _ = writeln!(out, "{k}:{}{val}", if val.is_empty() { "" } else { " " });
+    }
+    out
+}
+
+/// The `?auto` keys the segment answers, in mod_status's order, with the
+/// keys and gates of the mod_status of the segment's httpd version (a key
+/// may come twice: 2.4.35-2.4.57 event repeats BusyWorkers/IdleWorkers).
+pub fn fields(loaded: &Loaded, s: &Summary) -> Vec<(&'static str, Field)> {
+    use Field::{Count, Int, Real, Text};
     let sb = &loaded.scoreboard;
     let v = loaded.version;
-    let s = rules::summarize(sb, loaded.rules(), limits);
     let g = sb.global();
     let up = (loaded.now.saturating_sub(g.restart_time) / 1_000_000).clamp(0, i64::from(u32::MAX))
         as u32;
-    let mut out = String::new();
-    let mut line = |k: &str, val: &dyn std::fmt::Display| {
-        let val = val.to_string();
-        let _ = writeln!(out, "{k}:{}{val}", if val.is_empty() { "" } else { " " });
-    };
+    let mut out = Vec::with_capacity(32);
+    let mut line = |k: &'static str, val: Field| out.push((k, val));
     let since = |major, minor, patch| v >= HttpdVersion::new(major, minor, patch);
+    let secs = |ticks: u64| Real(f64::from(ticks as f32 / TICKS_PER_SECOND));
     if since(2, 4, 13) {
-        line("RestartTime", &http_date(g.restart_time));
-        line("ParentServerMPMGeneration", &g.running_generation);
-        line("ServerUptimeSeconds", &up);
-        line("ServerUptime", &uptime_words(up));
+        line("RestartTime", Text(http_date(g.restart_time)));
+        line(
+            "ParentServerMPMGeneration",
+            Int(g.running_generation.into()),
+        );
+        line("ServerUptimeSeconds", Count(u64::from(up)));
+        line("ServerUptime", Text(uptime_words(up)));
     }
-    line("Total Accesses", &s.total_accesses);
-    line("Total kBytes", &s.total_kbytes);
+    line("Total Accesses", Count(s.total_accesses));
+    line("Total kBytes", Count(s.total_kbytes));
     if since(2, 4, 35) {
-        line("Total Duration", &(s.total_duration / 1000));
+        line("Total Duration", Int(s.total_duration / 1000));
     }
     let cpu_total = s.cpu.total();
     if since(2, 4, 13) {
-        line(
-            "CPUUser",
-            &apr_g(f64::from(s.cpu.utime as f32 / TICKS_PER_SECOND)),
-        );
-        line(
-            "CPUSystem",
-            &apr_g(f64::from(s.cpu.stime as f32 / TICKS_PER_SECOND)),
-        );
-        line(
-            "CPUChildrenUser",
-            &apr_g(f64::from(s.cpu.cutime as f32 / TICKS_PER_SECOND)),
-        );
-        line(
-            "CPUChildrenSystem",
-            &apr_g(f64::from(s.cpu.cstime as f32 / TICKS_PER_SECOND)),
-        );
+        line("CPUUser", secs(s.cpu.utime));
+        line("CPUSystem", secs(s.cpu.stime));
+        line("CPUChildrenUser", secs(s.cpu.cutime));
+        line("CPUChildrenSystem", secs(s.cpu.cstime));
     }
     if cpu_total > 0 && up > 0 {
         line(
             "CPULoad",
-            &apr_g(f64::from(cpu_total as f32 / TICKS_PER_SECOND / up as f32) * 100.0),
+            Real(f64::from(cpu_total as f32 / TICKS_PER_SECOND / up as f32) * 100.0),
         );
     }
-    line("Uptime", &up);
+    line("Uptime", Count(u64::from(up)));
     let count = s.total_accesses as f32;
     if up > 0 {
-        line("ReqPerSec", &apr_g(f64::from(count / up as f32)));
+        line("ReqPerSec", Real(f64::from(count / up as f32)));
         line(
             "BytesPerSec",
-            &apr_g(f64::from(KBYTE * s.total_kbytes as f32 / up as f32)),
+            Real(f64::from(KBYTE * s.total_kbytes as f32 / up as f32)),
         );
     }
     if s.total_accesses > 0 {
         line(
             "BytesPerReq",
-            &apr_g(f64::from(KBYTE * s.total_kbytes as f32 / count)),
+            Real(f64::from(KBYTE * s.total_kbytes as f32 / count)),
         );
         if since(2, 4, 35) {
             line(
                 "DurationPerReq",
-                &apr_g(f64::from((s.total_duration / 1000) as f32 / count)),
+                Real(f64::from((s.total_duration / 1000) as f32 / count)),
             );
         }
     }
-    line("BusyWorkers", &s.busy);
+    line("BusyWorkers", Count(s.busy as u64));
     if loaded.rules() == Rules::Httpd2458 {
-        line("GracefulWorkers", &s.graceful);
+        line("GracefulWorkers", Count(s.graceful as u64));
     }
-    line("IdleWorkers", &s.idle);
+    line("IdleWorkers", Count(s.idle as u64));
     if loaded.mpm_guess() == Mpm::Event && since(2, 4, 0) {
-        event_block(&mut line, &s, v);
+        event_block(&mut line, s, v);
     }
-    line("Scoreboard", &s.scoreboard);
+    line("Scoreboard", Text(s.scoreboard.clone()));
     out
 }
 
-fn event_block(line: &mut dyn FnMut(&str, &dyn std::fmt::Display), s: &Summary, v: HttpdVersion) {
+fn event_block(line: &mut dyn FnMut(&'static str, Field), s: &Summary, v: HttpdVersion) {
+    use Field::Count;
     if v >= HttpdVersion::new(2, 4, 35) {
-        line("Processes", &s.processes);
-        line("Stopping", &s.stopping);
+        line("Processes", Count(s.processes as u64));
+        line("Stopping", Count(s.stopping as u64));
         if v < HttpdVersion::new(2, 4, 58) {
-            line("BusyWorkers", &s.async_busy);
-            line("IdleWorkers", &s.async_idle);
+            line("BusyWorkers", Count(s.async_busy as u64));
+            line("IdleWorkers", Count(s.async_idle as u64));
         }
     }
-    line("ConnsTotal", &s.conns_total);
+    line("ConnsTotal", Count(s.conns_total));
     if v >= HttpdVersion::new(2, 4, 63) {
-        line("ConnsAsyncWaitIO", &s.conns_async_wait_io);
+        line("ConnsAsyncWaitIO", Count(s.conns_async_wait_io));
     }
-    line("ConnsAsyncWriting", &s.conns_async_writing);
-    line("ConnsAsyncKeepAlive", &s.conns_async_keep_alive);
-    line("ConnsAsyncClosing", &s.conns_async_closing);
+    line("ConnsAsyncWriting", Count(s.conns_async_writing));
+    line("ConnsAsyncKeepAlive", Count(s.conns_async_keep_alive));
+    line("ConnsAsyncClosing", Count(s.conns_async_closing));
 }
 
 /// mod_status's `show_time`: " 1 day 2 hours 5 seconds", zero parts left out.

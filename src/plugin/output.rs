@@ -113,7 +113,7 @@ fn notice(more: usize, by_bytes: bool, limits: &OutputLimits) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::range::Range;
+    use crate::plugin::verdict::Thresholds;
 
     fn lines(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("worker {i} busy")).collect()
@@ -123,12 +123,12 @@ mod tests {
     fn renders_first_line_long_output_and_perfdata() {
         let mut o = Outcome::new(State::Warning, "85 of 100 workers busy (85%)");
         o.long = lines(2);
-        let w: Range = "80".parse().unwrap();
-        o.perfdata.push(
-            Perfdata::new("busy", 85.0)
-                .uom("%")
-                .thresholds(Some(&w), None),
-        );
+        let w = Thresholds {
+            warning: Some("80".parse().unwrap()),
+            critical: None,
+        };
+        o.perfdata
+            .push(Perfdata::new("busy", 85.0).uom("%").thresholds(&w));
         o.perfdata.push(Perfdata::new("idle", 15.0));
         assert_eq!(
             o.render("SCOREBOARD", &OutputLimits::default()),

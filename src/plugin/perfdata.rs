@@ -10,6 +10,7 @@ use std::fmt;
 
 use super::number::format_number;
 use super::range::Range;
+use super::verdict::Thresholds;
 
 /// Longest label [`sanitize_label`] returns, in characters.
 pub const MAX_LABEL_CHARS: usize = 40;
@@ -46,9 +47,10 @@ impl Perfdata {
         self
     }
 
-    pub fn thresholds(mut self, warning: Option<&Range>, critical: Option<&Range>) -> Self {
-        self.warning = warning.copied();
-        self.critical = critical.copied();
+    /// The ranges the value was judged by.
+    pub fn thresholds(mut self, thresholds: &Thresholds) -> Self {
+        self.warning = thresholds.warning;
+        self.critical = thresholds.critical;
         self
     }
 
@@ -76,7 +78,7 @@ impl fmt::Display for Perfdata {
             write!(f, "'{label}'=")?;
         }
         write!(f, "{}{}", format_number(self.value), self.uom)?;
-        let threshold = |r: &Option<Range>| r.as_ref().map(Range::perfdata_threshold);
+        let threshold = |r: &Option<Range>| r.as_ref().map(Range::to_string);
         let fields = [
             threshold(&self.warning),
             threshold(&self.critical),
@@ -138,15 +140,19 @@ pub fn sanitize_label(raw: &str) -> String {
 mod tests {
     use super::*;
 
-    fn r(s: &str) -> Range {
-        s.parse().unwrap()
+    fn t(warning: Option<&str>, critical: Option<&str>) -> Thresholds {
+        let r = |s: Option<&str>| s.map(|s| s.parse::<Range>().unwrap());
+        Thresholds {
+            warning: r(warning),
+            critical: r(critical),
+        }
     }
 
     #[test]
     fn formatting() {
         let busy = Perfdata::new("busy", 8.0)
             .uom("%")
-            .thresholds(Some(&r("80")), Some(&r("0:95")))
+            .thresholds(&t(Some("80"), Some("0:95")))
             .min(0.0)
             .max(100.0);
         assert_eq!(busy.to_string(), "busy=8%;80;95;0;100");
@@ -154,9 +160,9 @@ mod tests {
         assert_eq!(Perfdata::new("t", 0.0125).uom("s").to_string(), "t=0.0125s");
         let max_only = Perfdata::new("workers", 5.0).max(150.0);
         assert_eq!(max_only.to_string(), "workers=5;;;;150");
-        let crit_only = Perfdata::new("x", 1.0).thresholds(None, Some(&r("10:")));
+        let crit_only = Perfdata::new("x", 1.0).thresholds(&t(None, Some("10:")));
         assert_eq!(crit_only.to_string(), "x=1;;10:");
-        let inverted = Perfdata::new("x", 1.0).thresholds(Some(&r("@10:20")), None);
+        let inverted = Perfdata::new("x", 1.0).thresholds(&t(Some("@10:20"), None));
         assert_eq!(inverted.to_string(), "x=1;@10:20");
     }
 
@@ -202,7 +208,7 @@ mod tests {
     #[test]
     fn icinga_safe() {
         let p = Perfdata::new("v", 1234567.891)
-            .thresholds(Some(&r("1000000.5")), Some(&r("2000000")))
+            .thresholds(&t(Some("1000000.5"), Some("2000000")))
             .min(0.0);
         let s = p.to_string();
         assert_eq!(s, "v=1234567.891;1000000.5;2000000;0");

@@ -9,8 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::number::format_number;
-use super::{text, State};
+use super::text;
 
 /// A parsed threshold range. Endpoints are finite except `start = -inf`
 /// (`~`) and `end = +inf` (empty end); `start <= end` always holds.
@@ -96,36 +95,38 @@ impl Range {
         inside == self.inverted
     }
 
+    /// `0:end`: alerts above `end` (and below 0).
+    pub fn up_to(end: f64) -> Range {
+        Range {
+            start: 0.0,
+            end,
+            inverted: false,
+        }
+    }
+
     /// Human text for the status line: `outside 0:80`, `less than 10`,
     /// `greater than 10`, `inside 10:20`, `at least 5`, `at most 5`.
     pub fn violation(&self) -> String {
         let (lo, hi) = (self.start.is_finite(), self.end.is_finite());
         match (self.inverted, lo, hi) {
-            (false, false, true) => format!("greater than {}", format_number(self.end)),
-            (false, true, false) => format!("less than {}", format_number(self.start)),
-            (true, false, true) => format!("at most {}", format_number(self.end)),
-            (true, true, false) => format!("at least {}", format_number(self.start)),
+            (false, false, true) => format!("greater than {}", endpoint(self.end)),
+            (false, true, false) => format!("less than {}", endpoint(self.start)),
+            (true, false, true) => format!("at most {}", endpoint(self.end)),
+            (true, true, false) => format!("at least {}", endpoint(self.start)),
             (false, _, _) => format!("outside {}", self.explicit()),
             (true, _, _) => format!("inside {}", self.explicit()),
         }
     }
 
-    /// The threshold as written into perfdata. Icinga 2 keeps only plain
-    /// numbers, so a non-inverted `0:N` becomes `N`; every other range has no
-    /// exact plain form and keeps its range syntax (`10:`, `@10:20`).
-    pub fn perfdata_threshold(&self) -> String {
-        self.to_string()
-    }
-
     /// `start:end` with `~` for -inf and an empty end for +inf.
     fn explicit(&self) -> String {
         let start = if self.start.is_finite() {
-            format_number(self.start)
+            endpoint(self.start)
         } else {
             "~".to_owned()
         };
         let end = if self.end.is_finite() {
-            format_number(self.end)
+            endpoint(self.end)
         } else {
             String::new()
         };
@@ -133,29 +134,32 @@ impl Range {
     }
 }
 
+/// An endpoint in the shortest decimal form that parses back to the same
+/// number, never with an exponent (`0.0000001`, `657.8210567`, `1e20` as
+/// `100000000000000000000`): Rust's `Display` for `f64` is exactly that.
+/// `-0` is written `0`.
+fn endpoint(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_owned()
+    } else {
+        v.to_string()
+    }
+}
+
 /// Canonical form that parses back to the same range: `10`, `10:`, `~:10`,
-/// `10:20`, `@10:20`, `@~:5`.
+/// `10:20`, `@10:20`, `@~:5`. Perfdata carries this form too: Icinga 2
+/// keeps only plain numbers, so a non-inverted `0:N` is written `N`; every
+/// other range has no exact plain form and keeps its range syntax.
 impl fmt::Display for Range {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.inverted {
             f.write_str("@")?;
         }
         if self.start == 0.0 && self.end.is_finite() {
-            f.write_str(&format_number(self.end))
+            f.write_str(&endpoint(self.end))
         } else {
             f.write_str(&self.explicit())
         }
-    }
-}
-
-/// The state of `value` under optional thresholds; critical is checked first.
-pub fn evaluate(value: f64, warning: Option<&Range>, critical: Option<&Range>) -> State {
-    if critical.is_some_and(|r| r.alerts(value)) {
-        State::Critical
-    } else if warning.is_some_and(|r| r.alerts(value)) {
-        State::Warning
-    } else {
-        State::Ok
     }
 }
 
@@ -266,21 +270,93 @@ mod tests {
     }
 
     #[test]
-    fn perfdata_threshold_is_plain_when_exact() {
-        assert_eq!(r("0:80").perfdata_threshold(), "80");
-        assert_eq!(r("80.5").perfdata_threshold(), "80.5");
-        assert_eq!(r("10:").perfdata_threshold(), "10:");
-        assert_eq!(r("@10:20").perfdata_threshold(), "@10:20");
+    fn perfdata_form_is_plain_when_exact() {
+        assert_eq!(r("0:80").to_string(), "80");
+        assert_eq!(r("80.5").to_string(), "80.5");
+        assert_eq!(r("10:").to_string(), "10:");
+        assert_eq!(r("@10:20").to_string(), "@10:20");
     }
 
     #[test]
-    fn evaluate_checks_critical_first() {
-        let (w, c) = (r("80"), r("90"));
-        assert_eq!(evaluate(50.0, Some(&w), Some(&c)), State::Ok);
-        assert_eq!(evaluate(85.0, Some(&w), Some(&c)), State::Warning);
-        assert_eq!(evaluate(95.0, Some(&w), Some(&c)), State::Critical);
-        assert_eq!(evaluate(95.0, None, Some(&c)), State::Critical);
-        assert_eq!(evaluate(95.0, Some(&w), None), State::Warning);
-        assert_eq!(evaluate(95.0, None, None), State::Ok);
+    fn endpoints_keep_every_digit() {
+        for (input, canonical, violation) in [
+            ("0.0000001", "0.0000001", "outside 0:0.0000001"),
+            ("@0:657.8210567", "@657.8210567", "inside 0:657.8210567"),
+            (
+                "1e20",
+                "100000000000000000000",
+                "outside 0:100000000000000000000",
+            ),
+            ("~:-1.5e-9", "~:-0.0000000015", "greater than -0.0000000015"),
+            (
+                "123456789.123456789:",
+                "123456789.12345679:",
+                "less than 123456789.12345679",
+            ),
+        ] {
+            assert_eq!(r(input).to_string(), canonical, "{input}");
+            assert_eq!(r(input).violation(), violation, "{input}");
+        }
+    }
+
+    /// Property: every range prints in a form without an exponent that
+    /// parses back to the same range. Endpoints are drawn from random bit
+    /// patterns (every magnitude), short decimals and integers.
+    #[test]
+    fn printed_ranges_parse_back_exactly() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let number = |next: &mut dyn FnMut() -> u64| -> f64 {
+            let bits = next();
+            let v = match bits % 4 {
+                0 => f64::from_bits(next()),
+                1 => (next() % 2_000_001) as f64 / 1000.0 - 1000.0,
+                2 => (next() % 100_000) as f64 * 10f64.powi((next() % 40) as i32 - 20),
+                _ => (next() % 1_000_000) as f64,
+            };
+            if v.is_finite() {
+                v
+            } else {
+                1.0
+            }
+        };
+        for _ in 0..20_000 {
+            let (a, b) = (number(&mut next), number(&mut next));
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            let inverted = next() % 2 == 0;
+            let range = match next() % 4 {
+                0 => Range {
+                    start: 0.0,
+                    end: hi.abs(),
+                    inverted,
+                },
+                1 => Range {
+                    start: lo,
+                    end: hi,
+                    inverted,
+                },
+                2 => Range {
+                    start: lo,
+                    end: f64::INFINITY,
+                    inverted,
+                },
+                _ => Range {
+                    start: f64::NEG_INFINITY,
+                    end: hi,
+                    inverted,
+                },
+            };
+            let text = range.to_string();
+            assert!(!text.contains(['e', 'E']), "{text}");
+            assert_eq!(r(&text), range, "{text}");
+            let violation = range.violation();
+            let shown = violation.rsplit(' ').next().unwrap_or("");
+            assert!(!shown.contains(['e', 'E']), "{violation}");
+        }
     }
 }

@@ -32,27 +32,6 @@ pub fn escape_str(s: &str) -> String {
     out
 }
 
-/// Cuts `s` to at most `max` characters (at least `...`), ending in `...`
-/// when cut. Never splits a character or a trailing `\xNN` escape.
-pub fn truncate_chars(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let cut = s
-        .char_indices()
-        .nth(max.saturating_sub(3))
-        .map_or(s.len(), |(i, _)| i);
-    let head = &s[..cut];
-    let partial_escape = match head.as_bytes() {
-        [.., b'\\'] => 1,
-        [.., b'\\', b'x'] => 2,
-        [.., b'\\', b'x', h] if h.is_ascii_hexdigit() => 3,
-        _ => 0,
-    };
-    let head = &head[..head.len() - partial_escape];
-    format!("{head}...")
-}
-
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || c == '|'
@@ -109,18 +88,5 @@ mod tests {
         assert_eq!(escape_str(&once), once);
         let s = escape_str("a|b\x1bc");
         assert_eq!(escape_str(&s), s);
-    }
-
-    #[test]
-    fn truncation() {
-        assert_eq!(truncate_chars("abcdef", 6), "abcdef");
-        assert_eq!(truncate_chars("abcdefg", 6), "abc...");
-        assert_eq!(truncate_chars("ääääää", 5), "ää...");
-        assert_eq!(truncate_chars("abcdef", 0), "...");
-        // never leave half an escape behind
-        for (max, want) in [(6, "ab..."), (7, "ab..."), (8, "ab..."), (9, r"ab\x7c...")] {
-            assert_eq!(truncate_chars(r"ab\x7cdefghij", max), want, "{max}");
-        }
-        assert_eq!(truncate_chars(r"\xff\xff\xff", 9), r"\xff...");
     }
 }

@@ -9,6 +9,7 @@
 use super::detect::{self, Detected, Hints};
 use super::error::Error;
 use super::layout::{self, Field, Layout, WorkerFields};
+use super::le;
 
 /// `struct tms` values in clock ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -267,30 +268,8 @@ impl std::fmt::Debug for Worker<'_> {
 struct Record<'a>(&'a [u8]);
 
 impl<'a> Record<'a> {
-    /// A little-endian unsigned field; 0 when it lies outside the record.
-    /// One 8-byte load masked to the width where the record has 8 bytes
-    /// from the field on (every field but a few at a record's end), so no
-    /// branch on the width.
-    #[inline]
     fn uint(&self, f: Field) -> u64 {
-        if let (Some(word), 0..=8) = (
-            self.0.get(f.offset..).and_then(|r| r.first_chunk::<8>()),
-            f.width,
-        ) {
-            let v = u64::from_le_bytes(*word);
-            return if f.width == 8 {
-                v
-            } else {
-                v & ((1 << (8 * f.width)) - 1)
-            };
-        }
-        let Some(b) = self.0.get(f.offset..f.offset + f.width) else {
-            return 0;
-        };
-        b.iter()
-            .take(8)
-            .rev()
-            .fold(0, |v, &x| v << 8 | u64::from(x))
+        le::uint(self.0, f.offset, f.width)
     }
     /// A C `int` (or `pid_t`, enum).
     fn int(&self, f: Field) -> i32 {
@@ -318,28 +297,8 @@ impl<'a> Record<'a> {
     /// A C string inside its array: cut at the first NUL, never past the
     /// field (the whole field when it has none).
     fn cstr(&self, f: Field) -> &'a [u8] {
-        let b = self.0.get(f.offset..f.offset + f.width).unwrap_or(&[]);
-        &b[..c_len(b)]
+        le::cstr(self.0, f.offset, f.width)
     }
-}
-
-/// Bytes before the first NUL (all of them without one), 8 at a time: the
-/// string fields are 16 to 64 bytes, multiples of 8.
-fn c_len(field: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut rest = field;
-    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
-        let v = u64::from_le_bytes(*word);
-        // The lowest high bit set marks the first zero byte (borrows only
-        // spill into the bytes after it).
-        let zero = v.wrapping_sub(ONES) & !v & HIGHS;
-        if zero != 0 {
-            return field.len() - rest.len() + (zero.trailing_zeros() / 8) as usize;
-        }
-        rest = tail;
-    }
-    field.len() - rest.len() + rest.iter().position(|&c| c == 0).unwrap_or(rest.len())
 }
 
 /// An owned copy of a segment, decoded with a [`Layout`].
@@ -555,30 +514,6 @@ fn detect_form(bytes: &[u8], hints: &Hints) -> Result<usize, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn c_len_finds_the_first_nul() {
-        let reference = |b: &[u8]| b.iter().position(|&c| c == 0).unwrap_or(b.len());
-        for len in [0, 1, 7, 8, 9, 16, 31, 32, 64] {
-            let mut field = vec![b'x'; len];
-            assert_eq!(c_len(&field), len);
-            for at in 0..len {
-                field.fill(0xff);
-                field[at] = 0;
-                assert_eq!(c_len(&field), at, "len {len} NUL at {at}");
-                // Bytes 0x01 and 0x80 after the NUL are what a word-wise
-                // search could mistake for it.
-                for (k, b) in field.iter_mut().enumerate().skip(at + 1) {
-                    *b = if k % 2 == 0 { 0x01 } else { 0x80 };
-                }
-                assert_eq!(c_len(&field), reference(&field), "len {len} NUL at {at}");
-                if at + 1 < len {
-                    field[at + 1] = 0;
-                    assert_eq!(c_len(&field), at);
-                }
-            }
-        }
-    }
 
     #[test]
     fn fields_read_the_same_at_a_record_end() {

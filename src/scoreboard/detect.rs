@@ -1,4 +1,5 @@
-//! Layout detection from the segment itself (reference §5): the size formula
+//! Layout detection from the segment itself (docs/scoreboard-format.md,
+//! "Detecting the layout"): the size formula
 //! picks the candidates; plausibility of the records breaks ties (most
 //! importantly 2.4.36–2.4.62 versus 2.4.63+, same size, process stride 36
 //! versus 40); the httpd version, when known, decides what the segment
@@ -6,6 +7,7 @@
 
 use super::error::Error;
 use super::layout::{self, Abi, Field, HttpdVersion, Layout, LayoutSpec, Revision};
+use super::le;
 
 /// What is known about the segment besides its bytes.
 #[derive(Clone, Copy, Debug, Default)]
@@ -39,36 +41,11 @@ const SAMPLE_PROCESSES: usize = 1024;
 const SAMPLE_THREADS: usize = 64;
 const SAMPLE_WORKERS: usize = 4096;
 
-fn int_at(area: &[u8], offset: usize) -> Option<i32> {
-    area.get(offset..offset + 4)
-        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-/// A little-endian field, 0 outside `area`; the usual widths are
-/// fixed-size loads.
-fn uint_at(area: &[u8], offset: usize, width: usize) -> u64 {
-    let Some(b) = area.get(offset..offset + width) else {
-        return 0;
-    };
-    match *b {
-        [a] => u64::from(a),
-        [a, b] => u64::from(u16::from_le_bytes([a, b])),
-        [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
-        [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
-        _ => {
-            let mut le = [0u8; 8];
-            let n = b.len().min(8);
-            le[..n].copy_from_slice(&b[..n]);
-            u64::from_le_bytes(le)
-        }
-    }
-}
-
 /// Finds the layout of a scoreboard area (the segment without its header).
 pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
     let (Some(sl), Some(tl)) = (
-        int_at(area, layout::SERVER_LIMIT.offset),
-        int_at(area, layout::THREAD_LIMIT.offset),
+        le::int(area, layout::SERVER_LIMIT.offset),
+        le::int(area, layout::THREAD_LIMIT.offset),
     ) else {
         return Err(Error::TooSmall { len: area.len() });
     };
@@ -88,7 +65,7 @@ pub fn detect(area: &[u8], hints: &Hints) -> Result<Detected, Error> {
         })
         .filter_map(|layout| {
             let lb_limit = match layout.global.lb_limit {
-                Some(f) => usize::try_from(int_at(area, f.offset)?).ok()?,
+                Some(f) => usize::try_from(le::int(area, f.offset)?).ok()?,
                 None => 0,
             };
             (layout.expected_size(server_limit, thread_limit, lb_limit)? == area.len()).then_some(
@@ -178,21 +155,27 @@ fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
     let mut bad = 0u64;
     let g = l.global;
     match g.sb_type {
-        Some(f) if uint_at(area, f.offset, f.width) != 2 => bad += 20,
-        // 2.4.1+ on LP64: padding after running_generation is zero.
-        None if l.abi == Abi::Lp64 && uint_at(area, 12, 4) != 0 => bad += 20,
+        Some(f) if le::uint(area, f.offset, f.width) != 2 => bad += 20,
+        // 2.4.1+ on LP64 and armhf: the padding between running_generation
+        // and the 8-aligned restart_time is zero.
+        None if g.restart_time.offset > g.running_generation.offset + 4
+            && le::uint(area, g.running_generation.offset + 4, 4) != 0 =>
+        {
+            bad += 20
+        }
         _ => {}
     }
-    let restart = uint_at(area, g.restart_time.offset, 8) as i64;
+    let restart = le::uint(area, g.restart_time.offset, 8) as i64;
     if !PLAUSIBLE_TIME.contains(&restart) {
         bad += 20;
     }
-    let generation = uint_at(area, g.running_generation.offset, 4) as i32;
+    let generation = le::uint(area, g.running_generation.offset, 4) as i32;
     if !(0..1 << 24).contains(&generation) {
         bad += 20;
     }
     let w = l.worker;
-    let field = |base: usize, f: Option<Field>| f.map(|f| uint_at(area, base + f.offset, f.width));
+    let padding = w.padding();
+    let field = |base: usize, f: Option<Field>| f.map(|f| le::uint(area, base + f.offset, f.width));
     let processes = c.server_limit.min(SAMPLE_PROCESSES);
     let threads = c
         .thread_limit
@@ -203,9 +186,9 @@ fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
             return bad;
         }
         let p = l.process_offset(i);
-        let pid = uint_at(area, p + layout::PROCESS_PID.offset, 4) as i32;
-        let pgen = uint_at(area, p + layout::PROCESS_GENERATION.offset, 4) as i32;
-        let quiescing = uint_at(
+        let pid = le::uint(area, p + layout::PROCESS_PID.offset, 4) as i32;
+        let pgen = le::uint(area, p + layout::PROCESS_GENERATION.offset, 4) as i32;
+        let quiescing = le::uint(
             area,
             p + l.process.quiescing.offset,
             l.process.quiescing.width,
@@ -226,21 +209,35 @@ fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
         let row = l.worker_offset(c.server_limit, c.thread_limit, i, 0);
         for j in 0..threads {
             let o = row + j * w.size;
-            let status = uint_at(area, o + w.status.offset, 1);
+            let status = le::uint(area, o + w.status.offset, 1);
             if status > 10 {
                 bad += 1;
                 continue;
+            }
+            // In every slot, dead ones included: padding is zero, and CPU
+            // ticks stay far below 2^40 (an 8-byte clock_t read over text
+            // is above it). These tell an armhf 2.4.19-2.4.34 segment from
+            // an LP64 2.4.18 one of the same size.
+            if padding.iter().any(|h| {
+                area.get(o + h.start..o + h.end)
+                    .is_some_and(|b| b.iter().any(|&x| x != 0))
+            }) {
+                bad += 1;
+            }
+            let tick = w.times.width;
+            if (0..4).any(|k| le::uint(area, o + w.times.offset + k * tick, tick) >> 40 != 0) {
+                bad += 1;
             }
             if status == 0 {
                 continue;
             }
             live_workers = true;
-            let thread_num = uint_at(area, o + w.thread_num.offset, 4);
+            let thread_num = le::uint(area, o + w.thread_num.offset, 4);
             if thread_num != 0 && thread_num != (i * c.thread_limit + j) as u64 {
                 bad += 1;
             }
             for t in [w.start_time, w.stop_time, w.last_used] {
-                let v = uint_at(area, o + t.offset, 8) as i64;
+                let v = le::uint(area, o + t.offset, 8) as i64;
                 if v != 0 && !PLAUSIBLE_TIME.contains(&v) {
                     bad += 1;
                 }

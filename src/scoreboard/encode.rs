@@ -67,7 +67,6 @@ pub struct SegmentBuilder {
     layout: Layout,
     server_limit: usize,
     thread_limit: usize,
-    lb_limit: usize,
     area: Vec<u8>,
 }
 
@@ -105,7 +104,6 @@ impl SegmentBuilder {
             layout,
             server_limit,
             thread_limit,
-            lb_limit,
             area: vec![0; size],
         };
         b.put(0, SERVER_LIMIT, server_limit as u64);
@@ -127,10 +125,6 @@ impl SegmentBuilder {
 
     pub fn thread_limit(&self) -> usize {
         self.thread_limit
-    }
-
-    pub fn lb_limit(&self) -> usize {
-        self.lb_limit
     }
 
     /// `running_generation` and `restart_time` (µs since the epoch).

@@ -3,13 +3,16 @@
 //! field of every record lives for one httpd revision on one ABI, and how big
 //! a segment with given limits must be.
 //!
-//! Source: `docs/scoreboard-format.md` §2 (offset tables checked against the
-//! historical `scoreboard.h` headers compiled for `-m64` and `-m32`).
+//! Described in docs/scoreboard-format.md ("The scoreboard area", "Layout
+//! revisions", "ABIs"); its "Field offsets" are generated from these
+//! tables, which tests/integration/c_rules.rs derives from the C
+//! declarations.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// A layout revision of `scoreboard.h` (reference §2.1).
+/// A layout revision of `scoreboard.h` (docs/scoreboard-format.md,
+/// "Layout revisions").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Revision {
     /// 2.0.35–2.0.65
@@ -120,6 +123,12 @@ pub enum Abi {
     Ilp32,
     /// i386 with APR 0.9 (32-bit `apr_off_t`), httpd 2.0 only.
     Ilp32Apr09,
+    /// 32-bit ARM EABI (armhf, armel) with APR 1.x: 4-byte `long`,
+    /// pointers and `clock_t` as on i386, but 64-bit integers aligned to 8
+    /// as on LP64 (docs/scoreboard-format.md, "ABIs").
+    Armhf,
+    /// 32-bit ARM EABI with APR 0.9 (32-bit `apr_off_t`), httpd 2.0 only.
+    ArmhfApr09,
 }
 
 impl Abi {
@@ -128,7 +137,29 @@ impl Abi {
             Abi::Lp64 => "lp64",
             Abi::Ilp32 => "ilp32",
             Abi::Ilp32Apr09 => "ilp32-apr09",
+            Abi::Armhf => "armhf",
+            Abi::ArmhfApr09 => "armhf-apr09",
         }
+    }
+
+    /// Bytes of `long`, `unsigned long`, `pthread_t` and `clock_t`.
+    pub const fn long_width(self) -> usize {
+        match self {
+            Abi::Lp64 => 8,
+            _ => 4,
+        }
+    }
+
+    /// Whether 64-bit integers are aligned to 8 inside structures (and a
+    /// structure holding one is padded to a multiple of 8); i386 aligns
+    /// them to 4.
+    pub const fn int64_aligned_to_8(self) -> bool {
+        matches!(self, Abi::Lp64 | Abi::Armhf | Abi::ArmhfApr09)
+    }
+
+    /// APR 0.9's 32-bit `apr_off_t`.
+    const fn apr09(self) -> bool {
+        matches!(self, Abi::Ilp32Apr09 | Abi::ArmhfApr09)
     }
 }
 
@@ -140,7 +171,8 @@ pub struct Field {
 }
 
 /// `global.server_limit` and `global.thread_limit`: `int`s at offsets 0 and
-/// 4 of every revision (reference §2), so the tables carry no field for them.
+/// 4 of every revision (docs/scoreboard-format.md, "The scoreboard
+/// area"), so the tables carry no field for them.
 pub const SERVER_LIMIT: Field = f(0, 4);
 pub const THREAD_LIMIT: Field = f(4, 4);
 /// `process_score.pid` and `.generation`: offsets 0 and 4 in every revision.
@@ -209,6 +241,101 @@ pub struct WorkerFields {
     pub size: usize,
 }
 
+impl GlobalFields {
+    /// The record's field list by C name (server_limit and thread_limit,
+    /// at 0 and 4 everywhere, included), `None` where this revision lacks it.
+    pub fn named(&self) -> [(&'static str, Option<Field>); 7] {
+        [
+            ("server_limit", Some(SERVER_LIMIT)),
+            ("thread_limit", Some(THREAD_LIMIT)),
+            ("sb_type", self.sb_type),
+            ("running_generation", Some(self.running_generation)),
+            ("restart_time", Some(self.restart_time)),
+            ("lb_limit", self.lb_limit),
+            ("times", self.times.map(|t| f(t.offset, 4 * t.width))),
+        ]
+    }
+}
+
+impl ProcessFields {
+    /// The record's field list by C name, `None` where this revision lacks
+    /// it.
+    pub fn named(&self) -> [(&'static str, Option<Field>); 10] {
+        let counter = |k| self.async_counters.map(|first| async_counter(first, k));
+        [
+            ("pid", Some(PROCESS_PID)),
+            ("generation", Some(PROCESS_GENERATION)),
+            ("quiescing", Some(self.quiescing)),
+            ("not_accepting", self.not_accepting),
+            ("connections", counter(0)),
+            ("write_completion", counter(1)),
+            ("lingering_close", counter(2)),
+            ("keep_alive", counter(3)),
+            ("suspended", counter(4)),
+            ("wait_io", self.wait_io),
+        ]
+    }
+}
+
+impl WorkerFields {
+    /// The record's field list, once: every field by its C name in
+    /// `scoreboard.h` order of 2.4 (`times` as one field of its four
+    /// `clock_t`), `None` where this revision lacks it.
+    pub fn named(&self) -> [(&'static str, Option<Field>); 21] {
+        let times = Field {
+            offset: self.times.offset,
+            width: 4 * self.times.width,
+        };
+        [
+            ("tid", Some(self.tid)),
+            ("thread_num", Some(self.thread_num)),
+            ("pid", self.pid),
+            ("generation", self.generation),
+            ("status", Some(self.status)),
+            ("conn_count", Some(self.conn_count)),
+            ("conn_bytes", Some(self.conn_bytes)),
+            ("access_count", Some(self.access_count)),
+            ("bytes_served", Some(self.bytes_served)),
+            ("my_access_count", Some(self.my_access_count)),
+            ("my_bytes_served", Some(self.my_bytes_served)),
+            ("start_time", Some(self.start_time)),
+            ("stop_time", Some(self.stop_time)),
+            ("last_used", Some(self.last_used)),
+            ("times", Some(times)),
+            ("client", Some(self.client)),
+            ("request", Some(self.request)),
+            ("vhost", Some(self.vhost)),
+            ("protocol", self.protocol),
+            ("duration", self.duration),
+            ("client64", self.client64),
+        ]
+    }
+
+    /// Every field this revision has.
+    pub fn all(&self) -> impl Iterator<Item = Field> {
+        self.named().into_iter().filter_map(|(_, f)| f)
+    }
+
+    /// The alignment padding inside the record: byte ranges no field
+    /// covers, which httpd never writes (the segment is zeroed at creation).
+    pub fn padding(&self) -> Vec<std::ops::Range<usize>> {
+        let mut fields: Vec<Field> = self.all().collect();
+        fields.sort_by_key(|f| f.offset);
+        let mut holes = Vec::new();
+        let mut end = 0;
+        for f in fields {
+            if f.offset > end {
+                holes.push(end..f.offset);
+            }
+            end = end.max(f.offset + f.width);
+        }
+        if self.size > end {
+            holes.push(end..self.size);
+        }
+        holes
+    }
+}
+
 /// Size of one 2.2 `lb_score` block.
 pub const LB_SCORE_SIZE: usize = 1024;
 
@@ -230,7 +357,7 @@ impl Layout {
     /// The layout of `revision` on `abi`, or `None` for combinations that
     /// never existed (APR 0.9 went only with httpd 2.0).
     pub const fn new(revision: Revision, abi: Abi) -> Option<Layout> {
-        if matches!(abi, Abi::Ilp32Apr09) && !matches!(revision, Revision::A) {
+        if abi.apr09() && !matches!(revision, Revision::A) {
             return None;
         }
         Some(Layout {
@@ -243,19 +370,25 @@ impl Layout {
     }
 
     /// Every layout this crate knows, by revision, then LP64, ILP32,
-    /// ILP32 with APR 0.9.
+    /// ILP32 with APR 0.9, armhf, armhf with APR 0.9.
     pub fn all() -> impl Iterator<Item = Layout> {
         Layout::ALL.iter().copied()
     }
 
     /// [`all`](Self::all) as a table built at compile time (detection
     /// looks at every entry of it for every segment).
-    pub const ALL: [Layout; 21] = {
-        const ABIS: [Abi; 3] = [Abi::Lp64, Abi::Ilp32, Abi::Ilp32Apr09];
+    pub const ALL: [Layout; 32] = {
+        const ABIS: [Abi; 5] = [
+            Abi::Lp64,
+            Abi::Ilp32,
+            Abi::Ilp32Apr09,
+            Abi::Armhf,
+            Abi::ArmhfApr09,
+        ];
         let mut all = [match Layout::new(Revision::A, Abi::Lp64) {
             Some(l) => l,
             None => panic!("2.0/lp64 exists"),
-        }; 21];
+        }; 32];
         let (mut r, mut n) = (0, 0);
         while r < Revision::ALL.len() {
             let mut a = 0;
@@ -268,7 +401,7 @@ impl Layout {
             }
             r += 1;
         }
-        assert!(n == 21, "every layout listed once");
+        assert!(n == 32, "every layout listed once");
         all
     };
 
@@ -314,13 +447,6 @@ impl Layout {
             + j * self.worker.size
     }
 
-    /// Offset of the 2.2 lb part.
-    pub fn lb_offset(&self, server_limit: usize, thread_limit: usize) -> usize {
-        self.global_region()
-            + server_limit * self.process_region()
-            + server_limit * thread_limit * self.worker_region()
-    }
-
     /// The scoreboard size httpd reserves for these limits, or `None` when
     /// it overflows.
     pub fn expected_size(
@@ -360,8 +486,10 @@ impl fmt::Display for Layout {
 
 const fn global_fields(rev: Revision, abi: Abi) -> GlobalFields {
     use Revision::*;
-    let ilp32 = !matches!(abi, Abi::Lp64);
-    let clock = if ilp32 { 4 } else { 8 };
+    // i386 packs restart_time right after running_generation; LP64 and
+    // armhf align it to 8 (and round the structure to 8).
+    let packed = !abi.int64_aligned_to_8();
+    let clock = abi.long_width();
     match rev {
         A | C0 => GlobalFields {
             sb_type: Some(f(8, 4)),
@@ -377,23 +505,28 @@ const fn global_fields(rev: Revision, abi: Abi) -> GlobalFields {
             restart_time: f(16, 8),
             lb_limit: Some(f(24, 4)),
             times: None,
-            size: if ilp32 { 28 } else { 32 },
+            size: if packed { 28 } else { 32 },
         },
         C | D | D2 | E => GlobalFields {
             sb_type: None,
             running_generation: f(8, 4),
-            restart_time: f(if ilp32 { 12 } else { 16 }, 8),
+            restart_time: f(if packed { 12 } else { 16 }, 8),
             lb_limit: None,
             times: None,
-            size: if ilp32 { 20 } else { 24 },
+            size: if packed { 20 } else { 24 },
         },
         F | G | H => GlobalFields {
             sb_type: None,
             running_generation: f(8, 4),
-            restart_time: f(if ilp32 { 12 } else { 16 }, 8),
+            restart_time: f(if packed { 12 } else { 16 }, 8),
             lb_limit: None,
-            times: Some(f(if ilp32 { 20 } else { 24 }, clock)),
-            size: if ilp32 { 36 } else { 56 },
+            times: Some(f(if packed { 20 } else { 24 }, clock)),
+            // 24 + struct tms (4 clock_t), rounded to 8 where int64 is.
+            size: match abi {
+                Abi::Lp64 => 56,
+                Abi::Armhf | Abi::ArmhfApr09 => 40,
+                Abi::Ilp32 | Abi::Ilp32Apr09 => 36,
+            },
         },
     }
 }
@@ -525,6 +658,79 @@ const fn worker_fields(rev: Revision, abi: Abi) -> WorkerFields {
             client64: None,
             size: 264,
         },
+        // armhf: the i386 order with every 8-byte field aligned to 8.
+        (A, Abi::Armhf) => WorkerFields {
+            tid: f(4, 4),
+            thread_num: f(0, 4),
+            pid: None,
+            generation: None,
+            status: f(8, 1),
+            conn_count: f(48, 2),
+            conn_bytes: f(40, 8),
+            access_count: f(12, 4),
+            bytes_served: f(16, 8),
+            my_access_count: f(24, 4),
+            my_bytes_served: f(32, 8),
+            start_time: f(56, 8),
+            stop_time: f(64, 8),
+            last_used: f(88, 8),
+            times: f(72, 4),
+            client: f(96, 32),
+            request: f(128, 64),
+            vhost: f(192, 32),
+            protocol: None,
+            duration: None,
+            client64: None,
+            size: 224,
+        },
+        (A, Abi::ArmhfApr09) => WorkerFields {
+            tid: f(4, 4),
+            thread_num: f(0, 4),
+            pid: None,
+            generation: None,
+            status: f(8, 1),
+            conn_count: f(32, 2),
+            conn_bytes: f(28, 4),
+            access_count: f(12, 4),
+            bytes_served: f(16, 4),
+            my_access_count: f(20, 4),
+            my_bytes_served: f(24, 4),
+            start_time: f(40, 8),
+            stop_time: f(48, 8),
+            last_used: f(72, 8),
+            times: f(56, 4),
+            client: f(80, 32),
+            request: f(112, 64),
+            vhost: f(176, 32),
+            protocol: None,
+            duration: None,
+            client64: None,
+            size: 208,
+        },
+        (B, Abi::Armhf | Abi::ArmhfApr09) => WorkerFields {
+            tid: f(4, 4),
+            thread_num: f(0, 4),
+            pid: Some(f(8, 4)),
+            generation: Some(f(12, 4)),
+            status: f(16, 1),
+            conn_count: f(56, 2),
+            conn_bytes: f(48, 8),
+            access_count: f(20, 4),
+            bytes_served: f(24, 8),
+            my_access_count: f(32, 4),
+            my_bytes_served: f(40, 8),
+            start_time: f(64, 8),
+            stop_time: f(72, 8),
+            last_used: f(96, 8),
+            times: f(80, 4),
+            client: f(104, 32),
+            request: f(136, 64),
+            vhost: f(200, 32),
+            protocol: None,
+            duration: None,
+            client64: None,
+            size: 232,
+        },
         (B, _) => WorkerFields {
             tid: f(4, 4),
             thread_num: f(0, 4),
@@ -576,6 +782,36 @@ const fn worker_fields(rev: Revision, abi: Abi) -> WorkerFields {
             },
             rev,
             248,
+        ),
+        // Measured on 2.4.68 (revision H); the other 2.4 revisions follow
+        // from the same C rules.
+        (_, Abi::Armhf | Abi::ArmhfApr09) => extend_24(
+            WorkerFields {
+                tid: f(0, 4),
+                thread_num: f(4, 4),
+                pid: Some(f(8, 4)),
+                generation: Some(f(12, 4)),
+                status: f(16, 1),
+                conn_count: f(18, 2),
+                conn_bytes: f(24, 8),
+                access_count: f(32, 4),
+                bytes_served: f(40, 8),
+                my_access_count: f(48, 4),
+                my_bytes_served: f(56, 8),
+                start_time: f(64, 8),
+                stop_time: f(72, 8),
+                last_used: f(80, 8),
+                times: f(88, 4),
+                client: f(104, 32),
+                request: f(136, 64),
+                vhost: f(200, 32),
+                protocol: None,
+                duration: None,
+                client64: None,
+                size: 232,
+            },
+            rev,
+            232,
         ),
         (_, _) => extend_24(
             WorkerFields {
@@ -718,9 +954,11 @@ impl FromStr for LayoutSpec {
             }
             Some("ilp32") | Some("i386") | Some("i686") => Some(Abi::Ilp32),
             Some("ilp32-apr09") => Some(Abi::Ilp32Apr09),
+            Some("armhf") | Some("armel") | Some("arm") => Some(Abi::Armhf),
+            Some("armhf-apr09") => Some(Abi::ArmhfApr09),
             Some(other) => {
                 return Err(format!(
-                    "invalid layout ABI '{other}': expected lp64, ilp32 or ilp32-apr09"
+                    "invalid layout ABI '{other}': expected lp64, ilp32, armhf, ilp32-apr09 or armhf-apr09"
                 ))
             }
         };
@@ -753,7 +991,8 @@ mod tests {
         Layout::new(r, Abi::Ilp32).unwrap()
     }
 
-    /// The size formulas of reference §5.1, for many limits.
+    /// The size formulas (docs/scoreboard-format.md, "The scoreboard
+    /// area"), for many limits.
     #[test]
     fn sizes_match_reference_table() {
         use Revision::*;
@@ -839,37 +1078,34 @@ mod tests {
     fn field_ends_within_record() {
         for l in Layout::all() {
             let w = l.worker;
-            let mut fields = vec![
-                w.tid,
-                w.thread_num,
-                w.status,
-                w.conn_count,
-                w.conn_bytes,
-                w.access_count,
-                w.bytes_served,
-                w.my_access_count,
-                w.my_bytes_served,
-                w.start_time,
-                w.stop_time,
-                w.last_used,
-                w.client,
-                w.request,
-                w.vhost,
-            ];
-            fields.extend(
-                [w.pid, w.generation, w.protocol, w.duration, w.client64]
-                    .into_iter()
-                    .flatten(),
+            assert_eq!(
+                w.all().count(),
+                16 + 5
+                    - [w.pid, w.generation, w.protocol, w.duration, w.client64]
+                        .iter()
+                        .filter(|f| f.is_none())
+                        .count()
             );
-            fields.push(Field {
-                offset: w.times.offset,
-                width: 4 * w.times.width,
-            });
-            for fl in fields {
+            for fl in w.all() {
                 assert!(fl.offset + fl.width <= w.size, "{l}: {fl:?}");
             }
             assert!(l.global.restart_time.offset + 8 <= l.global.size);
         }
+    }
+
+    /// Padding as the C rules leave it: LP64 2.4 has one byte after
+    /// `status`; armhf 2.4 after `status`, `conn_count`, `access_count` and
+    /// `my_access_count`; i386 2.4.0-2.4.18 none but the byte after status.
+    #[test]
+    fn padding() {
+        let holes = |r, a| Layout::new(r, a).unwrap().worker.padding();
+        assert_eq!(holes(Revision::H, Abi::Lp64), vec![21..22]);
+        assert_eq!(
+            holes(Revision::E, Abi::Armhf),
+            vec![17..18, 20..24, 36..40, 52..56]
+        );
+        assert_eq!(holes(Revision::D2, Abi::Ilp32), vec![17..18]);
+        assert_eq!(holes(Revision::A, Abi::Lp64), vec![4..8, 17..24, 66..72]);
     }
 
     #[test]

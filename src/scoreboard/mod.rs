@@ -7,10 +7,12 @@
 
 pub mod decode;
 pub mod detect;
-#[doc(hidden)]
+/// Test-only: writes segments of every layout (the `test-encoder` feature).
+#[cfg(any(test, feature = "test-encoder"))]
 pub mod encode;
 pub mod error;
 pub mod layout;
+pub mod le;
 pub mod rules;
 
 use std::path::PathBuf;
@@ -23,7 +25,7 @@ pub use decode::{status, Form, Global, Process, Scoreboard, Tms, Worker};
 pub use detect::Hints;
 pub use error::Error;
 pub use layout::{Abi, HttpdVersion, Layout, LayoutSpec, Revision};
-pub use rules::{MpmLimits, Rules, Summary};
+pub use rules::{Counted, MpmLimits, Rules, Summary};
 
 /// The MPM that wrote the segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]

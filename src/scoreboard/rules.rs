@@ -1,4 +1,4 @@
-//! mod_status's counting rules (reference §4), per httpd version: busy,
+//! mod_status's counting rules (docs/mod_status-rules.md), per httpd version: busy,
 //! idle and graceful workers, the Scoreboard string, the totals and the
 //! event MPM's async block, computed from a [`Scoreboard`] exactly as the
 //! mod_status that goes with the segment computes them.
@@ -25,6 +25,35 @@ impl Rules {
             Rules::Httpd24
         } else {
             Rules::Httpd2458
+        }
+    }
+}
+
+/// What mod_status makes of one slot of a counted process (one with a pid
+/// that is not quiescing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    Idle,
+    Busy,
+    /// 2.4.58+ only: G, counted apart as GracefulWorkers.
+    Graceful,
+    /// Dead, starting, idle-cleanup, or an old generation's READY in 2.4.
+    Neither,
+}
+
+impl Rules {
+    /// The busy rule, the one every figure uses: READY of the running
+    /// generation is idle; dead, starting and idle-cleanup slots are
+    /// neither; an older generation's READY is busy in 2.2 and neither in
+    /// 2.4; G is busy before 2.4.58 and counted apart from it; everything
+    /// else is busy.
+    pub fn count(self, status: u8, current_generation: bool) -> Counted {
+        match status {
+            status::READY if current_generation => Counted::Idle,
+            status::READY if self == Rules::Httpd22 => Counted::Busy,
+            status::READY | status::DEAD | status::STARTING | status::IDLE_KILL => Counted::Neither,
+            status::GRACEFUL if self == Rules::Httpd2458 => Counted::Graceful,
+            _ => Counted::Busy,
         }
     }
 }
@@ -72,6 +101,8 @@ pub struct Summary {
     pub scoreboard: String,
     pub total_accesses: u64,
     pub total_kbytes: u64,
+    /// Bytes served (`Total kBytes` is this / 1024, rounded down).
+    pub total_bytes: u64,
     /// µs
     pub total_duration: i64,
     /// Sum of the per-process tms plus the parent's, in ticks.
@@ -110,16 +141,11 @@ pub fn summarize(sb: &Scoreboard, rules: Rules, limits: MpmLimits) -> Summary {
                 s.status_counts[usize::from(res.min(11))] += 1;
             }
             if counted {
-                if res == status::READY && p.generation == generation {
-                    s.idle += 1;
-                } else if !matches!(res, status::DEAD | status::STARTING | status::IDLE_KILL)
-                    && (res != status::READY || rules == Rules::Httpd22)
-                {
-                    if res == status::GRACEFUL && rules == Rules::Httpd2458 {
-                        s.graceful += 1;
-                    } else {
-                        s.busy += 1;
-                    }
+                match rules.count(res, p.generation == generation) {
+                    Counted::Idle => s.idle += 1,
+                    Counted::Busy => s.busy += 1,
+                    Counted::Graceful => s.graceful += 1,
+                    Counted::Neither => {}
                 }
                 // The async block's pair comes from per-process thread
                 // counts, whose idle count ignores the generation.
@@ -154,6 +180,7 @@ pub fn summarize(sb: &Scoreboard, rules: Rules, limits: MpmLimits) -> Summary {
             s.conns_async_closing += u64::from(p.lingering_close);
         }
     }
+    s.total_bytes = bytes;
     s.total_kbytes = bytes >> 10;
     if let Some(g) = sb.global().times {
         s.cpu = add_tms(s.cpu, g);

@@ -1,4 +1,5 @@
-//! Finding a segment: what `--scoreboard PATH` names (reference §1), by
+//! Finding a segment: what `--scoreboard PATH` names (docs/scoreboard-format.md, "Where the segment
+//! lives"), by
 //! APR's naming (`apr`); running httpd instances are `proc`'s. Everything
 //! here is safe code; the copy itself is
 //! `source`'s.
@@ -370,7 +371,8 @@ fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path, strict: bool) -> Result
 mod tests {
     use super::*;
 
-    /// Test vectors confirmed against a live Debian 2.4.71 (reference §1.3).
+    /// Test vectors confirmed against a live Debian 2.4.71 (docs/scoreboard-format.md,
+    /// "APR naming").
     #[test]
     fn posix_names_match_apr() {
         assert_eq!(

@@ -1,6 +1,6 @@
 //! Where things sit in the event-mixed capture file (POSIX form: 8-byte
 //! header, then a 2.4.63+/lp64 scoreboard with ServerLimit 4, ThreadLimit 8),
-//! typed from the format reference (§2.2), not taken from the decoder, for
+//! typed from the docs/scoreboard-format.md ("Field offsets"), not taken from the decoder, for
 //! tests that mutate the real capture.
 
 /// File offsets of ServerLimit and ThreadLimit.

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::support::parse_auto;
 use crate::util::{perfdata, run_bin, Run};
 
-pub const FIXTURES: [&str; 8] = [
+pub const FIXTURES: [&str; 13] = [
     "prefork-slow",
     "prefork-mixed",
     "prefork-graceful",
@@ -21,6 +22,12 @@ pub const FIXTURES: [&str; 8] = [
     "event-slow",
     "event-mixed",
     "event-graceful",
+    // Written by Debian's httpd for other architectures (README.md).
+    "2.4.68-armhf-prefork-slow",
+    "2.4.68-armhf-worker-saturation",
+    "2.4.68-armhf-event-graceful",
+    "2.4.68-i386-event-slow",
+    "2.4.71-arm64-prefork-graceful",
 ];
 
 pub struct Fixture {
@@ -80,15 +87,6 @@ impl Fixture {
     }
 }
 
-fn auto_keys(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            l.split_once(": ")
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
 #[test]
 fn status_matches_mod_status() {
     for name in FIXTURES {
@@ -99,8 +97,8 @@ fn status_matches_mod_status() {
         args.extend(["--mpm".into(), f.mpm()]);
         let out = run_bin(&args);
         assert_eq!(out.code, 0, "{name}: {}", out.stdout);
-        let ours = auto_keys(&out.stdout);
-        let theirs = auto_keys(&f.text("auto.txt"));
+        let ours = parse_auto(&out.stdout);
+        let theirs = parse_auto(&f.text("auto.txt"));
         let theirs_map: BTreeMap<_, _> = theirs.iter().cloned().collect();
         for key in [
             "BusyWorkers",
@@ -119,8 +117,6 @@ fn status_matches_mod_status() {
             "ServerUptimeSeconds",
             "ServerUptime",
             "Uptime",
-            "CPUUser",
-            "CPUSystem",
         ] {
             let mine = ours.iter().find(|(k, _)| k == key).map(|(_, v)| v);
             assert_eq!(mine, theirs_map.get(key), "{name}: {key}\n{}", out.stdout);
@@ -149,6 +145,23 @@ fn status_matches_mod_status() {
             .find(|(k, _)| k == "Total Accesses")
             .map(|(_, v)| v.as_str());
         assert_eq!(mine, Some(total), "{name}: Total Accesses");
+        // CPU figures too: a request served between the two pages moves
+        // them (2.4.68-armhf-event-graceful).
+        let cpu = html
+            .split("CPU Usage: ")
+            .nth(1)
+            .and_then(|s| s.split(['-', '<']).next())
+            .expect("html CPU usage");
+        let shown: Vec<&str> = cpu.split_whitespace().collect();
+        for (key, prefix, token) in [
+            ("CPUUser", "u", shown[0]),
+            ("CPUSystem", "s", shown[1]),
+            ("CPUChildrenUser", "cu", shown[2]),
+            ("CPUChildrenSystem", "cs", shown[3]),
+        ] {
+            let mine = ours.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+            assert_eq!(mine, token.strip_prefix(prefix), "{name}: {key}");
+        }
         let duration = html
             .split("Total Duration: ")
             .nth(1)
@@ -223,9 +236,24 @@ fn dump_matches_worker_table_and_inflight_requests() {
                 ("request", "request"),
                 ("protocol", "protocol"),
                 ("access_count", "acc_slot"),
+                ("conn_count", "acc_conn"),
+                ("duration_ms", "dur"),
                 ("generation", "generation"),
             ] {
                 assert_eq!(r[ours], w[theirs], "{name} slot {}: {ours}", w["bin_slot"]);
+            }
+            // mod_status prints bytes as KB with one decimal and MB with two.
+            for (ours, theirs, unit, decimals) in [
+                ("conn_bytes", "conn_kb", 1024.0, 1),
+                ("bytes_served", "slot_mb", 1048576.0, 2),
+            ] {
+                let mine = r[ours].as_f64().expect("bytes") / unit;
+                let shown = w[theirs].as_f64().expect("KB/MB");
+                assert!(
+                    (mine - shown).abs() <= 0.5 / 10f64.powi(decimals) + 1e-9,
+                    "{name} slot {}: {ours} {mine} vs {theirs} {shown}",
+                    w["bin_slot"]
+                );
             }
             // SS = whole seconds since last_used, at page generation (a few
             // ms before the capture instant).

@@ -110,7 +110,11 @@ fn check_bounds(cmd: &str, r: &Run, capacity: f64) {
         );
         if label.ends_with("_pct") {
             assert!(*v <= 100.0, "{cmd}: {label}={v}: {}", r.stdout);
-        } else if !label.starts_with("conns_") && !label.ends_with("_age") && label != "processes" {
+        } else if !label.starts_with("conns_")
+            && !label.ends_with("_age")
+            && label != "processes"
+            && !crate::util::COUNTERS.contains(&label.as_str())
+        {
             assert!(
                 *v <= capacity,
                 "{cmd}: {label}={v} > capacity {capacity}: {}",

@@ -1,7 +1,10 @@
 //! The single integration test binary (one link step, shared helpers).
 //! Tests create SysV segments and query ids through libc, hence:
 #![allow(unsafe_code)]
+mod c_rules;
 mod capture;
+mod config;
+mod docs;
 mod fixtures;
 mod hostile;
 mod live;
@@ -11,6 +14,7 @@ mod monitoring;
 mod multicall;
 mod package;
 mod privilege;
+mod prometheus;
 mod revisions;
 mod support;
 mod torn;

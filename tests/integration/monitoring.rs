@@ -27,7 +27,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_apache-scoreboard");
+use crate::util::{perfdata_tokens, TempDir, BIN};
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The capture every check reads, and the instant its ages are taken at.
 const FIXTURE: &str = "tests/fixtures/event-slow/scoreboard.bin";
@@ -193,20 +194,15 @@ fn setup(test: &str, programs: &[&str]) -> Option<(Account, Sandbox, Instant)> {
 }
 
 /// A world-readable temporary directory, removed at the end of the test.
-struct Sandbox(PathBuf);
+struct Sandbox(TempDir);
 
 impl Sandbox {
     fn new(test: &str) -> Sandbox {
-        let dir =
-            std::env::temp_dir().join(format!("apache-scoreboard-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create the sandbox");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod the sandbox");
-        Sandbox(dir)
+        Sandbox(TempDir::new(test))
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
+        self.0.path(rel)
     }
 
     /// A directory (mode 0755) the daemon may write to.
@@ -251,12 +247,6 @@ impl Sandbox {
         fs::set_permissions(&snapshot, fs::Permissions::from_mode(0o644))
             .expect("chmod the capture");
         Checks { dir, snapshot }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -320,28 +310,7 @@ impl Direct {
 
     /// Every perfdata token as (label, value, unit).
     fn perfdata(&self) -> Vec<(String, f64, String)> {
-        let (_, mut rest, _) = self.parts();
-        let mut tokens = Vec::new();
-        while !rest.is_empty() {
-            let (label, after) = match rest.strip_prefix('\'') {
-                Some(quoted) => {
-                    let end = quoted.find("'=").expect("closing quote of a label");
-                    (&quoted[..end], &quoted[end + 2..])
-                }
-                None => rest.split_once('=').expect("label=value"),
-            };
-            let end = after.find(' ').unwrap_or(after.len());
-            let value = after[..end].split(';').next().unwrap_or("");
-            let digits = value
-                .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
-                .unwrap_or(value.len());
-            tokens.push((
-                label.to_string(),
-                value[..digits].parse().expect("numeric perfdata value"),
-                value[digits..].to_string(),
-            ));
-            rest = after[end..].trim_start();
-        }
+        let tokens = perfdata_tokens(&self.stdout);
         assert!(!tokens.is_empty(), "no perfdata in {}", self.stdout);
         tokens
     }
@@ -659,11 +628,12 @@ fn graphite_label(label: &str) -> String {
     label.replace([' ', '\\', '/'], "_").replace("::", ".")
 }
 
-/// Icinga records values in these units as they are; others it scales
-/// (`ms` to seconds, `KB` to bytes) or drops.
+/// Icinga records values in these units as they are (`c` only marks a
+/// counter: PerfdataValue::Parse sets `counter` and keeps the value);
+/// others it scales (`ms` to seconds, `KB` to bytes) or drops.
 fn assert_unscaled_unit(unit: &str) {
     assert!(
-        ["", "%", "s"].contains(&unit),
+        ["", "%", "s", "c"].contains(&unit),
         "perfdata unit {unit:?}: add how Icinga scales it to this test"
     );
 }

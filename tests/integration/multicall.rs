@@ -2,16 +2,12 @@
 //! output as the subcommands; usage errors, --help and --version exit 3.
 
 use crate::fixtures::Fixture;
-use crate::util::{run_bin, run_program, BIN};
+use crate::util::{run_bin, run_program, TempDir, BIN};
 
 #[test]
 fn symlinks_equal_subcommands() {
-    let dir = std::env::temp_dir().join(format!(
-        "apache-scoreboard-multicall-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let t = TempDir::new("multicall");
+    let dir = &t.0;
     let f = Fixture::load("worker-saturation");
     for check in [
         "check_scoreboard_busy",
@@ -38,7 +34,6 @@ fn symlinks_equal_subcommands() {
         assert_eq!(help.code, 3);
         assert!(help.stdout.contains(check), "{check}: {}", help.stdout);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Every layout revision on every ABI, written by the test encoder
 //! (`scoreboard::encode`) and read back through the public API: detection
-//! (including the size collisions of reference §5.1 and how the tie-breakers
-//! of §5.2 settle them), every decoded field, and mod_status's counting
+//! (including the size collisions and how the tie-breakers settle them,
+//! docs/scoreboard-format.md "Detecting the layout"), every decoded field, and mod_status's counting
 //! rules, all compared with values the test computes itself from what it
-//! wrote and from the reference (§2, §4), never from the decoder.
+//! wrote and from docs/scoreboard-format.md and docs/mod_status-rules.md, never from the decoder.
 
+use crate::c_rules;
 use apache_scoreboard::scoreboard::encode::{
     busy_server, ProcessValues, SegmentBuilder, WorkerValues, DEFAULT_RESTART_TIME,
 };
@@ -21,15 +22,26 @@ fn layout(revision: Revision, abi: Abi) -> Layout {
     Layout::new(revision, abi).expect("layout exists")
 }
 
-/// Every layout the reference describes: each revision on LP64 and i386
-/// (APR 1.x), and 2.0 on i386 with APR 0.9.
+/// Every layout the reference describes: each revision on LP64, i386 and
+/// armhf (APR 1.x), and 2.0 on i386 and armhf with APR 0.9.
 fn all_layouts() -> Vec<Layout> {
     let mut v: Vec<Layout> = Revision::ALL
         .into_iter()
-        .flat_map(|r| [layout(r, Abi::Lp64), layout(r, Abi::Ilp32)])
+        .flat_map(|r| {
+            [
+                layout(r, Abi::Lp64),
+                layout(r, Abi::Ilp32),
+                layout(r, Abi::Armhf),
+            ]
+        })
         .collect();
     v.push(layout(Revision::A, Abi::Ilp32Apr09));
+    v.push(layout(Revision::A, Abi::ArmhfApr09));
     v
+}
+
+fn armhf(abi: Abi) -> bool {
+    matches!(abi, Abi::Armhf | Abi::ArmhfApr09)
 }
 
 fn spec(revision: Revision, abi: Option<Abi>) -> Hints {
@@ -39,7 +51,7 @@ fn spec(revision: Revision, abi: Option<Abi>) -> Hints {
     }
 }
 
-/// What the reference (§2.2, §2.3) says each revision/ABI has, stated
+/// What docs/scoreboard-format.md ("Field offsets", "ABIs") says each revision/ABI has, stated
 /// independently of the crate's offset tables.
 #[derive(Clone, Copy, Debug)]
 struct Traits {
@@ -61,7 +73,11 @@ fn traits(l: &Layout) -> Traits {
     let r = l.revision;
     Traits {
         long: if l.abi == Abi::Lp64 { 8 } else { 4 },
-        off: if l.abi == Abi::Ilp32Apr09 { 4 } else { 8 },
+        off: if matches!(l.abi, Abi::Ilp32Apr09 | Abi::ArmhfApr09) {
+            4
+        } else {
+            8
+        },
         worker_pid: r != A,
         async_counters: !matches!(r, A | B),
         wait_io: r == H,
@@ -392,7 +408,7 @@ fn assert_decoded(sb: &Scoreboard, sc: &Scenario) {
     }
 }
 
-/// What mod_status computes (reference §4), from the written values.
+/// What mod_status computes (docs/mod_status-rules.md), from the written values.
 #[derive(Debug, PartialEq)]
 struct Expected {
     busy: usize,
@@ -592,11 +608,14 @@ fn assert_round_trip(sc: &Scenario) {
     }
 }
 
-/// Region sizes of reference §2.2 and §5.1, independent of the crate's
-/// tables: (global region, process region per slot, worker region per
-/// slot, process stride, worker stride).
+/// Region sizes of docs/scoreboard-format.md ("Field offsets") (armhf: derived by the C
+/// rules), independent of the crate's tables: (global region, process
+/// region per slot, worker region per slot, process stride, worker stride).
 fn reference_sizes(l: &Layout) -> (usize, usize, usize, usize, usize) {
     use Revision::*;
+    if armhf(l.abi) {
+        return c_rules_sizes(l);
+    }
     let lp64 = l.abi == Abi::Lp64;
     let (g, p, w) = match (l.revision, l.abi) {
         (A, Abi::Lp64) => (24, 16, 256),
@@ -618,6 +637,7 @@ fn reference_sizes(l: &Layout) -> (usize, usize, usize, usize, usize) {
         (F, _) => (40, 40, 248),
         (G | H, Abi::Lp64) => (56, 40, 336),
         (G | H, _) => (40, 40, 312),
+        (_, Abi::Armhf | Abi::ArmhfApr09) => unreachable!("derived above"),
     };
     let process_stride = match l.revision {
         A | B => 16,
@@ -635,7 +655,23 @@ fn reference_sizes(l: &Layout) -> (usize, usize, usize, usize, usize) {
     (g, p, w, process_stride, worker_stride)
 }
 
-/// The usable size of reference §5.1 (lb_limit 0).
+/// [`reference_sizes`] by the C rules: regions are `sizeof`, rounded to 8
+/// from 2.4.18 (docs/scoreboard-format.md, "The scoreboard area").
+fn c_rules_sizes(l: &Layout) -> (usize, usize, usize, usize, usize) {
+    let pad = |n: usize| {
+        if l.revision >= Revision::D2 {
+            n.next_multiple_of(8)
+        } else {
+            n
+        }
+    };
+    let g = c_rules::global(l.revision, l.abi).size;
+    let p = c_rules::process(l.revision, l.abi).size;
+    let w = c_rules::worker(l.revision, l.abi).size;
+    (pad(g), pad(p), pad(w), p, w)
+}
+
+/// The usable size (docs/scoreboard-format.md, "The scoreboard area"; lb_limit 0).
 fn reference_size(l: &Layout, sl: usize, tl: usize) -> usize {
     let (g, p, w, _, _) = reference_sizes(l);
     g + p * sl + w * sl * tl
@@ -645,7 +681,7 @@ fn short(l: &Layout) -> String {
     format!("{:?}/{}", l.revision, l.abi.name())
 }
 
-/// The layouts (lb_limit 0) whose size equals `l`'s, per reference §5.1.
+/// The layouts (lb_limit 0) whose size equals `l`'s, per docs/scoreboard-format.md "Detecting the layout".
 fn same_size(l: &Layout, sl: usize, tl: usize) -> Vec<String> {
     let size = reference_size(l, sl, tl);
     all_layouts()
@@ -696,29 +732,31 @@ fn revision_b_with_lb_part() {
 }
 
 /// Every (ServerLimit, ThreadLimit) at which layouts share a size (the
-/// collisions of reference §5.1 and the cross-ABI ones), for every layout and with a fresh (generation 0) and a
-/// restarted (generation 1) server. The tie-breakers of §5.2 settle all of
+/// collisions docs/scoreboard-format.md lists under "Detecting the layout"), for every layout and with a fresh (generation 0) and a
+/// restarted (generation 1) server. The tie-breakers settle all of
 /// them except two, asserted here:
 /// * G with ServerLimit 1 is read as H: G ≡ H in size and with one process
 ///   slot the strides cannot differ; slot 0 reads the same either way (H's
 ///   `wait_io` is G's zero padding).
 /// * C0 (2.4.0) with running generation 0 is refused as ambiguous with C
-///   (2.4.1–2.4.16): its bytes are exactly those of a C segment with
-///   generation 2 whose processes are all of generation 0 (C0's `sb_type` 2
-///   sits where C keeps `running_generation`).
+///   (2.4.1–2.4.16), on LP64 and armhf: its bytes are exactly those of a C
+///   segment with generation 2 whose processes are all of generation 0
+///   (C0's `sb_type` 2 sits where C keeps `running_generation`).
 ///
 /// Everything else, including the cross-ABI collisions the reference does
 /// not list (C0/C on LP64 ≡ E on i386 whenever ThreadLimit = 1; E/LP64 ≡
 /// F/i386 at (1, 1); B/LP64 ≡ F/i386 at (1, 2); A/LP64 ≡ F/i386 at (1, 5)
-/// and (2, 4)), is detected as the revision written.
+/// and (2, 4); E/armhf ≡ D2/LP64 at every limit, told apart by zero padding
+/// and CPU ticks; the other armhf ones listed), is detected as the revision
+/// written.
 #[test]
 fn size_collisions_and_tie_breakers() {
-    let collisions: [((usize, usize), &[&str]); 15] = [
+    let collisions: [((usize, usize), &[&str]); 26] = [
         ((3, 2), &["A/lp64", "C0/lp64", "C/lp64"]),
         ((2, 2), &["A/lp64", "C0/lp64", "C/lp64"]),
-        ((4, 3), &["A/lp64", "D2/lp64"]),
-        ((1, 3), &["A/lp64", "D2/lp64"]),
-        ((1, 1), &["B/lp64", "D2/lp64"]),
+        ((4, 3), &["A/lp64", "D2/lp64", "E/armhf"]),
+        ((1, 3), &["A/lp64", "D2/lp64", "E/armhf"]),
+        ((1, 1), &["B/lp64", "D2/lp64", "E/armhf"]),
         ((2, 1), &["B/lp64", "D/lp64"]),
         ((1, 1), &["C0/ilp32", "D/ilp32"]),
         ((1, 2), &["B/ilp32", "C/ilp32"]),
@@ -729,6 +767,18 @@ fn size_collisions_and_tie_breakers() {
         ((1, 1), &["E/lp64", "F/ilp32"]),
         ((2, 4), &["A/lp64", "F/ilp32"]),
         ((1, 5), &["A/lp64", "F/ilp32"]),
+        // armhf (derived sizes) against the others.
+        ((1, 1), &["A/lp64", "D2/armhf"]),
+        ((1, 1), &["C0/armhf", "C/armhf", "D2/ilp32"]),
+        ((1, 2), &["B/armhf", "D2/ilp32"]),
+        ((1, 2), &["E/lp64", "F/armhf"]),
+        ((1, 3), &["A/armhf", "C/ilp32"]),
+        ((1, 4), &["A/armhf", "C0/ilp32", "D/ilp32"]),
+        ((1, 4), &["B/lp64", "F/armhf"]),
+        ((2, 1), &["B/armhf", "C0/ilp32"]),
+        ((2, 4), &["A/armhf", "C0/ilp32"]),
+        ((3, 1), &["B/armhf", "C/ilp32"]),
+        ((5, 4), &["C0/armhf", "C/armhf"]),
     ];
     for ((sl, tl), set) in collisions {
         let any = all_layouts()
@@ -759,6 +809,8 @@ fn size_collisions_and_tie_breakers() {
         (6, 1),
         (7, 1),
         (1, 5),
+        (1, 4),
+        (3, 1),
     ];
     let mut settled = 0;
     for (sl, tl) in grid {
@@ -784,10 +836,11 @@ fn size_collisions_and_tie_breakers() {
                     assert_eq!(sb.worker(0, 0).client(), cut(&sc.workers[0][0].client, 64));
                     continue;
                 }
-                if l.revision == Revision::C0 && l.abi == Abi::Lp64 && generation == 0 {
+                if l.revision == Revision::C0 && l.abi != Abi::Ilp32 && generation == 0 {
                     let err = got.expect_err(&ctx);
+                    let abi = l.abi.name();
                     assert!(
-                        err.contains("2.4.0/lp64, 2.4.1-2.4.16/lp64"),
+                        err.contains(&format!("2.4.0/{abi}, 2.4.1-2.4.16/{abi}")),
                         "{ctx}: {err}"
                     );
                     continue;
@@ -1169,7 +1222,8 @@ fn offset_tables_have_no_overlaps() {
 }
 
 /// The encoder writes real segments: re-encoding what the decoder reads
-/// from the real Debian 2.4.71 captures (tests/fixtures) gives the capture
+/// from the real Debian captures (tests/fixtures: 2.4.71 on x86_64 and
+/// arm64, 2.4.68 on armhf and i386) gives the capture
 /// back byte for byte, except where httpd leaves bytes the values do not
 /// describe: leftovers after a string's NUL, the deprecated `client[32]`
 /// that 2.4.36+ no longer writes, and the pid/generation of worker slots
@@ -1185,10 +1239,18 @@ fn reencodes_real_captures() {
             continue;
         };
         let name = entry.file_name().to_string_lossy().into_owned();
-        let prefork = name.starts_with("prefork");
+        let prefork = name.contains("prefork");
         let sb = Scoreboard::from_bytes(original.clone(), Form::Auto, &Hints::default()).unwrap();
         let l = *sb.layout();
-        assert_eq!(l, layout(Revision::H, Abi::Lp64), "{name}");
+        // The cross-architecture captures name their architecture.
+        let abi = if name.contains("-armhf-") {
+            Abi::Armhf
+        } else if name.contains("-i386-") {
+            Abi::Ilp32
+        } else {
+            Abi::Lp64
+        };
+        assert_eq!(l, layout(Revision::H, abi), "{name}");
         let g = sb.global();
         let (sl, tl) = (g.server_limit, g.thread_limit);
         let mut b = SegmentBuilder::new(l, sl, tl);
@@ -1253,8 +1315,11 @@ fn reencodes_real_captures() {
                 "{name}: byte {at} before the workers differs"
             );
             let rel = at - first_worker;
-            let (i, j) = (rel / (tl * wf.size), rel % (tl * wf.size) / wf.size);
-            let off = rel % wf.size;
+            // Rows are tl * worker_region() apart (i386 pads each row).
+            let row = tl * l.worker_region();
+            let (i, j) = (rel / row, rel % row / wf.size);
+            let off = rel % row % wf.size;
+            assert!(j < tl, "{name}: row padding of row {i} differs");
             let rec = first_worker + b.worker_offset(i, j) - b.worker_offset(0, 0);
             let within = |f: apache_scoreboard::scoreboard::layout::Field| {
                 (f.offset..f.offset + f.width).contains(&off)
@@ -1296,7 +1361,7 @@ fn reencodes_real_captures() {
     assert!(checked >= 8, "only {checked} captures found");
 }
 
-/// The encoder puts every field where reference §2.2/§2.3 says, typed out
+/// The encoder puts every field where docs/scoreboard-format.md ("Field offsets") says, typed out
 /// here independently of the crate's tables: distinct values written
 /// through the encoder are found at the reference's offsets.
 #[test]
@@ -1372,10 +1437,21 @@ fn fields_at_reference_offsets() {
             0x0012_3456,
             "{name}"
         );
-        let restart = if old || l.abi == Abi::Lp64 { 16 } else { 12 };
+        let cg = c_rules::global(l.revision, l.abi);
+        let restart = if armhf(l.abi) {
+            cg.at("restart_time")
+        } else if old || l.abi == Abi::Lp64 {
+            16
+        } else {
+            12
+        };
         assert_eq!(raw(area, restart, 8), 0x7a7b_7c7d_7e7f_8081, "{name}");
         if t.global_times {
-            let at = if l.abi == Abi::Lp64 { 24 } else { 20 };
+            let at = match l.abi {
+                Abi::Armhf => cg.at("times"),
+                Abi::Lp64 => 24,
+                _ => 20,
+            };
             for (k, v) in [w.times.utime, w.times.stime, w.times.cutime, w.times.cstime]
                 .into_iter()
                 .enumerate()
@@ -1414,19 +1490,7 @@ fn fields_at_reference_offsets() {
 
         // worker_score[1][1]
         let at = g + pr * sl + wr * tl + ws;
-        #[rustfmt::skip]
-        let offsets: [usize; 16] = match (l.revision, l.abi) {
-            // tid, thread_num, status, access, bytes, my_access, my_bytes,
-            // conn_bytes, conn_count, start, stop, times, last_used,
-            // client, request, vhost
-            (A, Abi::Lp64) => [8, 0, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 120, 128, 160, 224],
-            (A, Abi::Ilp32) => [4, 0, 8, 12, 16, 24, 28, 36, 44, 48, 56, 64, 80, 88, 120, 184],
-            (A, Abi::Ilp32Apr09) => [4, 0, 8, 12, 16, 20, 24, 28, 32, 36, 44, 52, 68, 76, 108, 172],
-            (B, Abi::Lp64) => [8, 0, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 128, 136, 168, 232],
-            (B, _) => [4, 0, 16, 20, 24, 32, 36, 44, 52, 56, 64, 72, 88, 96, 128, 192],
-            (_, Abi::Lp64) => [0, 8, 20, 32, 40, 48, 56, 24, 22, 64, 72, 88, 80, 120, 152, 216],
-            (_, _) => [0, 4, 16, 28, 32, 40, 44, 20, 18, 52, 60, 76, 68, 92, 124, 188],
-        };
+        let offsets = reference_worker_offsets(&l);
         let [tid, tn, st, ac, bs, mac, mbs, cb, cc, start, stop, times, lu, client, request, vhost] =
             offsets;
         let num = [
@@ -1467,7 +1531,7 @@ fn fields_at_reference_offsets() {
             let (pid, generation) = if l.abi == Abi::Lp64 {
                 (16, 20)
             } else {
-                (8, 12)
+                (8, 12) // i386 and armhf
             };
             assert_eq!(raw(area, at + pid, 4), 0x0033_4455, "{name}");
             assert_eq!(raw(area, at + generation, 4), 0x0044_5566, "{name}");
@@ -1475,13 +1539,19 @@ fn fields_at_reference_offsets() {
             let (pid, generation) = if l.abi == Abi::Lp64 {
                 (12, 16)
             } else {
-                (8, 12)
+                (8, 12) // i386 and armhf
             };
             assert_eq!(raw(area, at + pid, 4), 0x0033_4455, "{name}");
             assert_eq!(raw(area, at + generation, 4), 0x0044_5566, "{name}");
         }
         // The 2.4 appendix: protocol, duration, client64.
-        let end = if l.abi == Abi::Lp64 { 248 } else { 220 };
+        let end = match l.abi {
+            Abi::Lp64 => 248,
+            Abi::Armhf => c_rules::worker(l.revision, l.abi)
+                .get("protocol")
+                .unwrap_or(232),
+            _ => 220,
+        };
         if t.protocol {
             assert_eq!(text(end, 16), c_string(&w.protocol, 16), "{name}");
         }
@@ -1490,6 +1560,156 @@ fn fields_at_reference_offsets() {
         }
         if t.client64 {
             assert_eq!(text(end + 24, 64), c_string(&w.client, 64), "{name}");
+        }
+    }
+}
+
+/// Worker offsets (docs/scoreboard-format.md, "Field offsets"; armhf: by the C rules): tid,
+/// thread_num, status, access_count, bytes_served, my_access_count,
+/// my_bytes_served, conn_bytes, conn_count, start_time, stop_time, times,
+/// last_used, client, request, vhost.
+fn reference_worker_offsets(l: &Layout) -> [usize; 16] {
+    use Revision::*;
+    if armhf(l.abi) {
+        return c_rules_worker_offsets(l);
+    }
+    #[rustfmt::skip]
+    let offsets: [usize; 16] = match (l.revision, l.abi) {
+        (A, Abi::Lp64) => [8, 0, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 120, 128, 160, 224],
+        (A, Abi::Ilp32) => [4, 0, 8, 12, 16, 24, 28, 36, 44, 48, 56, 64, 80, 88, 120, 184],
+        (A, Abi::Ilp32Apr09) => [4, 0, 8, 12, 16, 20, 24, 28, 32, 36, 44, 52, 68, 76, 108, 172],
+        (B, Abi::Lp64) => [8, 0, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 128, 136, 168, 232],
+        (B, _) => [4, 0, 16, 20, 24, 32, 36, 44, 52, 56, 64, 72, 88, 96, 128, 192],
+        (_, Abi::Lp64) => [0, 8, 20, 32, 40, 48, 56, 24, 22, 64, 72, 88, 80, 120, 152, 216],
+        (_, _) => [0, 4, 16, 28, 32, 40, 44, 20, 18, 52, 60, 76, 68, 92, 124, 188],
+    };
+    offsets
+}
+
+const WORKER_MEMBERS: [&str; 16] = [
+    "tid",
+    "thread_num",
+    "status",
+    "access_count",
+    "bytes_served",
+    "my_access_count",
+    "my_bytes_served",
+    "conn_bytes",
+    "conn_count",
+    "start_time",
+    "stop_time",
+    "times",
+    "last_used",
+    "client",
+    "request",
+    "vhost",
+];
+
+fn c_rules_worker_offsets(l: &Layout) -> [usize; 16] {
+    let w = c_rules::worker(l.revision, l.abi);
+    WORKER_MEMBERS.map(|m| w.at(m))
+}
+
+/// The C rules the armhf layouts are derived from reproduce every table the
+/// reference measured on LP64 and i386 (sizes, regions, strides, worker
+/// offsets) ...
+#[test]
+fn c_rules_reproduce_the_measured_tables() {
+    for l in all_layouts().into_iter().filter(|l| !armhf(l.abi)) {
+        let name = l.name();
+        assert_eq!(c_rules_sizes(&l), reference_sizes(&l), "{name}");
+        assert_eq!(
+            c_rules_worker_offsets(&l),
+            reference_worker_offsets(&l),
+            "{name}"
+        );
+    }
+}
+
+/// ... and the real armhf 2.4.68 capture's offsets, located in its bytes by
+/// known values (meta.json `layout`) ...
+#[test]
+fn c_rules_reproduce_the_armhf_capture() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/2.4.68-armhf-event-graceful/meta.json");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("meta.json")).expect("json");
+    let measured = &meta["layout"];
+    let (g, p, w) = (
+        c_rules::global(Revision::H, Abi::Armhf),
+        c_rules::process(Revision::H, Abi::Armhf),
+        c_rules::worker(Revision::H, Abi::Armhf),
+    );
+    for (s, key) in [
+        (&g, "global_fields"),
+        (&p, "process_fields"),
+        (&w, "worker_fields"),
+    ] {
+        let fields = measured[key].as_object().expect("fields");
+        assert!(!fields.is_empty());
+        for (m, at) in fields {
+            assert_eq!(s.get(m), at.as_u64().map(|v| v as usize), "{key}.{m}");
+        }
+    }
+    assert_eq!(measured["geometry"]["global_size"], g.size);
+    assert_eq!(measured["geometry"]["process_stride"], p.size);
+    assert_eq!(measured["geometry"]["worker_stride"], w.size);
+}
+
+/// ... so the crate's tables, armhf's for every revision included, are
+/// what the C rules give.
+#[test]
+fn offset_tables_follow_the_c_rules() {
+    for l in all_layouts() {
+        let name = l.name();
+        let (g, p, w) = (
+            c_rules::global(l.revision, l.abi),
+            c_rules::process(l.revision, l.abi),
+            c_rules::worker(l.revision, l.abi),
+        );
+        assert_eq!(
+            (g.size, p.size, w.size),
+            (l.global.size, l.process.size, l.worker.size),
+            "{name}"
+        );
+        let lw = l.worker;
+        let ours = [
+            lw.tid,
+            lw.thread_num,
+            lw.status,
+            lw.access_count,
+            lw.bytes_served,
+            lw.my_access_count,
+            lw.my_bytes_served,
+            lw.conn_bytes,
+            lw.conn_count,
+            lw.start_time,
+            lw.stop_time,
+            lw.times,
+            lw.last_used,
+            lw.client,
+            lw.request,
+            lw.vhost,
+        ]
+        .map(|f| f.offset);
+        assert_eq!(ours, c_rules_worker_offsets(&l), "{name}");
+        let lg = l.global;
+        for (s, m, f) in [
+            (&g, "running_generation", Some(lg.running_generation)),
+            (&g, "restart_time", Some(lg.restart_time)),
+            (&g, "times", lg.times),
+            (&g, "lb_limit", lg.lb_limit),
+            (&g, "sb_type", lg.sb_type),
+            (&p, "quiescing", Some(l.process.quiescing)),
+            (&p, "not_accepting", l.process.not_accepting),
+            (&p, "wait_io", l.process.wait_io),
+            (&w, "protocol", lw.protocol),
+            (&w, "duration", lw.duration),
+            (&w, "client64", lw.client64),
+            (&w, "pid", lw.pid),
+            (&w, "generation", lw.generation),
+        ] {
+            assert_eq!(s.get(m), f.map(|f| f.offset), "{name} {m}");
         }
     }
 }
@@ -1513,4 +1733,75 @@ fn wait_io_above_connections_keeps_the_40_byte_stride() {
     let s =
         apache_scoreboard::scoreboard::rules::summarize(&sb, Rules::Httpd2458, Default::default());
     assert_eq!((s.busy, s.idle), (5, 3));
+}
+
+/// httpd 2.2 counts an older generation's READY slots as busy (docs/mod_status-rules.md,
+/// "Counting one slot"): the vhost check must count them too, so that its busy total is the
+/// busy check's. A 2.2 segment whose second process is of the previous
+/// generation, with READY slots on a vhost, read by both checks.
+#[test]
+fn vhost_totals_follow_the_2_2_busy_rule() {
+    use crate::util::{perfdata, run_bin, TempDir};
+    for revision in [Revision::A, Revision::B] {
+        let l = layout(revision, Abi::Lp64);
+        let mut b = SegmentBuilder::new(l, 2, 4);
+        b.global(1, RESTART);
+        let worker = |pid, generation, status, vhost: &[u8]| WorkerValues {
+            pid,
+            generation,
+            status,
+            vhost: vhost.to_vec(),
+            start_time: NOW - 5 * SECOND,
+            stop_time: NOW - 6 * SECOND,
+            last_used: NOW - 5 * SECOND,
+            ..WorkerValues::default()
+        };
+        for (i, (pid, generation)) in [(101, 1), (102, 0)].into_iter().enumerate() {
+            b.process(
+                i,
+                &ProcessValues {
+                    pid,
+                    generation,
+                    ..ProcessValues::default()
+                },
+            );
+            for j in 0..4 {
+                let (status, vhost): (u8, &[u8]) = match (i, j) {
+                    (0, 0) => (status::BUSY_WRITE, b"a.test:80"),
+                    (0, _) => (status::READY, b""),
+                    (_, _) => (status::READY, b"old.test:80"),
+                };
+                b.worker(i, j, &worker(pid, generation, status, vhost));
+            }
+        }
+        let t = TempDir::new("vhost22");
+        let path = t.write("sb", &b.posix());
+        let at = humantime::format_rfc3339_micros(
+            std::time::UNIX_EPOCH + std::time::Duration::from_micros(NOW as u64),
+        )
+        .to_string();
+        let run = |check: &str| {
+            let args = [check, "--scoreboard", path.to_str().unwrap(), "--at", &at]
+                .map(String::from)
+                .into_iter()
+                .chain([
+                    "--layout".into(),
+                    l.name(),
+                    "--max-workers".into(),
+                    "8".into(),
+                ])
+                .collect::<Vec<String>>();
+            let out = run_bin(&args).stdout;
+            (perfdata(&out), out)
+        };
+        let (busy, busy_out) = run("check_scoreboard_busy");
+        let (vhost, vhost_out) = run("check_vhost_saturation");
+        assert_eq!(busy["busy"], 5.0, "{busy_out}");
+        assert_eq!(vhost["busy"], busy["busy"], "{vhost_out}");
+        assert_eq!(vhost["top_vhost_busy"], 4.0, "{vhost_out}");
+        assert!(
+            vhost_out.starts_with("SCOREBOARD OK - old.test:80 holds 4/8"),
+            "{vhost_out}"
+        );
+    }
 }

@@ -27,10 +27,10 @@ use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::hostile::{assert_well_formed, fixture, os, run, Background};
 use crate::util::perfdata;
+use apache_scoreboard::scoreboard::now_us;
 
 use crate::capture::*;
 
@@ -49,12 +49,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 const REQUESTS: [&str; 5] = [
@@ -161,7 +155,11 @@ fn check_figures(cmd: &str, stdout: &str) {
     };
     for (label, v) in &perf {
         assert!(v.is_finite() && *v >= 0.0, "{cmd}: {label}={v}: {stdout}");
-        if !label.ends_with("_pct") && label != "oldest_age" && !label.starts_with("conns_") {
+        if !label.ends_with("_pct")
+            && label != "oldest_age"
+            && !label.starts_with("conns_")
+            && !crate::util::COUNTERS.contains(&label.as_str())
+        {
             assert!(*v <= SLOTS, "{cmd}: {label}={v} > {SLOTS} slots: {stdout}");
         }
         if label.ends_with("_pct") {
@@ -239,6 +237,10 @@ fn torn_reads_of_a_live_segment() {
                 "--max-lines",
                 "100",
             ]));
+            // No running httpd names this synthetic segment: its 4 x 8 slots.
+            if cmd != "check_stuck_requests" {
+                args.extend(os(&["--max-workers", "32"]));
+            }
         }
         let r = run(&args);
         assert_well_formed(cmd, &r);

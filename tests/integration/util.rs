@@ -2,9 +2,12 @@
 //! with a deadline: a run that hangs fails its test instead of the suite.
 
 use std::ffi::{OsStr, OsString};
+use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_apache-scoreboard");
@@ -93,22 +96,84 @@ pub fn run_bin(args: &[String]) -> Run {
     run
 }
 
-/// `label=value` pairs of the first line's perfdata (the value without its
-/// unit); panics on a token that is not one.
-pub fn perfdata(stdout: &str) -> std::collections::BTreeMap<String, f64> {
+/// Every perfdata token of the first line as (label, value, unit), labels
+/// unquoted; panics on a token that is not `label=value[unit][;...]`.
+pub fn perfdata_tokens(stdout: &str) -> Vec<(String, f64, String)> {
     let first = stdout.lines().next().unwrap_or("");
     let (_, perf) = first
         .split_once(" | ")
         .unwrap_or_else(|| panic!("no perfdata: {first}"));
-    perf.split(' ')
-        .map(|tok| {
-            let (label, rest) = tok.rsplit_once('=').unwrap_or_else(|| panic!("{tok}"));
-            let value = rest.split(';').next().unwrap_or("");
-            let value = value.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
-            (
-                label.trim_matches('\'').to_string(),
-                value.parse().unwrap_or_else(|_| panic!("{tok}")),
-            )
-        })
+    let mut rest = perf.trim();
+    let mut tokens = Vec::new();
+    while !rest.is_empty() {
+        let (label, after) = match rest.strip_prefix('\'') {
+            Some(quoted) => {
+                let end = quoted.find("'=").expect("closing quote of a label");
+                (&quoted[..end], &quoted[end + 2..])
+            }
+            None => rest.split_once('=').unwrap_or_else(|| panic!("{rest}")),
+        };
+        let end = after.find(' ').unwrap_or(after.len());
+        let value = after[..end].split(';').next().unwrap_or("");
+        let digits = value
+            .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+            .unwrap_or(value.len());
+        tokens.push((
+            label.to_string(),
+            value[..digits]
+                .parse()
+                .unwrap_or_else(|_| panic!("{label}={value}")),
+            value[digits..].to_string(),
+        ));
+        rest = after[end..].trim_start();
+    }
+    tokens
+}
+
+/// `label=value` pairs of the first line's perfdata (the value without its
+/// unit).
+pub fn perfdata(stdout: &str) -> std::collections::BTreeMap<String, f64> {
+    perfdata_tokens(stdout)
+        .into_iter()
+        .map(|(label, value, _)| (label, value))
         .collect()
+}
+
+/// Perfdata counters (unit `c`): totals since httpd started, bounded by no
+/// capacity.
+pub const COUNTERS: [&str; 3] = ["accesses", "traffic", "duration"];
+
+/// A private temporary directory (mode 0755 so that `nobody` can reach
+/// files in it), removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "apache-scoreboard-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        fs::write(&p, bytes).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use apache_scoreboard::scoreboard::encode::busy_server;
 use apache_scoreboard::scoreboard::Layout;
 
-/// POSIX form of the 2.4.63+/lp64 captures (reference §2.2): where things
+/// POSIX form of the 2.4.63+/lp64 captures (docs/scoreboard-format.md, "Field offsets"): where things
 /// sit in the file, header included.
 const GLOBAL: usize = 8;
 const PROCESS_SIZE: usize = 40;

@@ -78,7 +78,7 @@ impl Mpm {
     }
 
     /// mod_cgid needs threads; prefork gets the forking mod_cgi.
-    fn cgi_module(self) -> &'static str {
+    pub fn cgi_module(self) -> &'static str {
         match self {
             Mpm::Prefork => "cgi",
             Mpm::Worker | Mpm::Event => "cgid",
@@ -102,6 +102,37 @@ pub struct HttpdConfig {
     /// Appended verbatim to the end of the server configuration (after the
     /// built-in vhosts, so `lab.test` stays the default).
     pub extra_conf: String,
+    /// Which configuration tree the server reads.
+    pub tree: Tree,
+}
+
+/// The configuration a server reads.
+#[derive(Clone, Debug, Default)]
+pub enum Tree {
+    /// One generated `httpd.conf` sized by [`HttpdConfig`] (the default).
+    #[default]
+    Generated,
+    /// A copy of the installed `/etc/apache2` with its structure intact
+    /// (`<root>/apache2`), started as `apache2ctl` does: `-d <copy>`, no
+    /// `-f`, Debian's `APACHE_*` environment pointing into the root. Only the
+    /// port (ports.conf, the default site), the MPM and `cgi`/`cgid` (with
+    /// `a2dismod`/`a2enmod` inside the copy), a relative `ScoreBoardFile` and
+    /// the `sleep.cgi` ScriptAlias (conf-enabled/lab.conf) change, plus
+    /// `edits`: (path relative to the copy, text written over it). The
+    /// sizing fields of [`HttpdConfig`] are not used.
+    Debian { edits: Vec<(String, String)> },
+    /// Files written below `<root>/tree` (path, text; `@ROOT@` is the
+    /// ServerRoot `<root>/tree`, `@PORT@` the port, `@MODULES@` Debian's
+    /// module directory, `@HARNESS@` the harness directory `<root>`),
+    /// started with `-d <root>/tree -f <conf>` and `-D` for each of
+    /// `defines`. The files must name `@HARNESS@/run/httpd.pid` as PidFile,
+    /// `@HARNESS@/logs/error.log` as ErrorLog and `ScoreBoardFile` as
+    /// [`Httpd::scoreboard_file`] has it.
+    Files {
+        files: Vec<(String, String)>,
+        conf: String,
+        defines: Vec<String>,
+    },
 }
 
 impl HttpdConfig {
@@ -119,6 +150,7 @@ impl HttpdConfig {
                 max_request_workers: 8,
                 start_servers: 3,
                 extra_conf,
+                tree: Tree::Generated,
             },
             Mpm::Worker | Mpm::Event => HttpdConfig {
                 mpm,
@@ -128,6 +160,7 @@ impl HttpdConfig {
                 max_request_workers: 12,
                 start_servers: 2,
                 extra_conf,
+                tree: Tree::Generated,
             },
         }
     }
@@ -230,7 +263,7 @@ impl Httpd {
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
             httpd.port = free_port()?;
-            write_file(&httpd.conf_path(), &httpd.render_conf(), 0o644)?;
+            httpd.write_tree()?;
             httpd.spawn()?;
             match httpd.wait_ready() {
                 Ok(()) => return Ok(httpd),
@@ -270,7 +303,21 @@ impl Httpd {
     /// The configured `ScoreBoardFile`. With Debian's APR (POSIX shm) no file
     /// appears there; the segment is [`Httpd::shm_path`].
     pub fn scoreboard_file(&self) -> PathBuf {
-        self.root.join("apache_status")
+        match self.config.tree {
+            Tree::Generated => self.root.join("apache_status"),
+            // Relative in the configuration: below ServerRoot.
+            Tree::Debian { .. } => self.root.join("apache2/apache_status"),
+            Tree::Files { .. } => self.root.join("tree/apache_status"),
+        }
+    }
+
+    /// The ServerRoot of a [`Tree::Debian`] copy or [`Tree::Files`] tree.
+    pub fn tree_root(&self) -> PathBuf {
+        match self.config.tree {
+            Tree::Generated => self.root.clone(),
+            Tree::Debian { .. } => self.root.join("apache2"),
+            Tree::Files { .. } => self.root.join("tree"),
+        }
     }
 
     /// Where APR 1.7 with POSIX shm keeps the segment named after
@@ -527,16 +574,41 @@ impl Httpd {
             .try_clone()
             .map_err(|e| format!("dup {}: {e}", self.stderr_log().display()))?;
         let mut command = Command::new(APACHE2);
+        // Only what the tree needs: a generated configuration names every
+        // path itself.
+        command.env_clear();
+        match &self.config.tree {
+            Tree::Generated => {
+                command.arg("-f").arg(self.conf_path());
+            }
+            Tree::Debian { .. } => {
+                command.arg("-d").arg(self.tree_root());
+            }
+            Tree::Files { conf, defines, .. } => {
+                command.arg("-d").arg(self.tree_root()).arg("-f").arg(conf);
+                for d in defines {
+                    command.arg("-D").arg(d);
+                }
+            }
+        }
+        if let Tree::Debian { .. } = self.config.tree {
+            // What apache2ctl exports from /etc/apache2/envvars, pointed
+            // into the root.
+            let root = &self.root;
+            command.envs([
+                ("APACHE_RUN_USER", "www-data".into()),
+                ("APACHE_RUN_GROUP", "www-data".into()),
+                ("APACHE_PID_FILE", self.pid_file()),
+                ("APACHE_RUN_DIR", root.join("run")),
+                ("APACHE_LOCK_DIR", root.join("run")),
+                ("APACHE_LOG_DIR", root.join("logs")),
+            ]);
+        }
         command
-            .arg("-f")
-            .arg(self.conf_path())
             .args(["-D", "FOREGROUND"])
             // Its own process group: on shutdown prefork sends SIGTERM to
             // its whole group, which would otherwise include the test runner.
             .process_group(0)
-            // Debian's /etc/apache2/envvars is not needed: the config names
-            // every path itself.
-            .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("LANG", "C")
             .current_dir(&self.root)
@@ -678,6 +750,95 @@ impl Httpd {
                 .replace("@TICKS@", &(STALL_SECONDS * 50).to_string()),
             0o755,
         )
+    }
+
+    /// Writes the configuration for the current port (each start attempt).
+    fn write_tree(&self) -> Result<(), String> {
+        match &self.config.tree {
+            Tree::Generated => write_file(&self.conf_path(), &self.render_conf(), 0o644),
+            Tree::Debian { edits } => self.write_debian(edits),
+            Tree::Files { files, .. } => {
+                let root = self.tree_root();
+                for (rel, text) in files {
+                    let path = root.join(rel);
+                    if let Some(dir) = path.parent() {
+                        fs::create_dir_all(dir)
+                            .map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+                    }
+                    let text = text
+                        .replace("@ROOT@", &root.display().to_string())
+                        .replace("@HARNESS@", &self.root.display().to_string())
+                        .replace("@PORT@", &self.port.to_string())
+                        .replace("@MODULES@", MODULES_DIR);
+                    write_file(&path, &text, 0o644)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Tree::Debian`]: copies /etc/apache2 once (`cp -a`: the enabled
+    /// modules and sites stay relative symlinks), switches the MPM and CGI
+    /// module with Debian's own tools inside the copy, then sets the port.
+    fn write_debian(&self, edits: &[(String, String)]) -> Result<(), String> {
+        let copy = self.tree_root();
+        if !copy.exists() {
+            run_tool(Command::new("cp").arg("-a").arg("/etc/apache2").arg(&copy))?;
+            // Debian's cgid.conf: ScriptSock ${APACHE_RUN_DIR}/socks/cgisock.
+            let socks = self.root.join("run/socks");
+            fs::create_dir_all(&socks).map_err(|e| format!("mkdir {}: {e}", socks.display()))?;
+            let a2 = |tool: &str, module: &str| {
+                run_tool(
+                    Command::new(tool)
+                        .args(["-q", "-f", module])
+                        .env_clear()
+                        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                        .env("APACHE_CONFDIR", &copy)
+                        .env("APACHE_STATE_DIRECTORY", self.root.join("a2state")),
+                )
+            };
+            for mpm in ["prefork", "worker", "event"] {
+                if copy.join(format!("mods-enabled/mpm_{mpm}.load")).exists() {
+                    a2("a2dismod", &format!("mpm_{mpm}"))?;
+                }
+            }
+            a2("a2enmod", &format!("mpm_{}", self.config.mpm.name()))?;
+            a2("a2enmod", self.config.mpm.cgi_module())?;
+            // Debian enables mod_deflate, which holds sleep.cgi's banner
+            // until the request ends (SetEnv no-gzip does not stop it).
+            a2("a2dismod", "deflate")?;
+            write_file(
+                &copy.join("conf-enabled/lab.conf"),
+                &format!(
+                    "# tests/integration/support/httpd.rs: what the tests add.\n\
+                     ScoreBoardFile apache_status\n\
+                     ServerName {STATUS_VHOST}\n\
+                     ScriptAlias /cgi-bin/ \"{root}/cgi-bin/\"\n\
+                     <Directory \"{root}/cgi-bin\">\n    Options +ExecCGI\n    Require all granted\n</Directory>\n",
+                    root = self.root.display()
+                ),
+                0o644,
+            )?;
+            for (rel, text) in edits {
+                write_file(&copy.join(rel), text, 0o644)?;
+            }
+        }
+        let port = self.port;
+        write_file(
+            &copy.join("ports.conf"),
+            &format!("# tests/integration/support/httpd.rs: Debian's Listen 80, on a free port.\nListen 127.0.0.1:{port}\n"),
+            0o644,
+        )?;
+        let site = copy.join("sites-available/000-default.conf");
+        let text =
+            fs::read_to_string(&site).map_err(|e| format!("read {}: {e}", site.display()))?;
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        for line in lines.iter_mut() {
+            if line.trim_start().starts_with("<VirtualHost ") {
+                *line = format!("<VirtualHost *:{port}>");
+            }
+        }
+        write_file(&site, &(lines.join("\n") + "\n"), 0o644)
     }
 
     fn render_conf(&self) -> String {
@@ -931,6 +1092,24 @@ fn die_with_starting_thread() -> io::Result<()> {
 
 /// kill(2) to exactly one process: pid 0 or anything that would wrap into a
 /// negative pid_t (process groups, "everything") is refused.
+/// Runs a setup tool (cp, a2enmod) to completion; its output in the error.
+fn run_tool(command: &mut Command) -> Result<(), String> {
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{command:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?}: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)
         .ok()

@@ -1,0 +1,277 @@
+//! The configuration a running httpd was started with, read the way httpd
+//! reads it, and the MPM figures it runs with.
+//!
+//! [`RunningConfig::inspect`] takes the pid of an httpd parent and follows
+//! what httpd did at start-up: its binary and `-d`/`-f`/`-C`/`-c`/`-D`
+//! arguments and environment ([`process`]), the configuration files with
+//! their Includes, conditional sections, `Define`s and `${VAR}`s
+//! ([`conf`]), then the MPM's defaults and its own adjustments ([`mpm`]).
+//! Every figure carries where it came from ([`Source`]).
+//!
+//! Every file is hostile input: reads are bounded, non-regular files are
+//! refused, invalid UTF-8 is kept as bytes, Include depth and the number of
+//! files are bounded; nothing here panics. Nothing here needs or uses a
+//! privilege: it runs after the capabilities are dropped, with the rights
+//! of whoever runs the check (root under sudo, or nagios). What it cannot
+//! read makes the configuration [incomplete](RunningConfig::incomplete), and
+//! capacity then unknown rather than guessed.
+
+pub mod conf;
+pub mod mpm;
+pub mod process;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::scoreboard::{HttpdVersion, Mpm};
+
+pub use conf::VirtualHost;
+pub use mpm::MpmFigures;
+
+/// Where a figure came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A directive in a configuration file (line of the directive's start).
+    File { path: Arc<Path>, line: usize },
+    /// A `-C` or `-c` directive on httpd's command line.
+    CommandLine(String),
+    /// Not configured: httpd's compiled-in default.
+    Default,
+    /// The running scoreboard segment (ServerLimit and ThreadLimit cannot
+    /// change on a restart, so the segment's win over edited files).
+    Segment,
+    /// The process's memory maps (the MPM module it has loaded).
+    Maps,
+    /// Given on our own command line.
+    Given,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File { path, line } => write!(f, "{} line {line}", path.display()),
+            Source::CommandLine(arg) => write!(f, "httpd command line {arg}"),
+            Source::Default => f.write_str("httpd default"),
+            Source::Segment => f.write_str("the running scoreboard"),
+            Source::Maps => f.write_str("the process's loaded modules"),
+            Source::Given => f.write_str("command line"),
+        }
+    }
+}
+
+/// A value and where it came from; `adjusted` says what httpd changed
+/// (with its log message number), as it does at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Figure<T> {
+    pub value: T,
+    pub source: Source,
+    pub adjusted: Option<String>,
+}
+
+impl<T> Figure<T> {
+    pub fn new(value: T, source: Source) -> Figure<T> {
+        Figure {
+            value,
+            source,
+            adjusted: None,
+        }
+    }
+
+    pub fn default(value: T) -> Figure<T> {
+        Figure::new(value, Source::Default)
+    }
+}
+
+impl<T: fmt::Display> Figure<T> {
+    /// `150 (/etc/apache2/mods-enabled/mpm_event.conf line 9)`, with httpd's
+    /// adjustment after a `;`.
+    pub fn describe(&self) -> String {
+        match &self.adjusted {
+            None => format!("{} ({})", self.value, self.source),
+            Some(why) => format!("{} ({}; {why})", self.value, self.source),
+        }
+    }
+}
+
+/// A reading shared by everything one run prints.
+pub type Shared = Arc<Result<RunningConfig, String>>;
+
+/// What one running httpd was started with.
+#[derive(Clone, Debug)]
+pub struct RunningConfig {
+    pub pid: i32,
+    /// The executable (from `/proc/PID/exe`, else its absolute argv[0]).
+    pub binary: Option<PathBuf>,
+    /// The binary's `Apache/2.x.y` string.
+    pub version: Option<HttpdVersion>,
+    pub server_root: PathBuf,
+    /// The main configuration file (`-f`, else the compiled-in one).
+    pub config_file: PathBuf,
+    /// The MPM loaded (configuration's LoadModule, cross-checked with the
+    /// maps); `None` when neither tells.
+    pub mpm: Option<Figure<Mpm>>,
+    /// ServerLimit, ThreadLimit, ThreadsPerChild, MaxRequestWorkers as
+    /// httpd runs with them (`None` without an MPM).
+    pub figures: Option<MpmFigures>,
+    /// ScoreBoardFile, joined to ServerRoot as httpd does (`None`:
+    /// anonymous shared memory).
+    pub scoreboard_file: Option<Figure<PathBuf>>,
+    pub extended_status: Figure<bool>,
+    /// Listen directives as written (`80`, `127.0.0.1:8080`, `[::]:443 https`).
+    pub listen: Vec<Figure<String>>,
+    /// The main server's ServerName.
+    pub server_name: Option<Figure<String>>,
+    pub vhosts: Vec<VirtualHost>,
+    /// The mpm-itk module is loaded (AssignUserID, MaxClientsVHost apply).
+    pub itk: bool,
+    /// Every configuration file read, in order.
+    pub files: Vec<Arc<Path>>,
+    /// The MPM directives in configuration order.
+    pub mpm_directives: Vec<conf::MpmDirective>,
+    /// Why the configuration could not be read fully (a file that cannot be
+    /// read, an Include that fails, a section that cannot be evaluated):
+    /// figures may then differ from the running ones.
+    pub incomplete: Vec<String>,
+    /// What httpd would have said about the configuration (unknown
+    /// variables, files changed since it started).
+    pub notes: Vec<String>,
+}
+
+impl RunningConfig {
+    /// Reads the configuration the httpd parent `pid` was started with.
+    pub fn inspect(pid: i32) -> Result<RunningConfig, String> {
+        let started = process::Started::read(pid)?;
+        Ok(Self::from_started(&started))
+    }
+
+    /// Reads the configuration as `started` describes it (also for tests,
+    /// which build a [`process::Started`] by hand).
+    pub fn from_started(started: &process::Started) -> RunningConfig {
+        let mut read = conf::read(started);
+        let maps_mpm = started.maps_mpm;
+        let mut incomplete = read.incomplete;
+        let mut notes = Vec::new();
+        let mpm = match (read.mpm, maps_mpm) {
+            (Some(c), Some(m)) if c.value != m => {
+                incomplete.push(format!(
+                    "the configuration loads the {} MPM but the process runs {}: the files changed since httpd started",
+                    mpm_name(c.value),
+                    mpm_name(m)
+                ));
+                Some(Figure::new(m, Source::Maps))
+            }
+            (Some(c), _) => Some(c),
+            (None, Some(m)) => Some(Figure::new(m, Source::Maps)),
+            (None, None) => started.static_mpm.map(|m| Figure::new(m, Source::Default)),
+        };
+        let figures = mpm
+            .as_ref()
+            .map(|m| mpm::figures(m.value, &read.mpm_directives));
+        notes.append(&mut read.notes);
+        if mpm.is_none() {
+            incomplete.push("no MPM found (no LoadModule mpm_*_module, none compiled in)".into());
+        }
+        if let Some(start) = started.start_time {
+            for f in &read.files {
+                if std::fs::metadata(f)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t > start)
+                {
+                    notes.push(format!(
+                        "{} changed since httpd started: a restart will apply it",
+                        f.display()
+                    ));
+                }
+            }
+        }
+        RunningConfig {
+            pid: started.pid,
+            binary: started.binary.clone(),
+            version: started.version,
+            server_root: read.server_root,
+            config_file: read.config_file,
+            mpm,
+            figures,
+            scoreboard_file: read.scoreboard_file,
+            extended_status: read.extended_status,
+            listen: read.listen,
+            server_name: read.server_name,
+            vhosts: read.vhosts,
+            itk: read.itk,
+            files: read.files,
+            mpm_directives: read.mpm_directives,
+            incomplete,
+            notes,
+        }
+    }
+
+    /// [`RunningConfig::inspect`] once per process and pid: the checks,
+    /// their `-v` lines and `status` share one reading.
+    pub fn shared(pid: i32) -> Shared {
+        static READ: Mutex<Vec<(i32, Shared)>> = Mutex::new(Vec::new());
+        let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = read.iter().find(|(p, _)| *p == pid) {
+            return Arc::clone(c);
+        }
+        let c = Arc::new(RunningConfig::inspect(pid));
+        read.push((pid, Arc::clone(&c)));
+        c
+    }
+
+    /// The figures with ServerLimit and ThreadLimit as the running
+    /// scoreboard has them: httpd keeps the first ones across restarts
+    /// (AH00501/AH00304), so files edited since do not change them.
+    pub fn figures_with_limits(&self, server_limit: usize, thread_limit: usize) -> MpmFigures {
+        let mut directives = self.mpm_directives.clone();
+        for (name, value) in [("ServerLimit", server_limit), ("ThreadLimit", thread_limit)] {
+            directives.push(conf::MpmDirective {
+                name,
+                value: i64::try_from(value).unwrap_or(i64::MAX),
+                source: Source::Segment,
+            });
+        }
+        match &self.mpm {
+            Some(m) => mpm::figures(m.value, &directives),
+            None => mpm::figures(Mpm::Event, &directives),
+        }
+    }
+
+    /// MaxRequestWorkers and ThreadsPerChild as httpd runs with them, or
+    /// why they are not known.
+    pub fn capacity(&self) -> Result<&MpmFigures, String> {
+        if let Some(why) = self.incomplete.first() {
+            return Err(format!(
+                "httpd pid {}'s configuration could not be read fully ({why})",
+                self.pid
+            ));
+        }
+        self.figures
+            .as_ref()
+            .ok_or_else(|| format!("httpd pid {}: no MPM found", self.pid))
+    }
+
+    /// The line to add for a named scoreboard: `ScoreBoardFile
+    /// /run/apache2/apache_scoreboard` (Debian) or below ServerRoot.
+    pub fn scoreboard_file_suggestion(&self) -> String {
+        let dir = if Path::new("/run/apache2").is_dir() {
+            PathBuf::from("/run/apache2")
+        } else if Path::new("/run/httpd").is_dir() {
+            PathBuf::from("/run/httpd")
+        } else {
+            self.server_root.join("logs")
+        };
+        format!("ScoreBoardFile {}", dir.join("apache_scoreboard").display())
+    }
+}
+
+pub fn mpm_name(m: Mpm) -> &'static str {
+    match m {
+        Mpm::Prefork => "prefork",
+        Mpm::Worker => "worker",
+        Mpm::Event => "event",
+    }
+}
+
+#[cfg(test)]
+mod tests;

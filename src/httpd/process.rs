@@ -1,0 +1,454 @@
+//! How an httpd process was started: its binary (version, compiled-in
+//! modules and paths), its command line (`/proc/PID/cmdline`, parsed as
+//! httpd's `apr_getopt` does) and its environment (`/proc/PID/environ`,
+//! where Debian's `apache2ctl` puts the `APACHE_*` variables of
+//! `/etc/apache2/envvars`).
+
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::scoreboard::{HttpdVersion, Mpm};
+
+/// Largest binary read for its version and compiled-in modules (Debian's
+/// apache2 is 0.7 MiB; a statically linked one a few MiB).
+const MAX_BINARY: u64 = 64 << 20;
+const MAX_PROC: u64 = 1 << 20;
+
+/// What httpd knew before reading its first configuration line.
+#[derive(Clone, Debug, Default)]
+pub struct Started {
+    pub pid: i32,
+    pub binary: Option<PathBuf>,
+    pub version: Option<HttpdVersion>,
+    /// `-d`, else the binary's HTTPD_ROOT.
+    pub server_root: PathBuf,
+    /// `-f`, else the binary's SERVER_CONFIG_FILE (relative to ServerRoot).
+    pub config_file: PathBuf,
+    /// `-D` names (and `DEBUG` for `-X`).
+    pub defines: Vec<String>,
+    /// `-C` directives (read before the configuration file).
+    pub pre_directives: Vec<Vec<u8>>,
+    /// `-c` directives (read after it).
+    pub post_directives: Vec<Vec<u8>>,
+    /// The environment `${VAR}` falls back to.
+    pub environment: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Modules compiled into the binary: source names (`mod_so.c`) and
+    /// symbols (`so_module`).
+    pub static_modules: Vec<String>,
+    /// An MPM compiled into the binary.
+    pub static_mpm: Option<Mpm>,
+    /// The MPM module mapped into the process.
+    pub maps_mpm: Option<Mpm>,
+    /// When the configuration was last read (the process start; a caller
+    /// that knows the last restart sets that).
+    pub start_time: Option<SystemTime>,
+    /// What could not be read about the process.
+    pub notes: Vec<String>,
+}
+
+impl Started {
+    /// Reads `/proc/PID/{cmdline,environ,exe,maps,stat}` and the binary.
+    pub fn read(pid: i32) -> Result<Started, String> {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let cmdline = read_bounded(&proc_dir.join("cmdline"), MAX_PROC)
+            .map_err(|e| format!("httpd pid {pid}: cannot read its command line: {e}"))?;
+        let argv: Vec<Vec<u8>> = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut notes = Vec::new();
+        let binary = std::fs::read_link(proc_dir.join("exe")).ok().or_else(|| {
+            argv.first()
+                .map(|a| PathBuf::from(OsStr::from_bytes(a)))
+                .filter(|p| p.is_absolute())
+        });
+        let image = binary
+            .as_ref()
+            .and_then(|b| read_bounded(b, MAX_BINARY).ok())
+            .map(|bytes| BinaryInfo::scan(&bytes));
+        if image.is_none() {
+            notes.push("httpd's binary is not readable: compiled-in defaults assumed".into());
+        }
+        let environment = read_bounded(&proc_dir.join("environ"), MAX_PROC)
+            .ok()
+            .map(|env| parse_environ(&env));
+        let env_known = environment.is_some();
+        let environment = environment.unwrap_or_default();
+        let maps_mpm = read_bounded(&proc_dir.join("maps"), 16 << 20)
+            .ok()
+            .and_then(|m| mpm_in_maps(&m));
+        let mut started = Started::from_args(pid, binary, image, &argv, environment);
+        started.maps_mpm = maps_mpm;
+        started.start_time = process_start(pid);
+        started.notes.append(&mut notes);
+        if !env_known {
+            started.debian_envvars();
+        }
+        Ok(started)
+    }
+
+    /// httpd's own argument parsing (`AP_SERVER_BASEARGS` plus the Unix
+    /// MPMs' `-k` and `-R`), with the binary's compiled-in defaults.
+    pub fn from_args(
+        pid: i32,
+        binary: Option<PathBuf>,
+        image: Option<BinaryInfo>,
+        argv: &[Vec<u8>],
+        environment: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Started {
+        let image = image.unwrap_or_else(|| BinaryInfo::assumed(binary.as_deref()));
+        let mut s = Started {
+            pid,
+            version: image.version,
+            server_root: image.httpd_root.clone(),
+            config_file: image.config_file.clone(),
+            static_modules: image.static_modules.clone(),
+            static_mpm: image.static_mpm,
+            binary,
+            environment,
+            ..Started::default()
+        };
+        const WITH_ARG: &[u8] = b"CcDdEefkR";
+        let mut i = 1;
+        while i < argv.len() {
+            let arg = &argv[i];
+            i += 1;
+            if arg == b"--" || arg.first() != Some(&b'-') || arg.len() < 2 {
+                break;
+            }
+            let mut j = 1;
+            while j < arg.len() {
+                let opt = arg[j];
+                j += 1;
+                if !WITH_ARG.contains(&opt) {
+                    if opt == b'X' {
+                        s.defines.push("DEBUG".into());
+                    }
+                    continue;
+                }
+                let value = if j < arg.len() {
+                    arg[j..].to_vec()
+                } else if i < argv.len() {
+                    i += 1;
+                    argv[i - 1].clone()
+                } else {
+                    Vec::new()
+                };
+                match opt {
+                    b'C' => s.pre_directives.push(value),
+                    b'c' => s.post_directives.push(value),
+                    b'D' => s.defines.push(String::from_utf8_lossy(&value).into_owned()),
+                    b'd' => s.server_root = PathBuf::from(OsStr::from_bytes(&value)),
+                    b'f' => s.config_file = PathBuf::from(OsStr::from_bytes(&value)),
+                    _ => {}
+                }
+                break;
+            }
+        }
+        s
+    }
+
+    /// `${NAME}` from the environment.
+    pub fn env(&self, name: &[u8]) -> Option<&[u8]> {
+        self.environment
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Without `/proc/PID/environ` (another user's process): Debian's
+    /// apache2ctl exports `<ServerRoot>/envvars`, so take its `export
+    /// NAME=value` lines, as apache2ctl would.
+    fn debian_envvars(&mut self) {
+        let path = self.server_root.join("envvars");
+        let Ok(text) = read_bounded(&path, MAX_PROC) else {
+            return;
+        };
+        let root = self.server_root.as_os_str().as_bytes();
+        let suffix = root
+            .strip_prefix(b"/etc/apache2-")
+            .map(|s| [b"-", s].concat())
+            .unwrap_or_default();
+        for line in text.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            let Some(assign) = line.strip_prefix(b"export ") else {
+                continue;
+            };
+            let Some(eq) = assign.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let value = assign[eq + 1..]
+                .split(|&b| b == b'$')
+                .enumerate()
+                .map(|(k, part)| match k {
+                    0 => part.to_vec(),
+                    _ => match part.strip_prefix(b"SUFFIX") {
+                        Some(rest) => [&suffix[..], rest].concat(),
+                        None => [b"$", part].concat(),
+                    },
+                })
+                .collect::<Vec<_>>()
+                .concat();
+            let value = value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .map(<[u8]>::to_vec)
+                .unwrap_or(value);
+            self.environment.push((assign[..eq].to_vec(), value));
+        }
+        self.notes.push(format!(
+            "environment taken from {} (cannot read /proc/{}/environ)",
+            path.display(),
+            self.pid
+        ));
+    }
+}
+
+/// What the binary itself says: version, compiled-in modules and paths.
+#[derive(Clone, Debug, Default)]
+pub struct BinaryInfo {
+    pub version: Option<HttpdVersion>,
+    pub httpd_root: PathBuf,
+    pub config_file: PathBuf,
+    pub static_modules: Vec<String>,
+    pub static_mpm: Option<Mpm>,
+}
+
+impl BinaryInfo {
+    /// Scans the binary's NUL-terminated strings: `Apache/2.x.y`, the
+    /// `-D HTTPD_ROOT="…"` and `-D SERVER_CONFIG_FILE="…"` lines `httpd -V`
+    /// prints, module source names (`mod_so.c`, `core.c`, `http_core.c`,
+    /// an MPM's `event.c`) and module symbols (`so_module`).
+    pub fn scan(bytes: &[u8]) -> BinaryInfo {
+        let mut info = BinaryInfo {
+            version: HttpdVersion::find_in(bytes),
+            ..BinaryInfo::default()
+        };
+        let quoted = |s: &[u8], key: &[u8]| -> Option<PathBuf> {
+            let rest = s.strip_prefix(key)?;
+            let end = rest.iter().position(|&b| b == b'"')?;
+            Some(PathBuf::from(OsStr::from_bytes(&rest[..end])))
+        };
+        for s in bytes.split(|&b| b == 0) {
+            if s.len() > 256 || s.len() < 3 {
+                continue;
+            }
+            let t = s.trim_ascii();
+            if let Some(p) = quoted(t, b"-D HTTPD_ROOT=\"") {
+                info.httpd_root = p;
+            } else if let Some(p) = quoted(t, b"-D SERVER_CONFIG_FILE=\"") {
+                info.config_file = p;
+            }
+            if !s
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.".contains(b))
+            {
+                continue;
+            }
+            let name = String::from_utf8_lossy(s).into_owned();
+            let module_source = (name.starts_with("mod_") && name.ends_with(".c"))
+                || name == "core.c"
+                || name == "http_core.c";
+            let symbol = name.ends_with("_module") && !name.starts_with("ap_");
+            if (module_source || symbol) && !info.static_modules.contains(&name) {
+                info.static_modules.push(name);
+            }
+            info.static_mpm = info.static_mpm.or(match s {
+                b"mpm_prefork_module" => Some(Mpm::Prefork),
+                b"mpm_worker_module" => Some(Mpm::Worker),
+                b"mpm_event_module" => Some(Mpm::Event),
+                _ => None,
+            });
+        }
+        let assumed = BinaryInfo::assumed(None);
+        if info.httpd_root.as_os_str().is_empty() {
+            info.httpd_root = assumed.httpd_root;
+        }
+        if info.config_file.as_os_str().is_empty() {
+            info.config_file = assumed.config_file;
+        }
+        info
+    }
+
+    /// An unreadable binary: Debian's paths for `apache2`, the upstream
+    /// and Red Hat ones otherwise; the modules every build compiles in.
+    pub fn assumed(binary: Option<&Path>) -> BinaryInfo {
+        let debian = binary
+            .and_then(Path::file_name)
+            .is_none_or(|n| n.as_bytes().starts_with(b"apache2"));
+        let (root, conf) = if debian {
+            ("/etc/apache2", "apache2.conf")
+        } else {
+            ("/etc/httpd", "conf/httpd.conf")
+        };
+        BinaryInfo {
+            version: None,
+            httpd_root: root.into(),
+            config_file: conf.into(),
+            static_modules: [
+                "core.c",
+                "mod_so.c",
+                "http_core.c",
+                "core_module",
+                "so_module",
+                "http_module",
+            ]
+            .map(String::from)
+            .to_vec(),
+            static_mpm: None,
+        }
+    }
+}
+
+/// `NAME=value` pairs of a NUL-separated environment block.
+pub fn parse_environ(block: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    block
+        .split(|&b| b == 0)
+        .filter_map(|kv| {
+            let eq = kv.iter().position(|&b| b == b'=')?;
+            Some((kv[..eq].to_vec(), kv[eq + 1..].to_vec()))
+        })
+        .collect()
+}
+
+/// The MPM module file a process has mapped (`mod_mpm_event.so`).
+pub fn mpm_in_maps(maps: &[u8]) -> Option<Mpm> {
+    maps.split(|&b| b == b'\n').find_map(|line| {
+        let name = line.rsplit(|&b| b == b'/').next()?;
+        match name {
+            b"mod_mpm_prefork.so" => Some(Mpm::Prefork),
+            b"mod_mpm_worker.so" => Some(Mpm::Worker),
+            b"mod_mpm_event.so" => Some(Mpm::Event),
+            _ => None,
+        }
+    })
+}
+
+/// When the process started (`/proc/PID/stat` field 22 after boot).
+fn process_start(pid: i32) -> Option<SystemTime> {
+    let stat = read_bounded(Path::new(&format!("/proc/{pid}/stat")), 4096).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let fields = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    let ticks: u64 = fields.split(' ').nth(19)?.parse().ok()?;
+    let boot = read_bounded(Path::new("/proc/stat"), MAX_PROC).ok()?;
+    let btime: u64 = boot
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"btime "))
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok())?;
+    // USER_HZ is 100 on every Linux architecture.
+    Some(UNIX_EPOCH + Duration::from_secs(btime) + Duration::from_millis(ticks * 10))
+}
+
+/// Opens without following a FIFO's open or acquiring a terminal, checks
+/// the opened file is regular (or a /proc file) and reads at most `limit`
+/// bytes; more is an error rather than a silent cut.
+pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file: File = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            if meta.is_dir() {
+                "is a directory"
+            } else {
+                "not a regular file"
+            },
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<Vec<u8>> {
+        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn command_line_as_apr_getopt_reads_it() {
+        let s = Started::from_args(
+            1,
+            Some("/usr/sbin/apache2".into()),
+            None,
+            &argv(&[
+                "/usr/sbin/apache2",
+                "-k",
+                "start",
+                "-DFOREGROUND",
+                "-D",
+                "SSL",
+                "-X",
+                "-d",
+                "/srv/www",
+                "-fconf/x.conf",
+                "-C",
+                "Define A 1",
+                "-c",
+                "ServerName x",
+            ]),
+            Vec::new(),
+        );
+        assert_eq!(s.defines, ["FOREGROUND", "SSL", "DEBUG"]);
+        assert_eq!(s.server_root, PathBuf::from("/srv/www"));
+        assert_eq!(s.config_file, PathBuf::from("conf/x.conf"));
+        assert_eq!(s.pre_directives, [b"Define A 1".to_vec()]);
+        assert_eq!(s.post_directives, [b"ServerName x".to_vec()]);
+        let rhel = Started::from_args(
+            1,
+            Some("/usr/sbin/httpd".into()),
+            None,
+            &argv(&["httpd"]),
+            Vec::new(),
+        );
+        assert_eq!(rhel.server_root, PathBuf::from("/etc/httpd"));
+        assert_eq!(rhel.config_file, PathBuf::from("conf/httpd.conf"));
+    }
+
+    #[test]
+    fn binary_strings() {
+        let image = b"\0Apache/2.4.62 (Debian)\0 -D HTTPD_ROOT=\"/etc/apache2\"\0 -D SERVER_CONFIG_FILE=\"apache2.conf\"\0mod_so.c\0core.c\0so_module\0ap_top_module\0util.c\0";
+        let info = BinaryInfo::scan(image);
+        assert_eq!(info.version, Some(HttpdVersion::new(2, 4, 62)));
+        assert_eq!(info.httpd_root, PathBuf::from("/etc/apache2"));
+        assert_eq!(info.config_file, PathBuf::from("apache2.conf"));
+        assert_eq!(info.static_modules, ["mod_so.c", "core.c", "so_module"]);
+        assert_eq!(info.static_mpm, None);
+    }
+
+    #[test]
+    fn maps_and_environ() {
+        let maps = b"7f00-7f01 r-xp 0 08:01 12 /usr/lib/apache2/modules/mod_mpm_worker.so\n";
+        assert_eq!(mpm_in_maps(maps), Some(Mpm::Worker));
+        assert_eq!(mpm_in_maps(b"garbage\xff\n"), None);
+        let env = parse_environ(b"A=1\0APACHE_RUN_DIR=/run/apache2\0junk\0");
+        assert_eq!(env.len(), 2);
+        assert_eq!(env[1].1, b"/run/apache2");
+    }
+
+    #[test]
+    fn bounded_reads_refuse_what_is_not_a_file() {
+        assert!(read_bounded(Path::new("/"), 10).is_err());
+        assert!(read_bounded(Path::new("/dev/zero"), 10).is_err());
+        assert!(read_bounded(Path::new("/proc/self/stat"), 4096).is_ok());
+    }
+}
