@@ -84,10 +84,11 @@ pub fn mode() -> Mode {
 }
 
 /// For commands that read no segment (`instances`, `manpage`, `--help`,
-/// usage errors): every capability set cleared for the rest of the run.
+/// usage errors): in [`Mode::Capable`], every capability set cleared for
+/// the rest of the run. (Root keeps root's rights: `instances` needs them
+/// to tell root's httpd from others, see `proc::trusted_parent`.)
 pub fn renounce() {
-    at_startup();
-    if drop_all() {
+    if at_startup() == Mode::Capable && drop_all() {
         RENOUNCED.store(true, Ordering::SeqCst);
     }
 }
