@@ -14,6 +14,7 @@
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod heartbeat;
 pub mod httpd;
 pub mod measure;
 pub mod plugin;

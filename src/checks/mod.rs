@@ -3,6 +3,7 @@
 //! options, the stale-segment policy and the `-v` diagnostics.
 
 pub mod busy;
+pub mod cluster;
 pub mod stuck;
 pub mod vhost;
 

@@ -1,7 +1,8 @@
 //! The argument groups several subcommands share, flattened into each:
 //! where to read ([`SourceArgs`]), how to run ([`RunArgs`]), how a check
-//! reports ([`PluginArgs`]), its thresholds ([`ThresholdArgs`]) and the
-//! configured pool ([`CapacityArgs`]). Each turns itself into the domain's
+//! reports ([`PluginArgs`]), its thresholds ([`ThresholdArgs`]), the
+//! configured pool ([`CapacityArgs`]) and mod_heartmonitor's storage
+//! ([`StorageArgs`]). Each turns itself into the domain's
 //! own type; nothing below `cli` sees a clap struct.
 //!
 //! (Plain comments, not doc comments, on every Args struct: under `defer` a
@@ -96,13 +97,32 @@ pub struct PluginArgs {
 
 impl PluginArgs {
     pub fn limits(&self) -> OutputLimits {
-        match self.max_lines {
-            // An explicit line count is honoured even past the NRPE v2 size.
-            Some(n) => OutputLimits {
-                max_lines: n,
-                max_bytes: 65_000,
-            },
-            None => OutputLimits::default(),
+        OutputLimits::for_max_lines(self.max_lines)
+    }
+}
+
+// Where mod_heartmonitor's storage is (the cluster subcommands).
+#[derive(Args, Debug, Clone, Default)]
+pub struct StorageArgs {
+    /// The monitor's storage: its HeartbeatStorage file, a /dev/shm/ShM.*
+    /// object, the slotmem name (DefaultRuntimeDir/slotmem-shm-mod_heartmonitor_GEN.shm),
+    /// its DefaultRuntimeDir, or a saved copy [default: the running monitor's]
+    #[arg(long, value_name = "PATH")]
+    pub storage: Option<PathBuf>,
+    /// Read as this storage instead of detecting it from the content
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub storage_format: Option<crate::heartbeat::Kind>,
+    /// Evaluate ages as of this time (RFC 3339), for saved copies
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<i64>,
+}
+
+impl StorageArgs {
+    pub fn options(&self) -> crate::heartbeat::StorageOptions {
+        crate::heartbeat::StorageOptions {
+            storage: self.storage.clone(),
+            format: self.storage_format,
+            at: self.at,
         }
     }
 }

@@ -16,12 +16,14 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::checks::{self, busy, stuck, vhost};
-use crate::commands::{dump, instances, metrics, snapshot, status};
-use crate::plugin::output::Outcome;
+use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
+use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
+use crate::plugin::output::{Outcome, OutputLimits};
 use crate::shm::privilege;
 
-pub use args::{CapacityArgs, PluginArgs, PrometheusArgs, RunArgs, SourceArgs, ThresholdArgs};
+pub use args::{
+    CapacityArgs, PluginArgs, PrometheusArgs, RunArgs, SourceArgs, StorageArgs, ThresholdArgs,
+};
 pub use man::{man_pages, ManpageArgs};
 pub use runtime::{unknown_line, Report, SERVICE};
 
@@ -119,6 +121,31 @@ pub struct SnapshotArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ClusterCheckArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// At most N long-output lines [default: 10, within 1000 bytes in all]
+    #[arg(long, value_name = "N")]
+    pub max_lines: Option<usize>,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub cluster: cluster_check::Options,
+}
+
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[arg(long, value_enum, default_value = "tsv")]
+    pub format: dump::Format,
+}
+
+#[derive(Args, Debug)]
 pub struct InstancesArgs {
     #[command(flatten)]
     pub run: RunArgs,
@@ -139,6 +166,9 @@ pub enum Cmd {
     /// Which site is eating the worker pool
     #[command(name = "check_vhost_saturation")]
     Vhost(VhostArgs),
+    /// Are the origins mod_heartmonitor hears from alive, and how busy
+    #[command(name = "check_heartbeat_cluster")]
+    ClusterCheck(ClusterCheckArgs),
     /// Every worker slot (pid, status, client, vhost, request, ...)
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
@@ -149,6 +179,8 @@ pub enum Cmd {
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
     Instances(InstancesArgs),
+    /// The members mod_heartmonitor holds (ip, ready, busy, age, port, slot)
+    Cluster(ClusterArgs),
     /// Print the man page (roff)
     #[command(hide = true)]
     Manpage(ManpageArgs),
@@ -165,6 +197,8 @@ impl Cmd {
             Cmd::Busy(a) => Some(&a.plugin.run),
             Cmd::Stuck(a) => Some(&a.plugin.run),
             Cmd::Vhost(a) => Some(&a.plugin.run),
+            Cmd::ClusterCheck(a) => Some(&a.run),
+            Cmd::Cluster(a) => Some(&a.run),
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
             Cmd::Metrics(a) => Some(&a.run),
@@ -285,6 +319,19 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             Report::Text(snapshot::write(&loaded, &a.out)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),
+        Cmd::ClusterCheck(a) => {
+            let outcome = cluster_check::run(
+                &a.storage.options(),
+                &a.cluster,
+                &a.thresholds.thresholds(),
+                a.run.verbose,
+            );
+            Report::Plugin(outcome, OutputLimits::for_max_lines(a.max_lines))
+        }
+        Cmd::Cluster(a) => {
+            let storage = crate::heartbeat::load(&a.storage.options())?;
+            Report::Text(cluster::render(&storage, a.format))
+        }
         Cmd::Manpage(a) => {
             let pages = man_pages(Applet::command(), BINARY)?;
             match a.dir {
@@ -361,7 +408,9 @@ mod tests {
             let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
             // Deferred arguments not built would leave only --help.
             assert!(longs.contains(&"timeout"), "{name}: {longs:?}");
-            if name != "instances" {
+            if name == "cluster" || name == "check_heartbeat_cluster" {
+                assert!(text.contains(&roff("storage")), "{file}");
+            } else if name != "instances" {
                 assert!(text.contains(&roff("scoreboard")), "{file}");
             }
             for long in longs {
@@ -370,7 +419,7 @@ mod tests {
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 8);
+        assert_eq!(checked, 10);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

@@ -1,5 +1,6 @@
 //! The non-check subcommands: `dump`, `status`, `metrics`, `snapshot` and `instances`.
 
+pub mod cluster;
 pub mod dump;
 pub mod instances;
 pub mod metrics;

@@ -58,6 +58,19 @@ impl VirtualHost {
     }
 }
 
+/// mod_heartmonitor's storage settings, as it resolves them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heartmonitor {
+    /// HeartbeatStorage joined to the DefaultRuntimeDir in force where it
+    /// (or, for the default `hb.dat`, the LoadModule) was read.
+    pub storage_file: Figure<PathBuf>,
+    /// HeartbeatMaxServers: 0 = the flat file, else slotmem slots.
+    pub max_servers: Figure<i64>,
+    /// DefaultRuntimeDir at the end (ServerRoot/logs when not set): where
+    /// the slotmem name lives.
+    pub runtime_dir: PathBuf,
+}
+
 /// What [`read`] found.
 #[derive(Clone, Debug, Default)]
 pub struct Read {
@@ -71,6 +84,8 @@ pub struct Read {
     pub server_name: Option<Figure<String>>,
     pub vhosts: Vec<VirtualHost>,
     pub itk: bool,
+    /// mod_heartmonitor is loaded.
+    pub heartmonitor: Option<Heartmonitor>,
     pub files: Vec<Arc<Path>>,
     pub incomplete: Vec<String>,
     pub notes: Vec<String>,
@@ -95,6 +110,7 @@ pub fn read(started: &Started) -> Read {
         depth: 0,
         vhost: None,
         extended_status: None,
+        runtime_dir: None,
     };
     r.out.notes.extend(started.notes.iter().cloned());
     for (k, d) in started.pre_directives.iter().enumerate() {
@@ -113,6 +129,10 @@ pub fn read(started: &Started) -> Read {
         );
     }
     r.out.server_root = r.server_root.clone();
+    let runtime_dir = r.runtime_dir();
+    if let Some(hm) = &mut r.out.heartmonitor {
+        hm.runtime_dir = runtime_dir;
+    }
     r.out.extended_status = r.extended_status.take().unwrap_or_else(|| {
         // mod_status turns ExtendedStatus on when loaded (2.3.6+).
         Figure::default(r.loaded.iter().any(|m| m == "status_module"))
@@ -140,9 +160,25 @@ struct Reader<'a> {
     depth: usize,
     vhost: Option<usize>,
     extended_status: Option<Figure<bool>>,
+    /// DefaultRuntimeDir so far.
+    runtime_dir: Option<PathBuf>,
 }
 
 impl Reader<'_> {
+    /// `ap_runtime_dir_relative`'s directory: DefaultRuntimeDir, else
+    /// ServerRoot/logs.
+    fn runtime_dir(&self) -> PathBuf {
+        self.runtime_dir
+            .clone()
+            .unwrap_or_else(|| self.server_root.join("logs"))
+    }
+
+    /// `ap_runtime_dir_relative`, with APR's lexical normalization.
+    fn runtime_relative(&self, p: &[u8]) -> PathBuf {
+        let p = Path::new(std::ffi::OsStr::from_bytes(p));
+        crate::shm::apr::scoreboard_file_path(p, Some(&self.runtime_dir()))
+    }
+
     fn incomplete(&mut self, why: String) {
         if self.out.incomplete.len() < 20 {
             self.out.incomplete.push(why);
@@ -396,6 +432,26 @@ impl Reader<'_> {
                 self.out.listen.push(Figure::new(shown, source.clone()));
             }
             "servername" => self.out.server_name = Some(Figure::new(arg(0), source.clone())),
+            "defaultruntimedir" => {
+                let p = PathBuf::from(std::ffi::OsStr::from_bytes(
+                    args.first().map_or(&[][..], |a| a),
+                ));
+                self.runtime_dir = Some(crate::shm::apr::scoreboard_file_path(
+                    &p,
+                    Some(&self.server_root),
+                ));
+            }
+            "heartbeatstorage" => {
+                let path = self.runtime_relative(args.first().map_or(&[][..], |a| a));
+                if let Some(hm) = &mut self.out.heartmonitor {
+                    hm.storage_file = Figure::new(path, source.clone());
+                }
+            }
+            "heartbeatmaxservers" => {
+                if let Some(hm) = &mut self.out.heartmonitor {
+                    hm.max_servers = Figure::new(number(0), source.clone());
+                }
+            }
             _ => {}
         }
     }
@@ -415,6 +471,14 @@ impl Reader<'_> {
                 None => format!("{stem}.c"),
             };
             self.loaded.push(source_name);
+        }
+        if symbol == "heartmonitor_module" {
+            // Its server config (the default hb.dat) is made as it loads.
+            self.out.heartmonitor = Some(Heartmonitor {
+                storage_file: Figure::new(self.runtime_relative(b"hb.dat"), Source::Default),
+                max_servers: Figure::default(10),
+                runtime_dir: PathBuf::new(),
+            });
         }
         let mpm = match symbol {
             "mpm_prefork_module" => Some(Mpm::Prefork),

@@ -125,6 +125,8 @@ pub struct RunningConfig {
     pub vhosts: Vec<VirtualHost>,
     /// The mpm-itk module is loaded (AssignUserID, MaxClientsVHost apply).
     pub itk: bool,
+    /// mod_heartmonitor is loaded: its storage settings.
+    pub heartmonitor: Option<conf::Heartmonitor>,
     /// Every configuration file read, in order.
     pub files: Vec<Arc<Path>>,
     /// The MPM directives in configuration order.
@@ -199,6 +201,7 @@ impl RunningConfig {
             server_name: read.server_name,
             vhosts: read.vhosts,
             itk: read.itk,
+            heartmonitor: read.heartmonitor,
             files: read.files,
             mpm_directives: read.mpm_directives,
             incomplete,

@@ -405,6 +405,43 @@ fn command_line_directives_and_defines() {
 }
 
 #[test]
+fn heartmonitor_storage_as_it_resolves_it() {
+    let tree = Tree::new("heartmonitor");
+    let root = tree.0.display().to_string();
+    tree.write(
+        "httpd.conf",
+        "DefaultRuntimeDir run\nLoadModule mpm_event_module m.so\n\
+         LoadModule heartmonitor_module modules/mod_heartmonitor.so\n\
+         HeartbeatListen 239.0.0.1:27999\n",
+    );
+    let r = tree.read("httpd.conf", &[], &[]);
+    let hm = r.heartmonitor.expect("loaded");
+    assert_eq!(hm.storage_file.value, tree.0.join("run/hb.dat"));
+    assert_eq!(hm.storage_file.source, Source::Default);
+    assert_eq!(hm.max_servers.value, 10);
+    assert_eq!(hm.runtime_dir, tree.0.join("run"));
+    // HeartbeatStorage is relative to the DefaultRuntimeDir of its line;
+    // the slotmem name to the last one.
+    tree.write(
+        "httpd.conf",
+        "LoadModule mpm_event_module m.so\n\
+         LoadModule heartmonitor_module modules/mod_heartmonitor.so\n\
+         HeartbeatStorage data/./x/../hb.dat\nHeartbeatMaxServers 0\n\
+         DefaultRuntimeDir /var/run/apache2\n",
+    );
+    let r = tree.read("httpd.conf", &[], &[]);
+    let hm = r.heartmonitor.expect("loaded");
+    assert_eq!(
+        hm.storage_file.value,
+        PathBuf::from(format!("{root}/logs/data/hb.dat"))
+    );
+    assert_eq!(hm.max_servers.value, 0);
+    assert_eq!(hm.runtime_dir, PathBuf::from("/var/run/apache2"));
+    tree.write("httpd.conf", "LoadModule mpm_event_module m.so\n");
+    assert!(tree.read("httpd.conf", &[], &[]).heartmonitor.is_none());
+}
+
+#[test]
 fn lexing() {
     assert_eq!(
         logical_lines(b"  A b \\\n  c\r\n#x \\\ny\n\tD"),

@@ -15,3 +15,29 @@ pub mod text;
 pub mod verdict;
 
 pub use nagiosplugin::ServiceState as State;
+
+/// The more significant of two states: OK < WARNING < CRITICAL < UNKNOWN,
+/// i.e. ordered by exit code (`State`'s own `Ord` ranks UNKNOWN below
+/// WARNING, so never use `max()`).
+pub fn worst(a: State, b: State) -> State {
+    if b.exit_code() > a.exit_code() {
+        b
+    } else {
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_orders_by_exit_code() {
+        let order = [State::Ok, State::Warning, State::Critical, State::Unknown];
+        for (i, &a) in order.iter().enumerate() {
+            for (j, &b) in order.iter().enumerate() {
+                assert_eq!(worst(a, b), order[i.max(j)]);
+            }
+        }
+    }
+}

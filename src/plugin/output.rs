@@ -32,6 +32,20 @@ pub struct OutputLimits {
     pub max_bytes: usize,
 }
 
+impl OutputLimits {
+    /// `--max-lines`: an explicit line count is honoured even past the NRPE
+    /// v2 size; without one, the defaults.
+    pub fn for_max_lines(max_lines: Option<usize>) -> OutputLimits {
+        match max_lines {
+            Some(n) => OutputLimits {
+                max_lines: n,
+                max_bytes: 65_000,
+            },
+            None => OutputLimits::default(),
+        }
+    }
+}
+
 impl Default for OutputLimits {
     /// 10 lines, 1000 bytes: fits NRPE v2 / NSClient++ (1 KiB) packets.
     fn default() -> Self {

@@ -151,8 +151,26 @@ fn choose(area: &[u8], candidates: &[Detected], hints: &Hints) -> Result<Detecte
 /// Counts what would be impossible if the segment had this layout; stops
 /// counting once the count exceeds `enough`.
 fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
-    let l = &c.layout;
-    let mut bad = 0u64;
+    let (mut bad, generation) = global_implausibility(area, &c.layout);
+    let processes = c.server_limit.min(SAMPLE_PROCESSES);
+    let threads = c
+        .thread_limit
+        .min(SAMPLE_THREADS)
+        .min((SAMPLE_WORKERS / processes.max(1)).max(1));
+    let padding = c.layout.worker.padding();
+    for i in 0..processes {
+        if bad > enough {
+            return bad;
+        }
+        bad += process_implausibility(area, c, i, generation, threads, &padding);
+    }
+    bad
+}
+
+/// The global record's score under `l`, and the running generation it
+/// reads.
+fn global_implausibility(area: &[u8], l: &Layout) -> (u64, i32) {
+    let mut bad = 0;
     let g = l.global;
     match g.sb_type {
         Some(f) if le::uint(area, f.offset, f.width) != 2 => bad += 20,
@@ -173,88 +191,108 @@ fn implausibility(area: &[u8], c: &Detected, enough: u64) -> u64 {
     if !(0..1 << 24).contains(&generation) {
         bad += 20;
     }
+    (bad, generation)
+}
+
+/// Process slot `i` and the first `threads` workers of its row.
+fn process_implausibility(
+    area: &[u8],
+    c: &Detected,
+    i: usize,
+    generation: i32,
+    threads: usize,
+    padding: &[std::ops::Range<usize>],
+) -> u64 {
+    let l = &c.layout;
+    let mut bad = 0;
+    let p = l.process_offset(i);
+    let pid = le::uint(area, p + layout::PROCESS_PID.offset, 4) as i32;
+    let pgen = le::uint(area, p + layout::PROCESS_GENERATION.offset, 4) as i32;
+    let q = l.process.quiescing;
+    let quiescing = le::uint(area, p + q.offset, q.width);
+    let not_accepting = l
+        .process
+        .not_accepting
+        .map_or(0, |f| le::uint(area, p + f.offset, f.width));
+    if !(0..MAX_PID).contains(&pid) || pid == 1 {
+        bad += 1;
+    }
+    if pid != 0 && !(0..=generation).contains(&pgen) {
+        bad += 1;
+    }
+    if quiescing > 2 || not_accepting > 1 {
+        bad += 1;
+    }
+    // No rule on 2.4.63+'s wait_io: it is a snapshot counter that may
+    // legitimately exceed `connections`, and judging it penalised only
+    // one of the two strides (a torn or busy segment then read as G).
+    let mut live_workers = false;
+    let row = l.worker_offset(c.server_limit, c.thread_limit, i, 0);
+    for j in 0..threads {
+        let at = row + j * l.worker.size;
+        let (score, live) =
+            worker_implausibility(area, l, at, i * c.thread_limit + j, pid, padding);
+        bad += score;
+        live_workers |= live;
+    }
+    // A process slot whose workers are alive has a pid (prefork's only
+    // tell for the process stride).
+    if live_workers && pid == 0 {
+        bad += 1;
+    }
+    bad
+}
+
+/// The worker record at `at` (slot number `slot`, of a process `pid`):
+/// its score and whether it is alive (not dead).
+fn worker_implausibility(
+    area: &[u8],
+    l: &Layout,
+    at: usize,
+    slot: usize,
+    pid: i32,
+    padding: &[std::ops::Range<usize>],
+) -> (u64, bool) {
     let w = l.worker;
-    let padding = w.padding();
-    let field = |base: usize, f: Option<Field>| f.map(|f| le::uint(area, base + f.offset, f.width));
-    let processes = c.server_limit.min(SAMPLE_PROCESSES);
-    let threads = c
-        .thread_limit
-        .min(SAMPLE_THREADS)
-        .min((SAMPLE_WORKERS / processes.max(1)).max(1));
-    for i in 0..processes {
-        if bad > enough {
-            return bad;
-        }
-        let p = l.process_offset(i);
-        let pid = le::uint(area, p + layout::PROCESS_PID.offset, 4) as i32;
-        let pgen = le::uint(area, p + layout::PROCESS_GENERATION.offset, 4) as i32;
-        let quiescing = le::uint(
-            area,
-            p + l.process.quiescing.offset,
-            l.process.quiescing.width,
-        );
-        if !(0..MAX_PID).contains(&pid) || pid == 1 {
-            bad += 1;
-        }
-        if pid != 0 && !(0..=generation).contains(&pgen) {
-            bad += 1;
-        }
-        if quiescing > 2 || field(p, l.process.not_accepting).unwrap_or(0) > 1 {
-            bad += 1;
-        }
-        // No rule on 2.4.63+'s wait_io: it is a snapshot counter that may
-        // legitimately exceed `connections`, and judging it penalised only
-        // one of the two strides (a torn or busy segment then read as G).
-        let mut live_workers = false;
-        let row = l.worker_offset(c.server_limit, c.thread_limit, i, 0);
-        for j in 0..threads {
-            let o = row + j * w.size;
-            let status = le::uint(area, o + w.status.offset, 1);
-            if status > 10 {
-                bad += 1;
-                continue;
-            }
-            // In every slot, dead ones included: padding is zero, and CPU
-            // ticks stay far below 2^40 (an 8-byte clock_t read over text
-            // is above it). These tell an armhf 2.4.19-2.4.34 segment from
-            // an LP64 2.4.18 one of the same size.
-            if padding.iter().any(|h| {
-                area.get(o + h.start..o + h.end)
-                    .is_some_and(|b| b.iter().any(|&x| x != 0))
-            }) {
-                bad += 1;
-            }
-            let tick = w.times.width;
-            if (0..4).any(|k| le::uint(area, o + w.times.offset + k * tick, tick) >> 40 != 0) {
-                bad += 1;
-            }
-            if status == 0 {
-                continue;
-            }
-            live_workers = true;
-            let thread_num = le::uint(area, o + w.thread_num.offset, 4);
-            if thread_num != 0 && thread_num != (i * c.thread_limit + j) as u64 {
-                bad += 1;
-            }
-            for t in [w.start_time, w.stop_time, w.last_used] {
-                let v = le::uint(area, o + t.offset, 8) as i64;
-                if v != 0 && !PLAUSIBLE_TIME.contains(&v) {
-                    bad += 1;
-                }
-            }
-            if let Some(wpid) = field(o, w.pid) {
-                if wpid != 0 && pid != 0 && wpid != pid as u32 as u64 {
-                    bad += 1;
-                }
-            }
-        }
-        // A process slot whose workers are alive has a pid (prefork's only
-        // tell for the process stride).
-        if live_workers && pid == 0 {
+    let uint = |f: Field| le::uint(area, at + f.offset, f.width);
+    let status = uint(w.status);
+    if status > 10 {
+        return (1, false);
+    }
+    let mut bad = 0;
+    // In every slot, dead ones included: padding is zero, and CPU ticks
+    // stay far below 2^40 (an 8-byte clock_t read over text is above it).
+    // These tell an armhf 2.4.19-2.4.34 segment from an LP64 2.4.18 one of
+    // the same size.
+    if padding.iter().any(|h| {
+        area.get(at + h.start..at + h.end)
+            .is_some_and(|b| b.iter().any(|&x| x != 0))
+    }) {
+        bad += 1;
+    }
+    let tick = w.times.width;
+    if (0..4).any(|k| le::uint(area, at + w.times.offset + k * tick, tick) >> 40 != 0) {
+        bad += 1;
+    }
+    if status == 0 {
+        return (bad, false);
+    }
+    let thread_num = uint(w.thread_num);
+    if thread_num != 0 && thread_num != slot as u64 {
+        bad += 1;
+    }
+    for t in [w.start_time, w.stop_time, w.last_used] {
+        let v = uint(t) as i64;
+        if v != 0 && !PLAUSIBLE_TIME.contains(&v) {
             bad += 1;
         }
     }
-    bad
+    if let Some(wpid) = w.pid.map(uint) {
+        if wpid != 0 && pid != 0 && wpid != pid as u32 as u64 {
+            bad += 1;
+        }
+    }
+    (bad, true)
 }
 
 #[cfg(test)]

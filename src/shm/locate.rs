@@ -179,6 +179,59 @@ fn has_dot_dot(path: &Path) -> bool {
     path.components().any(|c| c == Component::ParentDir)
 }
 
+/// How a whole-file read went wrong beyond an I/O error.
+#[derive(Debug)]
+pub enum Unstable {
+    Read(Error),
+    /// Larger than the caller accepts (bytes).
+    TooLarge(u64),
+    /// Changed (size, mtime or inode behind the name) while being read.
+    Changed,
+}
+
+/// Reads a whole regular file of at most `max` bytes with its metadata, for
+/// files another process rewrites (mod_heartmonitor's storage): the file is
+/// opened as [`copy_named`] opens segments (`strict`: the same rules as
+/// there), and a read during which it changed size or mtime, or the name
+/// came to point to another file, is [`Unstable::Changed`].
+pub fn read_whole(
+    path: &Path,
+    strict: bool,
+    max: u64,
+) -> Result<(Vec<u8>, fs::Metadata), Unstable> {
+    let io_err = |op, source| {
+        Unstable::Read(Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let (file, meta) = open_path(path, strict)
+        .map_err(Unstable::Read)?
+        .ok_or_else(|| io_err("open", io::Error::from(io::ErrorKind::NotFound)))?;
+    let len = meta.len();
+    if len > max {
+        return Err(Unstable::TooLarge(len));
+    }
+    let before = file.metadata().map_err(|e| io_err("stat", e))?;
+    let bytes = source::copy_file(&file, len).map_err(|e| io_err("read", e))?;
+    let after = file.metadata().map_err(|e| io_err("stat", e))?;
+    let named = if strict {
+        fs::symlink_metadata(path)
+    } else {
+        fs::metadata(path)
+    };
+    let same = |a: &fs::Metadata, b: &fs::Metadata| {
+        a.len() == b.len() && a.mtime() == b.mtime() && a.mtime_nsec() == b.mtime_nsec()
+    };
+    match named {
+        Ok(n) if same(&before, &after) && n.ino() == after.ino() && n.dev() == after.dev() => {
+            Ok((bytes, after))
+        }
+        _ => Err(Unstable::Changed),
+    }
+}
+
 /// Copies the segment `spec` names: a snapshot or mapped file, a
 /// ScoreBoardFile path (POSIX object derived from it, or SysV key file), a
 /// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `strict` (root and
@@ -387,8 +440,7 @@ mod tests {
             posix_name("/srv/café/sb".as_bytes(), false),
             "/ShM.b720c253H1a9fd79"
         );
-        // The fixtures' shm name (meta.json) from their original path is not
-        // known, but the event-mixed capture recorded this pair:
+        // The empty path hashes to the initial value.
         assert_eq!(times33(b""), 0);
     }
 

@@ -3,9 +3,11 @@
 #![allow(unsafe_code)]
 mod c_rules;
 mod capture;
+mod cluster_live;
 mod config;
 mod docs;
 mod fixtures;
+mod heartbeat;
 mod hostile;
 mod live;
 mod live_httpd_smoke;

@@ -33,6 +33,17 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The capture every check reads, and the instant its ages are taken at.
 const FIXTURE: &str = "tests/fixtures/event-slow/scoreboard.bin";
 const CAPTURED_AT: &str = "2026-11-21T00:46:30.792139Z";
+/// mod_heartmonitor's slotmem with three origins, one of them busy.
+const HEARTBEAT_FIXTURE: &str = "tests/fixtures/heartbeat/slotmem-busy/slotmem.bin";
+const HEARTBEAT_AT: &str = "2026-11-21T01:42:58.167346Z";
+
+/// What a case reads: the scoreboard capture (`--scoreboard`) or the
+/// heartbeat storage capture (`--storage`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Scoreboard,
+    Storage,
+}
 
 const ICINGA2: &str = "/usr/sbin/icinga2";
 /// Where `include <itl>` and friends are found.
@@ -61,9 +72,10 @@ struct Case {
     vars: &'static [(&'static str, &'static str)],
     /// The exit code on the capture: each client must pass it on.
     state: i32,
+    reads: Reads,
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 4] = [
     Case {
         command: "scoreboard_busy",
         applet: "check_scoreboard_busy",
@@ -83,6 +95,7 @@ const CASES: [Case; 3] = [
             ("threads_per_child", "4"),
         ],
         state: 1,
+        reads: Reads::Scoreboard,
     },
     Case {
         command: "stuck_requests",
@@ -104,6 +117,7 @@ const CASES: [Case; 3] = [
             ("exclude_request", r#""*server-status*""#),
         ],
         state: 2,
+        reads: Reads::Scoreboard,
     },
     Case {
         command: "vhost_saturation",
@@ -111,6 +125,32 @@ const CASES: [Case; 3] = [
         args: &["-w", "50", "-c", "80", "--max-workers", "12"],
         vars: &[("max_workers", "12")],
         state: 0,
+        reads: Reads::Scoreboard,
+    },
+    Case {
+        command: "heartbeat_cluster",
+        applet: "check_heartbeat_cluster",
+        // busy_pct 12.5 (3 busy, 21 ready): WARNING.
+        args: &[
+            "-w",
+            "10",
+            "-c",
+            "20",
+            "--expect",
+            "3",
+            "--member",
+            "192.0.2.12",
+            "--member",
+            "192.0.2.13",
+        ],
+        vars: &[
+            ("warning", "10"),
+            ("critical", "20"),
+            ("expect", "3"),
+            ("member", r#"[ "192.0.2.12", "192.0.2.13" ]"#),
+        ],
+        state: 1,
+        reads: Reads::Storage,
     },
 ];
 
@@ -246,14 +286,23 @@ impl Sandbox {
         fs::copy(Path::new(ROOT).join(FIXTURE), &snapshot).expect("copy the capture");
         fs::set_permissions(&snapshot, fs::Permissions::from_mode(0o644))
             .expect("chmod the capture");
-        Checks { dir, snapshot }
+        let storage = self.path("slotmem.bin");
+        fs::copy(Path::new(ROOT).join(HEARTBEAT_FIXTURE), &storage).expect("copy the capture");
+        fs::set_permissions(&storage, fs::Permissions::from_mode(0o644))
+            .expect("chmod the capture");
+        Checks {
+            dir,
+            snapshot,
+            storage,
+        }
     }
 }
 
-/// The installed checks and the snapshot they read.
+/// The installed checks and the captures they read.
 struct Checks {
     dir: PathBuf,
     snapshot: PathBuf,
+    storage: PathBuf,
 }
 
 impl Checks {
@@ -261,14 +310,23 @@ impl Checks {
         self.dir.join(case.applet)
     }
 
+    /// What the case reads: (option and variable name, path, capture time).
+    fn source(&self, case: &Case) -> (&'static str, &Path, &'static str) {
+        match case.reads {
+            Reads::Scoreboard => ("scoreboard", &self.snapshot, CAPTURED_AT),
+            Reads::Storage => ("storage", &self.storage, HEARTBEAT_AT),
+        }
+    }
+
     /// The case's full argument list.
     fn args(&self, case: &Case) -> Vec<String> {
         let mut args: Vec<String> = case.args.iter().map(|s| s.to_string()).collect();
+        let (option, path, at) = self.source(case);
         args.extend([
-            "--scoreboard".into(),
-            self.snapshot.display().to_string(),
+            format!("--{option}"),
+            path.display().to_string(),
             "--at".into(),
-            CAPTURED_AT.into(),
+            at.into(),
         ]);
         args
     }
@@ -556,8 +614,9 @@ fn icinga2_validates_checkcommands_with_itl_and_examples() {
     for bad in ["warning/", "critical/"] {
         assert!(!log.contains(bad), "icinga2 daemon -C: {bad}\n{log}");
     }
-    // 3 services per agent host from the example, 6 of our own.
-    assert!(log.contains("Instantiated 12 Services."), "{log}");
+    // 3 services per agent host from the example, 2 per case of our own.
+    let services = format!("Instantiated {} Services.", 6 + 2 * CASES.len());
+    assert!(log.contains(&services), "{log}");
 
     let list = Command::new(ICINGA2)
         .args(["object", "list", "--type", "CheckCommand"])
@@ -661,10 +720,11 @@ fn icinga2_runs_checkcommands_like_a_direct_run() {
     );
     config.push_str(&icinga_check_includes(&sandbox));
     for case in &CASES {
+        let (option, path, at) = checks.source(case);
         let mut vars = format!(
-            "vars.{0}_scoreboard = \"{1}\"\nvars.{0}_at = \"{CAPTURED_AT}\"\n",
+            "vars.{0}_{option} = \"{1}\"\nvars.{0}_at = \"{at}\"\n",
             case.command,
-            checks.snapshot.display()
+            path.display()
         );
         for (name, value) in case.vars {
             vars.push_str(&format!("vars.{}_{name} = {value}\n", case.command));

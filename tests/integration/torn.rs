@@ -13,15 +13,6 @@
 //! their field and escaped. What must never happen, and is asserted here:
 //! UNKNOWN, a panic, a figure outside [0, capacity], busy + idle + graceful
 //! > slots, or a layout that changes from one read to the next.
-//!
-//! Known limit: the writer keeps each process's counter snapshot consistent
-//! (`wait_io` <= `connections`, as event.c's listener computes them), so a
-//! torn read can break that rule in at most the one slot being written.
-//! When several slots show `wait_io` > `connections` at once, layout
-//! detection (`detect::implausibility`, which only penalises H for it)
-//! picks 2.4.36-2.4.62 (process stride 36) for a 2.4.63+ segment and the
-//! figures are wrong; decode_copied corrects it only when it can read the
-//! live parent's binary version.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};

@@ -14,9 +14,11 @@
 //!   request after mod_status generated its page, so the caller can read the
 //!   scoreboard at the very instant the page describes.
 //!
-//! Only one [`Httpd`] runs at a time in the test binary: [`Httpd::start`]
-//! waits while another one is alive, so tests never compete for the two CPUs
-//! or see each other's shared-memory objects appear.
+//! Only one test thread runs servers at a time in the test binary:
+//! [`Httpd::start`] waits while another thread's server is alive, so tests
+//! never compete for the two CPUs or see each other's shared-memory objects
+//! appear. One thread may run several (the heartbeat cluster, each server
+//! in its own network namespace: [`HttpdConfig::netns`]).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -102,6 +104,10 @@ pub struct HttpdConfig {
     /// Appended verbatim to the end of the server configuration (after the
     /// built-in vhosts, so `lab.test` stays the default).
     pub extra_conf: String,
+    /// Run in this network namespace (`ip netns exec`; see `netns.rs`):
+    /// 127.0.0.1 is then the namespace's own loopback, which the client
+    /// reaches from inside it.
+    pub netns: Option<String>,
     /// Which configuration tree the server reads.
     pub tree: Tree,
 }
@@ -150,6 +156,7 @@ impl HttpdConfig {
                 max_request_workers: 8,
                 start_servers: 3,
                 extra_conf,
+                netns: None,
                 tree: Tree::Generated,
             },
             Mpm::Worker | Mpm::Event => HttpdConfig {
@@ -160,6 +167,7 @@ impl HttpdConfig {
                 max_request_workers: 12,
                 start_servers: 2,
                 extra_conf,
+                netns: None,
                 tree: Tree::Generated,
             },
         }
@@ -573,7 +581,16 @@ impl Httpd {
         let log2 = log
             .try_clone()
             .map_err(|e| format!("dup {}: {e}", self.stderr_log().display()))?;
-        let mut command = Command::new(APACHE2);
+        // `ip netns exec` execs apache2 in its own place: the pid is still
+        // the server's.
+        let mut command = match &self.config.netns {
+            Some(ns) => {
+                let mut c = Command::new(super::netns::IP);
+                c.args(["netns", "exec", ns, APACHE2]);
+                c
+            }
+            None => Command::new(APACHE2),
+        };
         // Only what the tree needs: a generated configuration names every
         // path itself.
         command.env_clear();
@@ -696,8 +713,12 @@ impl Httpd {
         timeout: Duration,
     ) -> Result<TcpStream, String> {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let mut stream = TcpStream::connect_timeout(&address, timeout)
-            .map_err(|e| format!("connect {address}: {e}"))?;
+        let connect = move || TcpStream::connect_timeout(&address, timeout);
+        let connected = match &self.config.netns {
+            Some(ns) => super::netns::inside(ns, connect),
+            None => connect(),
+        };
+        let mut stream = connected.map_err(|e| format!("connect {address}: {e}"))?;
         let mut request =
             format!("GET {target} HTTP/1.1\r\nHost: {vhost}\r\nConnection: close\r\n");
         for (name, value) in headers {
@@ -1044,32 +1065,44 @@ impl Drop for Release {
 }
 
 /// One [`Httpd`] at a time per test binary: the owner's thread, if any.
-static OWNER: Mutex<Option<ThreadId>> = Mutex::new(None);
+static OWNER: Mutex<Option<(ThreadId, usize)>> = Mutex::new(None);
 static RELEASED: Condvar = Condvar::new();
 
-/// Proof of being the one live [`Httpd`]; released on drop.
+/// Proof of belonging to the one test thread that runs servers; released on
+/// drop of its last [`Httpd`]. One thread may run several servers at once
+/// (a heartbeat cluster); other threads wait.
 struct Serial;
 
 impl Serial {
     fn acquire() -> Serial {
         let me = thread::current().id();
         let mut owner = lock(&OWNER);
-        while let Some(holder) = *owner {
-            assert!(
-                holder != me,
-                "this thread already runs an Httpd; the harness runs one server at a time"
-            );
-            owner = RELEASED.wait(owner).unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match *owner {
+                None => {
+                    *owner = Some((me, 1));
+                    return Serial;
+                }
+                Some((holder, n)) if holder == me => {
+                    *owner = Some((me, n + 1));
+                    return Serial;
+                }
+                Some(_) => owner = RELEASED.wait(owner).unwrap_or_else(PoisonError::into_inner),
+            }
         }
-        *owner = Some(me);
-        Serial
     }
 }
 
 impl Drop for Serial {
     fn drop(&mut self) {
-        *lock(&OWNER) = None;
-        RELEASED.notify_one();
+        let mut owner = lock(&OWNER);
+        *owner = match *owner {
+            Some((holder, n)) if n > 1 => Some((holder, n - 1)),
+            _ => None,
+        };
+        if owner.is_none() {
+            RELEASED.notify_one();
+        }
     }
 }
 

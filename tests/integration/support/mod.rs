@@ -6,6 +6,7 @@
 //!   objects and processes, which tests compare against our reader.
 
 pub mod httpd;
+pub mod netns;
 
 use std::fs;
 use std::path::{Path, PathBuf};
