@@ -10,10 +10,13 @@
 //! - [`checks`] and [`commands`]: the three checks and `dump`/`status`/`snapshot`/`instances`.
 //! - [`cli`]: the multi-call front end that turns every outcome into one
 //!   stdout report and an exit code 0-3.
+//! - [`watchdog`]: signals and the `-t` deadline (the second module with
+//!   `unsafe` code, `watchdog::signals`).
 
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod exporter;
 pub mod heartbeat;
 pub mod httpd;
 pub mod measure;
@@ -21,3 +24,4 @@ pub mod plugin;
 pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;
+pub mod watchdog;

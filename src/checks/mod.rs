@@ -145,7 +145,9 @@ fn diagnostics(loaded: &Loaded, capacity: Option<Capacity>, verbose: u8) -> Vec<
         lines.extend(c.resolve(loaded).provenance);
     }
     if let Some(server) = measure::running_httpd(loaded) {
-        lines.extend(server_lines(&server, verbose));
+        let restart = UNIX_EPOCH
+            + Duration::from_micros(loaded.scoreboard.global().restart_time.max(0) as u64);
+        lines.extend(server_lines(&server, restart, verbose));
     }
     if verbose >= 2 {
         lines.push(format!(
@@ -173,7 +175,11 @@ fn diagnostics(loaded: &Loaded, capacity: Option<Capacity>, verbose: u8) -> Vec<
 
 /// What `-v` says about the running httpd: its binary, configuration and
 /// MPM; `-vv` adds what httpd would have warned about.
-fn server_lines(server: &Result<RunningConfig, String>, verbose: u8) -> Vec<String> {
+fn server_lines(
+    server: &Result<RunningConfig, String>,
+    restart: std::time::SystemTime,
+    verbose: u8,
+) -> Vec<String> {
     let c = match server {
         Ok(c) => c,
         Err(e) => return vec![format!("httpd configuration: {e}")],
@@ -199,6 +205,12 @@ fn server_lines(server: &Result<RunningConfig, String>, verbose: u8) -> Vec<Stri
             .iter()
             .map(|i| format!("configuration incomplete: {i}")),
     );
+    lines.extend(c.changed_since(restart).iter().map(|f| {
+        format!(
+            "{} changed since httpd's last restart: figures are as the file says now",
+            f.display()
+        )
+    }));
     if verbose >= 2 {
         lines.extend(c.notes.iter().map(|n| format!("configuration: {n}")));
     }

@@ -110,6 +110,19 @@ pub struct MetricsArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ExporterArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Address to serve /metrics and /probe on (apache_exporter's port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9117")]
+    pub listen: String,
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
@@ -175,6 +188,8 @@ pub enum Cmd {
     Status(StatusArgs),
     /// Prometheus metrics (apache_exporter's names) from the segment, once
     Metrics(MetricsArgs),
+    /// Serve Prometheus metrics from the segment (apache_exporter's names) until SIGTERM
+    Exporter(ExporterArgs),
     /// Save the live segment to a file
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
@@ -202,6 +217,7 @@ impl Cmd {
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
             Cmd::Metrics(a) => Some(&a.run),
+            Cmd::Exporter(_) => None,
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -211,7 +227,9 @@ impl Cmd {
 
 /// argv[0] selects the applet; `apache-scoreboard` takes it as a subcommand.
 #[derive(Parser, Debug)]
-#[command(multicall = true, color = clap::ColorChoice::Never, defer = true)]
+// A fixed help width: clap would otherwise take it from $COLUMNS, and no
+// environment variable may change what a run prints.
+#[command(multicall = true, color = clap::ColorChoice::Never, defer = true, term_width = 100)]
 pub enum Applet {
     #[command(name = BINARY, version, about = "Nagios/Icinga checks that read Apache httpd's scoreboard from shared memory", subcommand_required = true, arg_required_else_help = true)]
     Main {
@@ -226,9 +244,9 @@ pub enum Applet {
 /// it is decided from the kernel and the effective capabilities cleared
 /// (see [`privilege`]); a command that reads no segment, and a parse that
 /// fails (usage error, `--help`), gives up every capability.
-pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     privilege::at_startup();
-    runtime::run(args, abort, |argv| {
+    runtime::run(args, |argv| {
         let argv = normalize_argv0(argv);
         let parsed =
             Applet::try_parse_from(&argv).map(|(Applet::Main { cmd } | Applet::Direct(cmd))| cmd);
@@ -247,6 +265,10 @@ impl runtime::Job for Cmd {
 
     fn verbose(&self) -> u8 {
         self.run_args().map_or(0, |r| r.verbose)
+    }
+
+    fn handles_signals(&self) -> bool {
+        matches!(self, Cmd::Exporter(_))
     }
 
     fn execute(self) -> anyhow::Result<Report> {
@@ -313,6 +335,15 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
                 checks::load,
             );
             Report::Text(metrics::emit(&e, a.output.as_deref())?)
+        }
+        Cmd::Exporter(a) => {
+            let exporter = crate::exporter::Exporter::new(
+                a.source.read_options(),
+                a.capacity.capacity(),
+                a.prometheus.max_vhosts,
+            )?;
+            crate::exporter::serve::serve(exporter, &a.listen)?;
+            Report::Text(String::new())
         }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source.details_options())?;
@@ -406,8 +437,12 @@ mod tests {
             };
             let text = page(&file);
             let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
-            // Deferred arguments not built would leave only --help.
-            assert!(longs.contains(&"timeout"), "{name}: {longs:?}");
+            // Deferred arguments not built would leave only --help (the
+            // long-running exporter has no timeout).
+            assert!(
+                longs.contains(&"timeout") || longs.contains(&"listen"),
+                "{name}: {longs:?}"
+            );
             if name == "cluster" || name == "check_heartbeat_cluster" {
                 assert!(text.contains(&roff("storage")), "{file}");
             } else if name != "instances" {
@@ -419,7 +454,7 @@ mod tests {
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 10);
+        assert_eq!(checked, 11);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

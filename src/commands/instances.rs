@@ -14,7 +14,7 @@ pub fn render() -> String {
     }
     let mut out = String::new();
     for i in found {
-        let config = RunningConfig::shared(i.pid);
+        let config = RunningConfig::shared(i.pid, 0);
         let mut lines = vec![format!("httpd pid {}", i.pid)];
         let mut item = |name: &str, value: String| lines.push(format!("  {name:<14}{value}"));
         match config.as_ref() {
@@ -86,24 +86,43 @@ pub fn render() -> String {
                         listen.join(", ")
                     },
                 );
+                item(
+                    "extended",
+                    format!(
+                        "ExtendedStatus {} ({})",
+                        if c.extended_status.value { "On" } else { "Off" },
+                        c.extended_status.source
+                    ),
+                );
                 for v in &c.vhosts {
-                    item(
-                        "vhost",
-                        format!(
-                            "{} {}{} ({})",
-                            v.addresses.join(" "),
-                            v.server_name.as_deref().unwrap_or("(no ServerName)"),
-                            if v.aliases.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" alias {}", v.aliases.join(" "))
-                            },
-                            v.source
-                        ),
+                    let mut text = format!(
+                        "{} {}",
+                        v.addresses.join(" "),
+                        v.server_name.as_deref().unwrap_or("(no ServerName)")
                     );
+                    if !v.aliases.is_empty() {
+                        text.push_str(&format!(" alias {}", v.aliases.join(" ")));
+                    }
+                    if let (true, Some((user, group))) = (c.itk, &v.assign_user_id) {
+                        text.push_str(&format!(" AssignUserID {user} {group}"));
+                    }
+                    if let (true, Some(n)) = (c.itk, v.max_clients_vhost) {
+                        text.push_str(&format!(" MaxClientsVHost {n}"));
+                    }
+                    item("vhost", format!("{text} ({})", v.source));
                 }
                 for why in &c.incomplete {
                     item("incomplete", why.clone());
+                }
+                let changed = c.started_at.map(|t| c.changed_since(t)).unwrap_or_default();
+                for f in changed {
+                    item(
+                        "changed",
+                        format!(
+                            "{} since httpd started (a restart may have applied it)",
+                            f.display()
+                        ),
+                    );
                 }
             }
         }

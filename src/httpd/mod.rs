@@ -23,6 +23,7 @@ pub mod process;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use crate::scoreboard::{HttpdVersion, Mpm};
 
@@ -105,6 +106,8 @@ pub struct RunningConfig {
     pub binary: Option<PathBuf>,
     /// The binary's `Apache/2.x.y` string.
     pub version: Option<HttpdVersion>,
+    /// When the process started.
+    pub started_at: Option<SystemTime>,
     pub server_root: PathBuf,
     /// The main configuration file (`-f`, else the compiled-in one).
     pub config_file: PathBuf,
@@ -174,22 +177,10 @@ impl RunningConfig {
         if mpm.is_none() {
             incomplete.push("no MPM found (no LoadModule mpm_*_module, none compiled in)".into());
         }
-        if let Some(start) = started.start_time {
-            for f in &read.files {
-                if std::fs::metadata(f)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t > start)
-                {
-                    notes.push(format!(
-                        "{} changed since httpd started: a restart will apply it",
-                        f.display()
-                    ));
-                }
-            }
-        }
         RunningConfig {
             pid: started.pid,
             binary: started.binary.clone(),
+            started_at: started.start_time,
             version: started.version,
             server_root: read.server_root,
             config_file: read.config_file,
@@ -209,16 +200,19 @@ impl RunningConfig {
         }
     }
 
-    /// [`RunningConfig::inspect`] once per process and pid: the checks,
-    /// their `-v` lines and `status` share one reading.
-    pub fn shared(pid: i32) -> Shared {
-        static READ: Mutex<Vec<(i32, Shared)>> = Mutex::new(Vec::new());
+    /// [`RunningConfig::inspect`] once per pid and `generation` (the
+    /// segment's restart time, which every restart changes): the checks,
+    /// their `-v` lines and `status` share one reading, and a long-running
+    /// consumer reads the configuration again after httpd restarted.
+    pub fn shared(pid: i32, generation: i64) -> Shared {
+        static READ: Mutex<Vec<(i32, i64, Shared)>> = Mutex::new(Vec::new());
         let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, c)) = read.iter().find(|(p, _)| *p == pid) {
+        if let Some((_, _, c)) = read.iter().find(|(p, g, _)| *p == pid && *g == generation) {
             return Arc::clone(c);
         }
         let c = Arc::new(RunningConfig::inspect(pid));
-        read.push((pid, Arc::clone(&c)));
+        read.retain(|(p, _, _)| *p != pid);
+        read.push((pid, generation, Arc::clone(&c)));
         c
     }
 
@@ -240,6 +234,20 @@ impl RunningConfig {
         }
     }
 
+    /// The configuration files modified after `t` (httpd's last restart):
+    /// what they say now is not what httpd runs with until it restarts.
+    pub fn changed_since(&self, t: SystemTime) -> Vec<&Path> {
+        self.files
+            .iter()
+            .filter(|f| {
+                std::fs::metadata(f)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m > t)
+            })
+            .map(|f| &**f)
+            .collect()
+    }
+
     /// MaxRequestWorkers and ThreadsPerChild as httpd runs with them, or
     /// why they are not known.
     pub fn capacity(&self) -> Result<&MpmFigures, String> {
@@ -254,6 +262,15 @@ impl RunningConfig {
             .ok_or_else(|| format!("httpd pid {}: no MPM found", self.pid))
     }
 
+    /// The addresses the Listen directives bind: (address, port); `None`
+    /// for every address (`Listen 80`). Unparsable ones are left out.
+    pub fn listen_addresses(&self) -> Vec<(Option<std::net::IpAddr>, u16)> {
+        self.listen
+            .iter()
+            .filter_map(|l| parse_listen(&l.value))
+            .collect()
+    }
+
     /// The line to add for a named scoreboard: `ScoreBoardFile
     /// /run/apache2/apache_scoreboard` (Debian) or below ServerRoot.
     pub fn scoreboard_file_suggestion(&self) -> String {
@@ -265,6 +282,23 @@ impl RunningConfig {
             self.server_root.join("logs")
         };
         format!("ScoreBoardFile {}", dir.join("apache_scoreboard").display())
+    }
+}
+
+/// `Listen [addr:]port [protocol]` as httpd reads it: `80`,
+/// `192.0.2.1:8080`, `[2001:db8::1]:443 https`.
+pub fn parse_listen(listen: &str) -> Option<(Option<std::net::IpAddr>, u16)> {
+    let word = listen.split_whitespace().next()?;
+    match word.rsplit_once(':') {
+        None => Some((None, word.parse().ok()?)),
+        Some((host, port)) => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let addr = match host {
+                "*" | "" => None,
+                h => Some(h.parse().ok()?),
+            };
+            Some((addr, port.parse().ok()?))
+        }
     }
 }
 

@@ -227,45 +227,56 @@ impl BinaryInfo {
     /// prints, module source names (`mod_so.c`, `core.c`, `http_core.c`,
     /// an MPM's `event.c`) and module symbols (`so_module`).
     pub fn scan(bytes: &[u8]) -> BinaryInfo {
-        let mut info = BinaryInfo {
-            version: HttpdVersion::find_in(bytes),
-            ..BinaryInfo::default()
-        };
+        let mut info = BinaryInfo::default();
         let quoted = |s: &[u8], key: &[u8]| -> Option<PathBuf> {
-            let rest = s.strip_prefix(key)?;
+            let rest = s.trim_ascii_start().strip_prefix(key)?;
             let end = rest.iter().position(|&b| b == b'"')?;
             Some(PathBuf::from(OsStr::from_bytes(&rest[..end])))
         };
+        // Cheap tests on the last bytes first: a check reads the whole
+        // binary every run.
         for s in bytes.split(|&b| b == 0) {
-            if s.len() > 256 || s.len() < 3 {
+            let n = s.len();
+            if !(3..=256).contains(&n) {
                 continue;
             }
-            let t = s.trim_ascii();
-            if let Some(p) = quoted(t, b"-D HTTPD_ROOT=\"") {
-                info.httpd_root = p;
-            } else if let Some(p) = quoted(t, b"-D SERVER_CONFIG_FILE=\"") {
-                info.config_file = p;
+            match s[n - 1] {
+                b'"' | b'\n' => {
+                    if let Some(p) = quoted(s, b"-D HTTPD_ROOT=\"") {
+                        info.httpd_root = p;
+                    } else if let Some(p) = quoted(s, b"-D SERVER_CONFIG_FILE=\"") {
+                        info.config_file = p;
+                    }
+                }
+                b'c' | b'e' => {
+                    let module_source = s.ends_with(b".c")
+                        && (s.starts_with(b"mod_") || s == b"core.c" || s == b"http_core.c");
+                    let symbol = s.ends_with(b"_module") && !s.starts_with(b"ap_");
+                    let plain = s
+                        .iter()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.".contains(b));
+                    if !((module_source || symbol) && plain) {
+                        continue;
+                    }
+                    let name = String::from_utf8_lossy(s).into_owned();
+                    if !info.static_modules.contains(&name) {
+                        info.static_modules.push(name);
+                    }
+                    info.static_mpm = info.static_mpm.or(match s {
+                        b"mpm_prefork_module" => Some(Mpm::Prefork),
+                        b"mpm_worker_module" => Some(Mpm::Worker),
+                        b"mpm_event_module" => Some(Mpm::Event),
+                        _ => None,
+                    });
+                }
+                _ if info.version.is_none() && s.starts_with(b"Apache/2.") => {
+                    info.version = HttpdVersion::find_in(s);
+                }
+                _ => {}
             }
-            if !s
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.".contains(b))
-            {
-                continue;
-            }
-            let name = String::from_utf8_lossy(s).into_owned();
-            let module_source = (name.starts_with("mod_") && name.ends_with(".c"))
-                || name == "core.c"
-                || name == "http_core.c";
-            let symbol = name.ends_with("_module") && !name.starts_with("ap_");
-            if (module_source || symbol) && !info.static_modules.contains(&name) {
-                info.static_modules.push(name);
-            }
-            info.static_mpm = info.static_mpm.or(match s {
-                b"mpm_prefork_module" => Some(Mpm::Prefork),
-                b"mpm_worker_module" => Some(Mpm::Worker),
-                b"mpm_event_module" => Some(Mpm::Event),
-                _ => None,
-            });
+        }
+        if info.version.is_none() {
+            info.version = HttpdVersion::find_in(bytes);
         }
         let assumed = BinaryInfo::assumed(None);
         if info.httpd_root.as_os_str().is_empty() {

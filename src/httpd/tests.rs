@@ -475,3 +475,56 @@ fn lexing() {
         source: Source::Default,
     };
 }
+
+#[test]
+fn files_changed_since_a_restart() {
+    let t = Tree::new("changed");
+    t.write(
+        "httpd.conf",
+        "LoadModule mpm_event_module m.so\nInclude more.conf\n",
+    );
+    t.write("more.conf", "MaxRequestWorkers 50\n");
+    let r = t.read("httpd.conf", &[], &[]);
+    assert_eq!(r.changed_since(std::time::UNIX_EPOCH).len(), 2);
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    assert!(r.changed_since(later).is_empty());
+}
+
+#[test]
+fn listen_addresses() {
+    use std::net::IpAddr;
+    let v4: IpAddr = "192.0.2.1".parse().expect("v4");
+    let v6: IpAddr = "2001:db8::1".parse().expect("v6");
+    assert_eq!(super::parse_listen("80"), Some((None, 80)));
+    assert_eq!(
+        super::parse_listen("192.0.2.1:8080"),
+        Some((Some(v4), 8080))
+    );
+    assert_eq!(
+        super::parse_listen("[2001:db8::1]:443 https"),
+        Some((Some(v6), 443))
+    );
+    assert_eq!(super::parse_listen("*:81"), Some((None, 81)));
+    assert_eq!(super::parse_listen("name.test:80"), None);
+}
+
+#[test]
+fn itk_tenants() {
+    let t = Tree::new("itk");
+    t.write(
+        "httpd.conf",
+        "LoadModule mpm_prefork_module m/mod_mpm_prefork.so\n\
+         LoadModule mpm_itk_module m/mpm_itk.so\n\
+         <IfModule mpm_itk.c>\nMaxRequestWorkers 40\n</IfModule>\n\
+         <VirtualHost *:80>\n  ServerName shop.test\n  <IfModule mpm_itk_module>\n    AssignUserID shop shop\n    MaxClientsVHost 10\n  </IfModule>\n</VirtualHost>\n",
+    );
+    let r = t.read("httpd.conf", &[], &[]);
+    assert!(r.itk);
+    assert_eq!(
+        r.capacity().expect("capacity").max_request_workers.value,
+        40
+    );
+    let v = &r.vhosts[0];
+    assert_eq!(v.assign_user_id, Some(("shop".into(), "shop".into())));
+    assert_eq!(v.max_clients_vhost, Some(10));
+}

@@ -112,7 +112,10 @@ pub fn running_httpd(loaded: &Loaded) -> Option<Shared> {
         return None;
     }
     let parent = loaded.live.as_ref()?.parent?;
-    Some(RunningConfig::shared(parent))
+    Some(RunningConfig::shared(
+        parent,
+        loaded.scoreboard.global().restart_time,
+    ))
 }
 
 /// The MPM figures of the running httpd, with the segment's ServerLimit

@@ -143,7 +143,7 @@ pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
             // Decided before anything is opened: the entry, or one refusal.
             let entry = privilege::admit(spec, opts.wants_details)?;
             let copied =
-                privilege::while_raised(|| locate::copy_derived(&entry.path, &entry.path, true));
+                privilege::copy_raised(|| locate::open_derived(&entry.path, &entry.path, true));
             let shown = spec.unwrap_or(&entry.path).display().to_string();
             (copied, shown, entry.details)
         }

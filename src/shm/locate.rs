@@ -1,8 +1,8 @@
 //! Finding a segment: what `--scoreboard PATH` names (docs/scoreboard-format.md, "Where the segment
 //! lives"), by
 //! APR's naming (`apr`); running httpd instances are `proc`'s. Everything
-//! here is safe code; the copy itself is
-//! `source`'s.
+//! here is safe code; reading the bytes (a mapping or a copy) is
+//! `segment`'s.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -58,7 +58,8 @@ impl Origin {
 /// An owned copy of a whole segment and where it came from.
 #[derive(Debug)]
 pub struct Copied {
-    pub bytes: Vec<u8>,
+    /// Mapped or copied, see `segment`.
+    pub bytes: source::Bytes,
     pub origin: Origin,
     /// SysV segments have no size header.
     pub bare: bool,
@@ -166,17 +167,120 @@ fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
     }
 }
 
-fn read_all(path: &Path, file: &File, meta: &fs::Metadata) -> Result<Vec<u8>, Error> {
-    source::copy_file(file, meta.len()).map_err(|source| Error::Io {
-        op: "read",
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// Whether a path has a `..` component.
 fn has_dot_dot(path: &Path) -> bool {
     path.components().any(|c| c == Component::ParentDir)
+}
+
+/// A segment opened once, to be copied as often as needed: the open file
+/// of a POSIX object, mapped file or snapshot, or a SysV segment's id.
+#[derive(Debug)]
+pub struct Opened {
+    handle: Handle,
+}
+
+#[derive(Debug)]
+enum Handle {
+    File {
+        file: File,
+        path: PathBuf,
+        posix: bool,
+    },
+    Sysv {
+        key: Option<i32>,
+        shmid: i32,
+        shown: PathBuf,
+        /// The size the SysV key file records.
+        expected: Option<(PathBuf, u64)>,
+        /// Only a root-owned segment is attached (see `copy_named`).
+        strict: bool,
+    },
+}
+
+impl Opened {
+    fn file(file: File, path: &Path, posix: bool) -> Opened {
+        Opened {
+            handle: Handle::File {
+                file,
+                path: path.to_path_buf(),
+                posix,
+            },
+        }
+    }
+
+    /// The whole segment as it is now (mapped where it cannot shrink, else
+    /// copied: see `segment`). A SysV segment is
+    /// attached for the copy (with CAP_IPC_OWNER when it is root's).
+    pub fn copy(&self) -> Result<Copied, Error> {
+        match &self.handle {
+            Handle::File { file, path, posix } => {
+                let read_err = |source| Error::Io {
+                    op: "read",
+                    path: path.clone(),
+                    source,
+                };
+                let meta = file.metadata().map_err(read_err)?;
+                let bytes = source::read_file(file, &meta).map_err(read_err)?;
+                Ok(Copied {
+                    bytes,
+                    origin: if *posix {
+                        Origin::Posix(path.clone())
+                    } else {
+                        Origin::File(path.clone())
+                    },
+                    bare: false,
+                })
+            }
+            Handle::Sysv {
+                key,
+                shmid,
+                shown,
+                expected,
+                strict,
+            } => {
+                let copied = copy_sysv(*key, *shmid, shown, *strict)?;
+                if let (Some((sbf, expected)), Some(key)) = (expected, key) {
+                    if copied.bytes.len() as u64 != *expected {
+                        return Err(Error::SysvSizeMismatch {
+                            key: *key,
+                            path: sbf.clone(),
+                            expected: *expected,
+                            actual: copied.bytes.len() as u64,
+                        });
+                    }
+                }
+                Ok(copied)
+            }
+        }
+    }
+
+    /// Whether this is still the segment the name gives: httpd removes its
+    /// segment when it stops and creates a new one when it starts (a full
+    /// restart), which a kept descriptor or id would never see.
+    pub fn is_current(&self) -> bool {
+        match &self.handle {
+            Handle::File { file, path, .. } => {
+                let (Ok(kept), Ok(named)) = (file.metadata(), fs::symlink_metadata(path)) else {
+                    return false;
+                };
+                kept.nlink() > 0 && kept.dev() == named.dev() && kept.ino() == named.ino()
+            }
+            Handle::Sysv {
+                key: Some(key),
+                shmid,
+                ..
+            } => source::sysv_id(*key).is_ok_and(|id| id == *shmid),
+            Handle::Sysv {
+                key: None, shmid, ..
+            } => source::sysv_stat(*shmid).is_ok(),
+        }
+    }
+
+    /// Whether copying needs a capability each time (attaching a root-owned
+    /// SysV segment does; a kept file descriptor does not).
+    pub fn needs_capability_to_copy(&self) -> bool {
+        matches!(self.handle, Handle::Sysv { .. })
+    }
 }
 
 /// How a whole-file read went wrong beyond an I/O error.
@@ -192,8 +296,9 @@ pub enum Unstable {
 /// Reads a whole regular file of at most `max` bytes with its metadata, for
 /// files another process rewrites (mod_heartmonitor's storage): the file is
 /// opened as [`copy_named`] opens segments (`strict`: the same rules as
-/// there), and a read during which it changed size or mtime, or the name
-/// came to point to another file, is [`Unstable::Changed`].
+/// there; raising and dropping capabilities is the caller's), and a read
+/// during which it changed size or mtime, or the name came to point to
+/// another file, is [`Unstable::Changed`].
 pub fn read_whole(
     path: &Path,
     strict: bool,
@@ -232,12 +337,19 @@ pub fn read_whole(
     }
 }
 
-/// Copies the segment `spec` names: a snapshot or mapped file, a
+/// Copies the segment `spec` names (see [`open_named`]) once. Raising and
+/// dropping capabilities is the caller's (see `privilege`).
+pub fn copy_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Result<Copied, Error> {
+    open_named(spec, server_root, strict)?.copy()
+}
+
+/// Opens the segment `spec` names: a snapshot or mapped file, a
 /// ScoreBoardFile path (POSIX object derived from it, or SysV key file), a
 /// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `strict` (root and
 /// capability modes, see `privilege`): no symlink is followed, no `..`
-/// accepted, and every object must be root's.
-pub fn copy_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Result<Copied, Error> {
+/// accepted, and every object must be root's. This neither raises nor
+/// drops a capability.
+pub fn open_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Result<Opened, Error> {
     let raw = spec.as_os_str().as_bytes();
     if let Some(key) = raw.strip_prefix(b"sysv:").and_then(parse_int) {
         let shmid = source::sysv_id(key).map_err(|source| Error::Io {
@@ -245,10 +357,10 @@ pub fn copy_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Resu
             path: spec.into(),
             source,
         })?;
-        return copy_sysv(Some(key), shmid, spec, strict);
+        return Ok(Opened::sysv(Some(key), shmid, spec, None, strict));
     }
     if let Some(shmid) = raw.strip_prefix(b"shmid:").and_then(parse_int) {
-        return copy_sysv(None, shmid, spec, strict);
+        return Ok(Opened::sysv(None, shmid, spec, None, strict));
     }
     if strict && has_dot_dot(spec) {
         return Err(Error::DotDot {
@@ -260,11 +372,7 @@ pub fn copy_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Resu
     if name.starts_with(b"ShM.") && !name.contains(&b'/') {
         let path = Path::new(DEV_SHM).join(OsStr::from_bytes(name));
         return match open_path(&path, strict)? {
-            Some((file, meta)) => Ok(Copied {
-                bytes: read_all(&path, &file, &meta)?,
-                origin: Origin::Posix(path),
-                bare: false,
-            }),
+            Some((file, _)) => Ok(Opened::file(file, &path, true)),
             None => Err(Error::NotFound {
                 path: path.clone(),
                 tried: "no such object".into(),
@@ -278,28 +386,18 @@ pub fn copy_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Resu
     } else {
         spec
     };
-    copy_derived(spec, &sbf, strict)
+    open_derived(spec, &sbf, strict)
 }
 
 /// The segment of a ScoreBoardFile path `sbf` (`spec` as given): the file
 /// itself when it holds a whole segment, else the POSIX object APR derives
 /// from the path, else the SysV segment whose key file it is.
-pub fn copy_derived(spec: &Path, sbf: &Path, strict: bool) -> Result<Copied, Error> {
+pub fn open_derived(spec: &Path, sbf: &Path, strict: bool) -> Result<Opened, Error> {
     let mut tried = Vec::new();
     // 1. A regular file holding a whole segment (more than a SysV key file's size).
     let key_file = match open_path(spec, strict)? {
         Some((file, meta)) if meta.len() > 8 => {
-            let bytes = read_all(spec, &file, &meta)?;
-            let origin = if spec.starts_with(DEV_SHM) {
-                Origin::Posix(spec.into())
-            } else {
-                Origin::File(spec.into())
-            };
-            return Ok(Copied {
-                bytes,
-                origin,
-                bare: false,
-            });
+            return Ok(Opened::file(file, spec, spec.starts_with(DEV_SHM)));
         }
         Some((file, meta)) => {
             tried.push(format!("the file holds no segment ({} bytes)", meta.len()));
@@ -320,38 +418,30 @@ pub fn copy_derived(spec: &Path, sbf: &Path, strict: bool) -> Result<Copied, Err
             continue;
         }
         match open_path(&path, strict)? {
-            Some((file, meta)) => {
-                return Ok(Copied {
-                    bytes: read_all(&path, &file, &meta)?,
-                    origin: Origin::Posix(path),
-                    bare: false,
-                })
-            }
+            Some((file, _)) => return Ok(Opened::file(file, &path, true)),
             None => tried.push(format!("no {shown}")),
         }
     }
     // 3. The same path as a SysV key file (holds only the size).
     match key_file {
         Some((file, meta)) if meta.len() == 4 || meta.len() == 8 => {
-            let size_bytes = read_all(spec, &file, &meta)?;
+            let size_bytes = source::copy_file(&file, meta.len()).map_err(|source| Error::Io {
+                op: "read",
+                path: spec.to_path_buf(),
+                source,
+            })?;
             let mut le = [0u8; 8];
-            le[..size_bytes.len()].copy_from_slice(&size_bytes);
+            // The key file may have changed since its size was checked.
+            let n = size_bytes.len().min(le.len());
+            le[..n].copy_from_slice(&size_bytes[..n]);
             let expected = u64::from_le_bytes(le);
             let mut last = None;
             for proj in [times33(bytes_path), 1] {
                 let key = ftok(&meta, proj);
                 match source::sysv_id(key) {
                     Ok(shmid) => {
-                        let copied = copy_sysv(Some(key), shmid, sbf, strict)?;
-                        if copied.bytes.len() as u64 != expected {
-                            return Err(Error::SysvSizeMismatch {
-                                key,
-                                path: sbf.to_path_buf(),
-                                expected,
-                                actual: copied.bytes.len() as u64,
-                            });
-                        }
-                        return Ok(copied);
+                        let expected = Some((sbf.to_path_buf(), expected));
+                        return Ok(Opened::sysv(Some(key), shmid, sbf, expected, strict));
                     }
                     Err(e) => {
                         last = Some(if e.kind() == io::ErrorKind::NotFound {
@@ -381,33 +471,44 @@ fn parse_int(s: &[u8]) -> Option<i32> {
     }
 }
 
-fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path, strict: bool) -> Result<Copied, Error> {
-    let mut owner = None;
-    let admit = |info: &source::SysvInfo| {
-        if strict && info.owner != 0 {
-            owner = Some(info.owner);
-            return Err(io::Error::from_raw_os_error(libc::EPERM));
+impl Opened {
+    fn sysv(
+        key: Option<i32>,
+        shmid: i32,
+        shown: &Path,
+        expected: Option<(PathBuf, u64)>,
+        strict: bool,
+    ) -> Opened {
+        Opened {
+            handle: Handle::Sysv {
+                key,
+                shmid,
+                shown: shown.to_path_buf(),
+                expected,
+                strict,
+            },
         }
-        Ok(())
-    };
-    // Whatever privilege let the attach happen is not needed to copy.
-    let attached = || {
-        if super::privilege::mode() == super::privilege::Mode::Capable {
-            super::privilege::drop_all();
-        }
-    };
-    let copied = source::copy_sysv(shmid, admit, attached);
-    if let Some(uid) = owner {
-        return Err(Error::NotRootOwned {
-            path: shown.into(),
-            uid,
-        });
     }
-    let (bytes, info) = copied.map_err(|source| Error::Io {
+}
+
+/// Attaches a SysV segment; `strict`: only one root owns, refused before
+/// it is attached.
+fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path, strict: bool) -> Result<Copied, Error> {
+    let attach_err = |source| Error::Io {
         op: "attach SysV segment of",
         path: shown.into(),
         source,
-    })?;
+    };
+    if strict {
+        let info = source::sysv_stat(shmid).map_err(attach_err)?;
+        if info.owner != 0 {
+            return Err(Error::NotRootOwned {
+                path: shown.into(),
+                uid: info.owner,
+            });
+        }
+    }
+    let (bytes, info) = source::attach_sysv(shmid).map_err(attach_err)?;
     Ok(Copied {
         bytes,
         origin: Origin::Sysv {

@@ -186,6 +186,45 @@ pub fn while_raised<T>(open: impl FnOnce() -> T) -> T {
     result
 }
 
+/// In [`Mode::Capable`]: opens with the needed capabilities raised, then
+/// copies, with them raised again only where attaching needs them (a SysV
+/// segment), and clears every set right after; nothing of the segment is
+/// read while a capability is effective, except by an attach.
+pub fn copy_raised(
+    open: impl FnOnce() -> Result<super::locate::Opened, Error>,
+) -> Result<super::locate::Copied, Error> {
+    let opened = raised_again(open);
+    let copied = match &opened {
+        Ok(o) if o.needs_capability_to_copy() => raised_again(|| o.copy()),
+        Ok(o) => {
+            drop_all();
+            o.copy()
+        }
+        Err(_) => Err(Error::Unprivilegeable),
+    };
+    drop_all();
+    opened.and(copied)
+}
+
+/// For a long-running reader (the exporter), which must reopen a segment
+/// httpd recreated: runs `open` with the needed capabilities effective, then
+/// clears the effective set again; the permitted set (those two at most,
+/// see [`at_startup`]) stays. Only in [`Mode::Capable`].
+pub fn raised_again<T>(open: impl FnOnce() -> T) -> T {
+    if mode() != Mode::Capable {
+        return open();
+    }
+    for cap in NEEDED {
+        let _ = caps::raise(None, CapSet::Effective, cap);
+    }
+    let result = open();
+    if caps::clear(None, CapSet::Effective).is_err() {
+        // An effective capability that cannot be lowered: give up all.
+        drop_all();
+    }
+    result
+}
+
 /// One scoreboard the capability may be used for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -347,6 +386,19 @@ impl Allowlist {
             },
         }
     }
+}
+
+/// For a long-running reader (the exporter), each time it opens: the
+/// allowlist entry `spec` names, for a caller in an allowed group.
+pub fn entry_named(spec: &Path) -> Result<Entry, Error> {
+    let list = Allowlist::load()?;
+    if !list.admits_caller() {
+        drop_all();
+        return Err(Error::NotAllowedGroup {
+            groups: list.groups.join(", "),
+        });
+    }
+    list.entry_for(Some(spec)).cloned()
 }
 
 /// The refusal of a `--scoreboard` the capability may not open: the same

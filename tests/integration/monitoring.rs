@@ -333,11 +333,22 @@ impl Checks {
 
     /// Runs the case directly: the reference every client is held to.
     fn run(&self, case: &Case) -> Direct {
-        let out = Command::new(self.program(case))
-            .args(self.args(case))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run a check");
+        // ETXTBSY: another test thread forked while the copy of the binary
+        // was still open for writing here; its child closes it at exec.
+        let mut tries = 0;
+        let out = loop {
+            match Command::new(self.program(case))
+                .args(self.args(case))
+                .stdin(Stdio::null())
+                .output()
+            {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other.expect("run a check"),
+            }
+        };
         let direct = Direct {
             code: out.status.code().expect("exit code"),
             stdout: String::from_utf8(out.stdout).expect("UTF-8 output"),

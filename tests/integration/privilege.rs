@@ -91,6 +91,25 @@ impl Setup {
 /// `setup`'s allowlist: the host's /etc is never written.
 pub fn confined(setup: &Setup, user: Option<&User>, program: &Path, args: &[OsString]) -> Run {
     let scratch = TempDir::new("priv-ns");
+    let full = confined_argv(setup, &scratch.0, user, &[], program, args);
+    let run = wait_bounded(
+        spawn(tool("unshare").expect("unshare"), &full),
+        &format!("confined {} {args:?}", program.display()),
+    );
+    drop(scratch);
+    run
+}
+
+/// The arguments of `unshare` for a [`confined`] run (`scratch`: an empty
+/// directory for the namespace's tmpfs; `setpriv`: more setpriv options).
+pub fn confined_argv(
+    setup: &Setup,
+    scratch: &Path,
+    user: Option<&User>,
+    setpriv: &[&str],
+    program: &Path,
+    args: &[OsString],
+) -> Vec<OsString> {
     let script = r#"set -e
 t=$1; allow=$2; opt_out=$3; shift 3
 mount -t tmpfs -o mode=0700 tmpfs "$t"
@@ -116,7 +135,7 @@ exec "$@"
         "-c".into(),
         script.into(),
         "sh".into(),
-        scratch.0.as_os_str().into(),
+        scratch.as_os_str().into(),
         setup
             .allowlist
             .as_ref()
@@ -131,10 +150,11 @@ exec "$@"
                 format!("--reuid={}", u.uid),
                 format!("--regid={}", u.gid),
                 "--init-groups".into(),
-                "--".into(),
             ]
             .map(OsString::from),
         );
+        full.extend(setpriv.iter().map(OsString::from));
+        full.push("--".into());
     }
     // Through sh: setpriv keeps root's capabilities up to its exec (they
     // would let that exec ignore the file's mode); sh runs without them.
@@ -145,12 +165,7 @@ exec "$@"
     full.extend(["/bin/sh", "-c", &format!("{limit}exec \"$@\""), "sh"].map(OsString::from));
     full.push(program.as_os_str().into());
     full.extend(args.iter().cloned());
-    let run = wait_bounded(
-        spawn(tool("unshare").expect("unshare"), &full),
-        &format!("confined {} {args:?}", program.display()),
-    );
-    drop(scratch);
-    run
+    full
 }
 
 fn chown(path: &Path, user: &User) {

@@ -496,6 +496,27 @@ impl Httpd {
         Ok((body, value))
     }
 
+    /// Stops the server as `apachectl stop` does (SIGTERM: httpd removes
+    /// its segment) but keeps the ServerRoot, port and configuration for
+    /// [`Httpd::start_again`].
+    pub fn halt(&mut self) -> Result<(), String> {
+        for client in lock(&self.clients).drain(..) {
+            if let Some(stream) = client.upgrade() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        self.terminate()
+    }
+
+    /// Starts a [halted](Httpd::halt) server again with the same
+    /// configuration and port: a new parent creates a new segment under the
+    /// same name (a full restart when run right after `halt`).
+    pub fn start_again(&mut self) -> Result<(), String> {
+        assert!(self.process.is_none(), "start_again(): still running");
+        self.spawn()?;
+        self.wait_ready()
+    }
+
     /// Stops the server: shuts down the sockets of held requests; ends every
     /// running `sleep.cgi` and stall filter (marker `run/stopping`) and waits
     /// up to 2 s for the CGIs to exit, because a worker/event child whose
