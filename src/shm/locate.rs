@@ -24,12 +24,7 @@ pub enum Origin {
     /// A POSIX shm object (`/dev/shm/ShM.*`).
     Posix(PathBuf),
     /// A SysV segment.
-    Sysv {
-        key: Option<i32>,
-        shmid: i32,
-        creator_pid: i32,
-        attached: u64,
-    },
+    Sysv { key: Option<i32>, shmid: i32 },
 }
 
 impl Origin {
@@ -46,11 +41,8 @@ impl Origin {
             Origin::Sysv {
                 key: Some(k),
                 shmid,
-                ..
             } => format!("SysV shm key {k:#010x} (shmid {shmid})"),
-            Origin::Sysv {
-                key: None, shmid, ..
-            } => format!("SysV shm shmid {shmid}"),
+            Origin::Sysv { key: None, shmid } => format!("SysV shm shmid {shmid}"),
         }
     }
 }
@@ -508,15 +500,10 @@ fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path, strict: bool) -> Result
             });
         }
     }
-    let (bytes, info) = source::attach_sysv(shmid).map_err(attach_err)?;
+    let (bytes, _) = source::attach_sysv(shmid).map_err(attach_err)?;
     Ok(Copied {
         bytes,
-        origin: Origin::Sysv {
-            key,
-            shmid,
-            creator_pid: info.creator_pid,
-            attached: info.attached,
-        },
+        origin: Origin::Sysv { key, shmid },
         bare: true,
     })
 }

@@ -3,13 +3,13 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::describe_io;
 use super::locate::open_strict;
 
 /// Names httpd runs under.
-fn is_httpd_name(comm: &str) -> bool {
+pub fn is_httpd_name(comm: &str) -> bool {
     matches!(
         comm,
         "apache2"
@@ -70,6 +70,36 @@ pub struct Instance {
     pub segment: Option<String>,
     pub mpm: Option<String>,
     pub note: Option<String>,
+    /// Its maps show an anonymous shared scoreboard and no named one.
+    #[serde(skip)]
+    pub anonymous: bool,
+}
+
+impl Instance {
+    /// The configuration line that gives this httpd a scoreboard other
+    /// processes can read (`path`, else the README's default for its binary).
+    pub fn scoreboard_line(&self, path: Option<&Path>) -> String {
+        let path = match path {
+            Some(p) => p.display().to_string(),
+            None if self
+                .binary
+                .as_ref()
+                .and_then(|b| b.file_name())
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"apache2")) =>
+            {
+                "/run/apache2/apache_scoreboard".into()
+            }
+            None => "/run/httpd/apache_scoreboard".into(),
+        };
+        format!("ScoreBoardFile {path}")
+    }
+}
+
+/// Whether this process sees every process in `/proc` (not so with
+/// `hidepid=invisible` for another user's): only then does an empty list of
+/// instances mean that httpd does not run.
+pub fn sees_all_processes() -> bool {
+    fs::metadata("/proc/1/stat").is_ok()
 }
 
 /// Running httpd parents: httpd-named processes whose parent is not one.
@@ -119,6 +149,7 @@ fn describe(pid: i32) -> Instance {
         segment: None,
         mpm: None,
         note: None,
+        anonymous: false,
     };
     match fs::read_to_string(format!("/proc/{pid}/maps")) {
         Ok(maps) => {
@@ -128,10 +159,10 @@ fn describe(pid: i32) -> Instance {
                 let name = line.split_whitespace().nth(5).unwrap_or("");
                 if is_shm_object(name) {
                     inst.segment = Some(name.to_string());
-                } else if let Some(key) = name.strip_prefix("/SYSV") {
+                } else if name.starts_with("/SYSV") {
+                    // A SysV attachment: the "inode" column is the shmid.
                     let shmid = line.split_whitespace().nth(4).unwrap_or("0");
                     inst.segment = Some(format!("shmid:{shmid}"));
-                    let _ = key;
                 } else if name == "/dev/zero"
                     && line
                         .split_whitespace()
@@ -142,7 +173,11 @@ fn describe(pid: i32) -> Instance {
                 }
             }
             if inst.segment.is_none() && anonymous {
-                inst.note = Some("anonymous scoreboard: set ScoreBoardFile in the httpd configuration (see README)".into());
+                inst.anonymous = true;
+                inst.note = Some(format!(
+                    "anonymous scoreboard: add `{}` to the httpd configuration to read it",
+                    inst.scoreboard_line(None)
+                ));
             }
         }
         Err(e) => inst.note = Some(format!("cannot read /proc/{pid}/maps: {}", describe_io(&e))),

@@ -586,8 +586,7 @@ pub fn attacks(program: &Path, h: &Httpd, allowed: &User, outsider: &User, outsi
 /// A copy of the binary with the package's capability, runnable by anyone.
 fn capable_copy(dir: &Path) -> PathBuf {
     let bin = dir.join("apache-scoreboard");
-    fs::copy(BIN, &bin).expect("copy binary");
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+    crate::util::install_binary(&bin);
     let ok = Command::new(tool("setcap").expect("setcap"))
         .args(["cap_dac_read_search,cap_ipc_owner+ep"])
         .arg(&bin)
@@ -682,8 +681,15 @@ struct FakeHttpd {
 impl FakeHttpd {
     fn start(dir: &Path, user: Option<&User>, maps: &Path) -> FakeHttpd {
         let exe = dir.join("httpd");
-        fs::copy(std::env::current_exe().expect("test binary"), &exe).expect("copy");
-        fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).expect("chmod");
+        // By install(1), not from this process (see util::install_binary).
+        let ok = Command::new("install")
+            .args(["-m", "0755"])
+            .arg(std::env::current_exe().expect("test binary"))
+            .arg(&exe)
+            .status()
+            .expect("run install(1)")
+            .success();
+        assert!(ok, "install {}", exe.display());
         let mut cmd = match user {
             Some(u) => {
                 let mut c = Command::new(tool("setpriv").expect("setpriv"));
