@@ -1,8 +1,8 @@
 //! Finding a segment: what `--scoreboard PATH` names (docs/scoreboard-format.md, "Where the segment
 //! lives"), by
 //! APR's naming (`apr`); running httpd instances are `proc`'s. Everything
-//! here is safe code; the copy itself is
-//! `source`'s.
+//! here is safe code; reading the bytes (a mapping or a copy) is
+//! `segment`'s.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -24,12 +24,7 @@ pub enum Origin {
     /// A POSIX shm object (`/dev/shm/ShM.*`).
     Posix(PathBuf),
     /// A SysV segment.
-    Sysv {
-        key: Option<i32>,
-        shmid: i32,
-        creator_pid: i32,
-        attached: u64,
-    },
+    Sysv { key: Option<i32>, shmid: i32 },
 }
 
 impl Origin {
@@ -46,11 +41,8 @@ impl Origin {
             Origin::Sysv {
                 key: Some(k),
                 shmid,
-                ..
             } => format!("SysV shm key {k:#010x} (shmid {shmid})"),
-            Origin::Sysv {
-                key: None, shmid, ..
-            } => format!("SysV shm shmid {shmid}"),
+            Origin::Sysv { key: None, shmid } => format!("SysV shm shmid {shmid}"),
         }
     }
 }
@@ -58,7 +50,8 @@ impl Origin {
 /// An owned copy of a whole segment and where it came from.
 #[derive(Debug)]
 pub struct Copied {
-    pub bytes: Vec<u8>,
+    /// Mapped or copied, see `segment`.
+    pub bytes: source::Bytes,
     pub origin: Origin,
     /// SysV segments have no size header.
     pub bare: bool,
@@ -163,7 +156,8 @@ impl Opened {
         })
     }
 
-    /// An owned copy of the whole segment as it is now. A SysV segment is
+    /// The whole segment as it is now (mapped where it cannot shrink, else
+    /// copied: see `segment`). A SysV segment is
     /// attached for the copy (with CAP_IPC_OWNER when it is root's).
     pub fn copy(&self) -> Result<Copied, Error> {
         match &self.handle {
@@ -173,8 +167,8 @@ impl Opened {
                     path: path.clone(),
                     source,
                 };
-                let len = file.metadata().map_err(read_err)?.len();
-                let bytes = source::copy_file(file, len).map_err(read_err)?;
+                let meta = file.metadata().map_err(read_err)?;
+                let bytes = source::read_file(file, &meta).map_err(read_err)?;
                 Ok(Copied {
                     bytes,
                     origin: if *posix {
@@ -447,19 +441,14 @@ impl Opened {
 }
 
 fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path) -> Result<Copied, Error> {
-    let (bytes, info) = source::copy_sysv(shmid).map_err(|source| Error::Io {
+    let (bytes, _) = source::attach_sysv(shmid).map_err(|source| Error::Io {
         op: "attach SysV segment of",
         path: shown.into(),
         source,
     })?;
     Ok(Copied {
         bytes,
-        origin: Origin::Sysv {
-            key,
-            shmid,
-            creator_pid: info.creator_pid,
-            attached: info.attached,
-        },
+        origin: Origin::Sysv { key, shmid },
         bare: true,
     })
 }

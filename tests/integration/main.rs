@@ -19,6 +19,8 @@ mod package;
 mod privilege;
 mod prometheus;
 mod revisions;
+mod signals;
+mod states;
 mod support;
 mod torn;
 mod util;

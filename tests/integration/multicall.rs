@@ -33,6 +33,10 @@ fn symlinks_equal_subcommands() {
         let help = run_program(&link, &["--help".to_string()]);
         assert_eq!(help.code, 3);
         assert!(help.stdout.contains(check), "{check}: {}", help.stdout);
+        for flag in ["-V", "--version"] {
+            let version = run_program(&link, &[flag.to_string()]);
+            assert_eq!((version.code, version.stdout.as_str()), (3, VERSION_LINE));
+        }
     }
 }
 
@@ -66,4 +70,37 @@ fn usage_errors_are_one_unknown_line() {
     }
     let run = run_bin(&[]);
     assert_eq!(run.code, 3);
+}
+
+const VERSION_LINE: &str = concat!("apache-scoreboard ", env!("CARGO_PKG_VERSION"), "\n");
+
+/// `-V` and `--version` on the binary and on every subcommand print the
+/// same line and exit 3.
+#[test]
+fn every_subcommand_has_version() {
+    use clap::CommandFactory;
+    let mut applet = apache_scoreboard::cli::Applet::command();
+    applet.build();
+    let main = applet
+        .find_subcommand("apache-scoreboard")
+        .expect("the main command")
+        .clone();
+    let subcommands: Vec<String> = main
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+        .map(|c| c.get_name().to_string())
+        .collect();
+    assert!(subcommands.len() >= 7, "{subcommands:?}");
+    for flag in ["-V", "--version"] {
+        let run = run_bin(&[flag.to_string()]);
+        assert_eq!((run.code, run.stdout.as_str()), (3, VERSION_LINE), "{flag}");
+        for sub in &subcommands {
+            let run = run_bin(&[sub.clone(), flag.to_string()]);
+            assert_eq!(
+                (run.code, run.stdout.as_str()),
+                (3, VERSION_LINE),
+                "{sub} {flag}"
+            );
+        }
+    }
 }
