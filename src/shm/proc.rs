@@ -148,10 +148,10 @@ fn describe(pid: i32) -> Instance {
                 let name = line.split_whitespace().nth(5).unwrap_or("");
                 if name.starts_with("/dev/shm/ShM.") {
                     inst.segment = Some(name.to_string());
-                } else if let Some(key) = name.strip_prefix("/SYSV") {
+                } else if name.starts_with("/SYSV") {
+                    // A SysV attachment: the "inode" column is the shmid.
                     let shmid = line.split_whitespace().nth(4).unwrap_or("0");
                     inst.segment = Some(format!("shmid:{shmid}"));
-                    let _ = key;
                 } else if name == "/dev/zero"
                     && line
                         .split_whitespace()
