@@ -25,13 +25,48 @@ pub fn is_httpd_name(comm: &str) -> bool {
 
 /// `/proc/<pid>/stat`: (comm, ppid).
 pub fn proc_stat(pid: i32) -> Option<(String, i32)> {
-    let stat = read_proc(&format!("/proc/{pid}/stat"), 1024)?;
+    let stat = parse_stat(&read_proc(&format!("/proc/{pid}/stat"), 1024)?)?;
+    Some((stat.comm, stat.ppid))
+}
+
+/// What `/proc/PID/stat` says about a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// The command name (at most 15 bytes; any bytes but NUL).
+    pub comm: String,
+    /// `R`, `S`, `D`, `T`, `t`, `Z`, `X`, `I`, ...
+    pub state: u8,
+    pub ppid: i32,
+    /// CPU time used so far (user + system), in clock ticks.
+    pub cpu_ticks: u64,
+}
+
+/// Parses a `/proc/PID/stat` line: the command name sits between the
+/// first `(` and the last `)` (it may hold spaces and parentheses), the
+/// numbered fields of proc(5) follow.
+pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
     let open = stat.iter().position(|&b| b == b'(')?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
-    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
-    let ppid = rest.split(' ').nth(1)?.parse().ok()?;
-    Some((comm, ppid))
+    // Fields 3 (state), 4 (ppid), 14 (utime) and 15 (stime).
+    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let mut number = |skip: usize| -> Option<i64> {
+        std::str::from_utf8(fields.nth(skip)?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let ppid = i32::try_from(number(0)?).ok()?;
+    let utime = number(9).and_then(|t| u64::try_from(t).ok());
+    let stime = number(0).and_then(|t| u64::try_from(t).ok());
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        cpu_ticks: utime.unwrap_or(0).saturating_add(stime.unwrap_or(0)),
+    })
 }
 
 /// A /proc file in as few reads as it takes: `fs::read` sees a size of 0
@@ -270,6 +305,15 @@ mod tests {
         assert_eq!(mpm_from_maps(maps).as_deref(), Some("event"));
         assert_eq!(mpm_from_maps("x /srv/mod_mpm_event.so.bak\n"), None);
         assert_eq!(mpm_from_maps(""), None);
+    }
+
+    #[test]
+    fn stat_lines_with_odd_command_names() {
+        let line = b"42 (a) b (c) D 7 42 42 0 -1 4194560 1 0 0 0 150 25 0 0 20 0 1 0 9 0 0\n";
+        let s = parse_stat(line).expect("parses");
+        assert_eq!(s.comm, "a) b (c");
+        assert_eq!((s.state, s.ppid, s.cpu_ticks), (b'D', 7, 175));
+        assert_eq!(parse_stat(b"42 (x S 1"), None);
     }
 
     #[test]
