@@ -35,40 +35,11 @@ pub fn for_each_line(path: &str, limit: u64, mut line: impl FnMut(&str) -> bool)
     }
 }
 
-/// The scheduler state of a process, from `/proc/PID/stat`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stat {
-    /// `R`, `S`, `D`, `T`, `t`, `Z`, `X`, `I`, ...
-    pub state: u8,
-    pub ppid: i32,
-    /// CPU time used so far (user + system), in clock ticks.
-    pub cpu_ticks: u64,
-}
+pub use crate::shm::proc::Stat;
 
-/// `/proc/PID/stat`: state, parent and CPU time (the command name before
-/// them may hold spaces and parentheses, so the fields are found after the
-/// last `)`).
+/// `/proc/PID/stat`, read within the bound ([`crate::shm::proc::parse_stat`]).
 pub fn stat(pid: i32) -> Option<Stat> {
-    let bytes = read_bounded(&format!("/proc/{pid}/stat"), 1024)?;
-    let close = bytes.iter().rposition(|&b| b == b')')?;
-    // Fields 3 (state), 4 (ppid), 14 (utime) and 15 (stime) of proc(5).
-    let mut fields = bytes.get(close + 2..)?.split(|&b| b == b' ');
-    let state = *fields.next()?.first()?;
-    let mut number = |skip: usize| -> Option<i64> {
-        std::str::from_utf8(fields.nth(skip)?)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let ppid = i32::try_from(number(0)?).ok()?;
-    let utime = u64::try_from(number(9)?).ok()?;
-    let stime = u64::try_from(number(0)?).ok()?;
-    Some(Stat {
-        state,
-        ppid,
-        cpu_ticks: utime.saturating_add(stime),
-    })
+    crate::shm::proc::parse_stat(&read_bounded(&format!("/proc/{pid}/stat"), 1024)?)
 }
 
 /// What a time-boxed measurement was doing when it ran out of time.
