@@ -109,19 +109,6 @@ fn derived_objects(name: &Path) -> [PathBuf; 2] {
         .map(|signed| PathBuf::from(format!("{DEV_SHM}{}", posix_name(bytes, signed))))
 }
 
-/// Whether `--storage` names a slotmem object (`/dev/shm/ShM.*`, `ShM.*`)
-/// or slotmem name: the only forms a capability may serve.
-pub fn may_need_capability(spec: &Path) -> bool {
-    let raw = spec.as_os_str().as_bytes();
-    let up = spec
-        .components()
-        .any(|c| c == std::path::Component::ParentDir);
-    !up && (raw.starts_with(b"ShM.")
-        || raw.starts_with(b"/ShM.")
-        || raw.starts_with(b"/dev/shm/ShM.")
-        || is_slotmem_name(spec))
-}
-
 fn is_slotmem_name(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
@@ -492,25 +479,6 @@ fn allowed_object(object: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_slotmem_forms_keep_the_capability() {
-        for yes in [
-            "/dev/shm/ShM.1H2",
-            "ShM.1H2",
-            "/run/apache2/slotmem-shm-mod_heartmonitor_0.shm",
-        ] {
-            assert!(may_need_capability(Path::new(yes)), "{yes}");
-        }
-        for no in [
-            "/etc/shadow",
-            "/run/apache2",
-            "/run/apache2/hb.dat",
-            "/dev/shm/../etc/shadow",
-        ] {
-            assert!(!may_need_capability(Path::new(no)), "{no}");
-        }
-    }
 
     /// The Debian defaults measured in heartbeat-format.md §4 (the
     /// captures' `apr_filename` was rewritten after hashing: it does not

@@ -177,18 +177,6 @@ pub fn decode(
 /// monitor's).
 pub fn load(opts: &StorageOptions) -> Result<Storage, Error> {
     let now = opts.at.unwrap_or_else(crate::scoreboard::now_us);
-    // With the capability, only a slotmem object or name keeps it (and
-    // `locate::read` checks that against the allowlist); anything else is
-    // looked at with the caller's own rights, so no path is even stat'ed
-    // with the capability.
-    if crate::shm::privilege::elevated()
-        && !opts
-            .storage
-            .as_deref()
-            .is_some_and(locate::may_need_capability)
-    {
-        crate::shm::privilege::drop_all();
-    }
     let found = locate::find(opts.storage.as_deref(), opts.format)?;
     let read = locate::read(&found)?;
     let (kind, members, slots) =
