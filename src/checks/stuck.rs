@@ -17,10 +17,11 @@ use crate::scoreboard::{Loaded, Worker};
 // The ages -w/-c name and which requests count.
 #[derive(Args, Debug, Clone)]
 pub struct Options {
-    /// Warning age: 30s, 5m, 1h30m; a bare number is seconds
+    /// Warning age: 30s, 5m, 1h30m; a bare number is seconds [default
+    /// without -w and -c: 5m]
     #[arg(short, long, value_name = "AGE", value_parser = parse_age)]
     pub warning: Option<i64>,
-    /// Critical age
+    /// Critical age [default without -w and -c: 15m]
     #[arg(short, long, value_name = "AGE", value_parser = parse_age)]
     pub critical: Option<i64>,
     /// Alert only when at least N requests are older than the age
@@ -60,7 +61,25 @@ pub fn parse_age(s: &str) -> Result<i64, String> {
         })
 }
 
+/// The ages judged when neither -w nor -c is given, in µs: a request
+/// running for five minutes (Apache's default Timeout) warns, for fifteen
+/// is critical.
+pub const DEFAULT_WARNING_US: i64 = 300_000_000;
+pub const DEFAULT_CRITICAL_US: i64 = 900_000_000;
+
+impl Options {
+    fn with_default_ages(&self) -> Options {
+        let mut o = self.clone();
+        if o.warning.is_none() && o.critical.is_none() {
+            o.warning = Some(DEFAULT_WARNING_US);
+            o.critical = Some(DEFAULT_CRITICAL_US);
+        }
+        o
+    }
+}
+
 pub fn check(loaded: &Loaded, args: &Options) -> Outcome {
+    let args = &args.with_default_ages();
     let mut running: Vec<Request> = requests(loaded, args.include_reading)
         .filter(|r| args.selects(&r.worker))
         .collect();
