@@ -157,7 +157,7 @@ pub fn find(spec: Option<&Path>, format: Option<Kind>) -> Result<Found, Error> {
         Ok(_) => Ok(Found {
             target: Target::File(spec.to_path_buf()),
             shown,
-            monitor: Monitor::Unknown,
+            monitor: file_monitor(spec),
         }),
         Err(_) if is_slotmem_name(spec) => {
             let name = scoreboard_file_path(spec, None);
@@ -235,6 +235,62 @@ fn mtime_us(path: &Path) -> Option<i64> {
     Some(m.mtime() * 1_000_000 + m.mtime_nsec() / 1000)
 }
 
+/// A monitor's MPM generation and last (re)start (µs): from its scoreboard
+/// when the configuration names one that can be read, else the start of
+/// the process.
+fn generation_and_start(
+    pid: i32,
+    conf: Option<&crate::httpd::RunningConfig>,
+) -> (Option<u32>, Option<i64>) {
+    let scoreboard = conf.and_then(|c| c.scoreboard_file.as_ref()).and_then(|f| {
+        crate::scoreboard::load(&crate::scoreboard::ReadOptions {
+            scoreboard: Some(f.value.clone()),
+            ..Default::default()
+        })
+        .ok()
+    });
+    let process = || {
+        crate::httpd::process::Started::read(pid)
+            .ok()
+            .and_then(|s| s.start_time)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_micros() as i64)
+    };
+    match scoreboard {
+        Some(l) => {
+            let g = l.scoreboard.global();
+            (
+                u32::try_from(g.running_generation).ok(),
+                Some(g.restart_time),
+            )
+        }
+        None => (None, process()),
+    }
+}
+
+/// The running monitor that keeps its flat file at `path` (its
+/// HeartbeatStorage), so a fresh one gets its grace; else unknown (a copy).
+fn file_monitor(path: &Path) -> Monitor {
+    let wanted = scoreboard_file_path(path, None);
+    for m in monitors() {
+        let Ok(conf) = crate::httpd::RunningConfig::inspect(m.pid) else {
+            continue;
+        };
+        let keeps = conf
+            .heartmonitor
+            .as_ref()
+            .is_some_and(|hm| hm.max_servers.value == 0 && hm.storage_file.value == wanted);
+        if keeps {
+            let (_, started_us) = generation_and_start(m.pid, Some(&conf));
+            return Monitor::Running {
+                pid: m.pid,
+                started_us,
+            };
+        }
+    }
+    Monitor::Unknown
+}
+
 /// Without `--storage`: the one running monitor's storage, as its
 /// configuration names it (HeartbeatMaxServers, HeartbeatStorage,
 /// DefaultRuntimeDir) and, for the slotmem, its scoreboard's generation;
@@ -281,28 +337,7 @@ fn discover(format: Option<Kind>) -> Result<Found, Error> {
         }
     };
     let monitor = &monitor;
-    let scoreboard = conf
-        .as_ref()
-        .and_then(|c| c.scoreboard_file.as_ref())
-        .and_then(|f| {
-            crate::scoreboard::load(&crate::scoreboard::ReadOptions {
-                scoreboard: Some(f.value.clone()),
-                ..Default::default()
-            })
-            .ok()
-        });
-    let (generation, restarted) = scoreboard.as_ref().map_or((None, None), |l| {
-        let g = l.scoreboard.global();
-        (
-            u32::try_from(g.running_generation).ok(),
-            Some(g.restart_time),
-        )
-    });
-    let started_process = crate::httpd::process::Started::read(monitor.pid)
-        .ok()
-        .and_then(|s| s.start_time)
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_micros() as i64);
+    let (generation, started) = generation_and_start(monitor.pid, conf.as_ref());
     let hm = conf.as_ref().and_then(|c| c.heartmonitor.clone());
     let file_mode = match (&hm, format) {
         (_, Some(kind)) => kind == Kind::File,
@@ -322,7 +357,7 @@ fn discover(format: Option<Kind>) -> Result<Found, Error> {
             target: Target::File(path),
             monitor: Monitor::Running {
                 pid: monitor.pid,
-                started_us: restarted.or(started_process),
+                started_us: started,
             },
         });
     }

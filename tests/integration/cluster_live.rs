@@ -190,6 +190,18 @@ fn heartbeat_cluster_live() {
                 run.stdout
             );
         }
+        // The monitor keeping it is known (for its grace after a restart).
+        let keeper = if storage == &slot_arg {
+            &mon_slot
+        } else {
+            &mon_file
+        };
+        assert!(
+            run.stdout
+                .contains(&format!("monitor: httpd pid {}", keeper.pid())),
+            "{}",
+            run.stdout
+        );
         let perf = perfdata(&run.stdout);
         assert_eq!(perf["missing"], 0.0);
         assert!(perf["ready_192_0_2_12"] > 0.0, "{}", run.stdout);
