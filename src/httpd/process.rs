@@ -52,8 +52,14 @@ pub struct Started {
 }
 
 impl Started {
-    /// Reads `/proc/PID/{cmdline,environ,exe,maps,stat}` and the binary.
+    /// Reads `/proc/PID/{cmdline,environ,exe,maps,stat}` and the binary;
+    /// cmdline, environ and maps wait while the process holds its memory
+    /// map locked, so beside the watchdog's thread.
     pub fn read(pid: i32) -> Result<Started, String> {
+        crate::watchdog::guard(|| Started::read_unguarded(pid))
+    }
+
+    fn read_unguarded(pid: i32) -> Result<Started, String> {
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
         let cmdline = read_bounded(&proc_dir.join("cmdline"), MAX_PROC)
             .map_err(|e| format!("httpd pid {pid}: cannot read its command line: {e}"))?;
@@ -234,8 +240,18 @@ impl BinaryInfo {
             Some(PathBuf::from(OsStr::from_bytes(&rest[..end])))
         };
         // Cheap tests on the last bytes first: a check reads the whole
-        // binary every run.
-        for s in bytes.split(|&b| b == 0) {
+        // binary every run. The NULs found by a vectorised search:
+        // `split` with a closure cost 8 M instructions on Debian's apache2,
+        // ten times the rest of a check.
+        let mut start = 0;
+        let strings = memchr::memchr_iter(0, bytes)
+            .chain(std::iter::once(bytes.len()))
+            .map(|end| {
+                let s = &bytes[start..end];
+                start = end + 1;
+                s
+            });
+        for s in strings {
             let n = s.len();
             if !(3..=256).contains(&n) {
                 continue;
