@@ -6,6 +6,8 @@
 //! - [`scoreboard`]: find and copy the segment (the only raw-pointer code, in
 //!   `scoreboard::source`), detect its layout and decode it with safe,
 //!   bounds-checked reads; mod_status's counting rules.
+//! - [`process`]: the running httpd as the kernel sees it (stopped or hung
+//!   children, a missing parent, listen queues), measured once.
 //! - [`plugin`]: the monitoring-plugin conventions (ranges, perfdata, output).
 //! - [`checks`] and [`commands`]: the three checks and `dump`/`status`/`snapshot`/`instances`.
 //! - [`cli`]: the multi-call front end that turns every outcome into one
@@ -21,6 +23,7 @@ pub mod heartbeat;
 pub mod httpd;
 pub mod measure;
 pub mod plugin;
+pub mod process;
 pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;

@@ -126,6 +126,9 @@ pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
+    /// Replace OUT if it exists (a symlink at OUT is replaced, never followed)
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
@@ -170,30 +173,37 @@ pub struct InstancesArgs {
 #[command(defer = true)]
 pub enum Cmd {
     /// How full the worker pool is
-    #[command(name = "check_scoreboard_busy")]
+    #[command(name = "check_scoreboard_busy", version)]
     Busy(BusyArgs),
     /// Requests that have been running too long
-    #[command(name = "check_stuck_requests")]
+    #[command(name = "check_stuck_requests", version)]
     Stuck(StuckArgs),
     /// Which site is eating the worker pool
-    #[command(name = "check_vhost_saturation")]
+    #[command(name = "check_vhost_saturation", version)]
     Vhost(VhostArgs),
     /// Are the origins mod_heartmonitor hears from alive, and how busy
-    #[command(name = "check_heartbeat_cluster")]
+    #[command(name = "check_heartbeat_cluster", version)]
     ClusterCheck(ClusterCheckArgs),
     /// Every worker slot (pid, status, client, vhost, request, ...)
+    #[command(version)]
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
+    #[command(version)]
     Status(StatusArgs),
     /// Prometheus metrics (apache_exporter's names) from the segment, once
+    #[command(version)]
     Metrics(MetricsArgs),
     /// Serve Prometheus metrics from the segment (apache_exporter's names) until SIGTERM
+    #[command(version)]
     Exporter(ExporterArgs),
     /// Save the live segment to a file
+    #[command(version)]
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
+    #[command(version)]
     Instances(InstancesArgs),
     /// The members mod_heartmonitor holds (ip, ready, busy, age, port, slot)
+    #[command(version)]
     Cluster(ClusterArgs),
     /// Print the man page (roff)
     #[command(hide = true)]
@@ -333,7 +343,7 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
         }
         Cmd::Snapshot(a) => {
             let loaded = checks::load(&a.source.read_options())?;
-            Report::Text(snapshot::write(&loaded, &a.out)?)
+            Report::Text(snapshot::write(&loaded, &a.out, a.force)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),
         Cmd::ClusterCheck(a) => {
@@ -377,7 +387,10 @@ fn plugin_report(
 ) -> Report {
     let outcome = checks::run(
         &source.read_options(),
-        plugin.stale,
+        checks::Policies {
+            stale: plugin.stale,
+            frozen: plugin.frozen,
+        },
         plugin.run.verbose,
         capacity,
         check,
@@ -434,6 +447,36 @@ mod tests {
             } else if name != "instances" {
                 assert!(text.contains(&roff("scoreboard")), "{file}");
             }
+            for section in [
+                ".SH NAME",
+                ".SH SYNOPSIS",
+                ".SH DESCRIPTION",
+                ".SH OPTIONS",
+                ".SH \"EXIT STATUS\"",
+                ".SH EXAMPLES",
+                ".SH FILES",
+                ".SH \"SEE ALSO\"",
+            ] {
+                assert!(text.contains(section), "{file} lacks {section}");
+            }
+            // The synopsis names each option's argument.
+            let synopsis = &text[text.find(".SH SYNOPSIS").expect("synopsis")..];
+            let synopsis = &synopsis[..synopsis.find("\n.SH D").expect("end")];
+            for arg in sub.get_arguments() {
+                let named = arg.get_action().takes_values() && arg.get_possible_values().is_empty();
+                if let (Some(long), Some([value]), true) =
+                    (arg.get_long(), arg.get_value_names(), named)
+                {
+                    let shown = format!(
+                        "{} \\fI{}\\fR",
+                        roff(long),
+                        value.as_str().replace('-', "\\-")
+                    );
+                    assert!(synopsis.contains(&shown), "{file}: {shown} in {synopsis}");
+                }
+            }
+            // -V/--version on every subcommand.
+            assert!(sub.get_version().is_some(), "{name} has no --version");
             for long in longs {
                 assert!(text.contains(&roff(long)), "{file} lacks --{long}");
             }

@@ -139,14 +139,19 @@ fn finish_text(text: &str, state: State) -> ExitCode {
     }
 }
 
-/// `--help` and `--version` print what they print and exit 3 like the
-/// monitoring-plugins; usage errors become one UNKNOWN line.
+/// `--help` and `-V`/`--version` (on every subcommand and name) print what
+/// they print and exit 3 like the monitoring-plugins; usage errors become
+/// one UNKNOWN line.
 fn clap_report(e: &clap::Error) -> String {
     use clap::error::ErrorKind;
     match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.render().to_string(),
+        // The same line whatever name the binary was run as.
+        ErrorKind::DisplayVersion => {
+            format!("apache-scoreboard {}\n", env!("CARGO_PKG_VERSION"))
+        }
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.render().to_string()
+        }
         _ => {
             let text = e.render().to_string();
             let first = text

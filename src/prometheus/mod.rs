@@ -10,7 +10,7 @@
 
 pub mod exposition;
 
-use crate::commands::status;
+use crate::measure::auto;
 use crate::measure::{inflight, vhosts, Capacity, Pool};
 use crate::plugin::text::escape_bytes;
 use crate::scoreboard::{self, HttpdVersion, Loaded, Mpm};
@@ -165,7 +165,7 @@ pub fn up(loaded: &Loaded, server: &Server, capacity: Capacity, max_vhosts: usiz
     // apache_cpuload is a plain Gauge there: 0 until CPULoad sets it.
     e.set("apache_cpuload", Kind::Gauge, CPULOAD_HELP, &[], 0.0);
     let (mut cpu_user, mut cpu_system, mut cpu_found) = (0.0, 0.0, false);
-    for (key, field) in status::fields(loaded, s) {
+    for (key, field) in auto::fields(loaded, s) {
         let Some(value) = field.value() else {
             continue;
         };

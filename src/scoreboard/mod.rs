@@ -36,6 +36,17 @@ pub enum Mpm {
     Event,
 }
 
+impl Mpm {
+    /// `prefork`, `worker`, `event`: as httpd names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mpm::Prefork => "prefork",
+            Mpm::Worker => "worker",
+            Mpm::Event => "event",
+        }
+    }
+}
+
 /// How to find and read the segment (the reader's command-line options).
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
@@ -63,6 +74,9 @@ pub struct Loaded {
     pub live: Option<LiveInfo>,
     /// "now" for ages, µs since the epoch.
     pub now: i64,
+    /// What the kernel says about the running server's processes, when a
+    /// check measured it (see [`crate::process`]).
+    pub health: Option<crate::process::Health>,
     pub at_given: bool,
 }
 
@@ -156,8 +170,42 @@ pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
     if elevated {
         privilege::drop_all();
     }
-    let (copied, shown) = copied?;
+    let (copied, shown) = copied.map_err(|e| match opts.at {
+        // A snapshot evaluated at a time: no server to be down.
+        Some(_) => e,
+        None => explain_absence(e, named.as_deref()),
+    })?;
     decode_copied(copied, shown, opts)
+}
+
+/// A named segment that is not there (nothing at all at its path): httpd
+/// is down (no httpd process runs), or runs with an anonymous scoreboard,
+/// or the path is wrong (another httpd runs: the error stays as it was).
+fn explain_absence(e: crate::shm::Error, named: Option<&std::path::Path>) -> crate::shm::Error {
+    use crate::shm::Error as E;
+    let absent = match &e {
+        E::NotFound { path, .. } => {
+            std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        }
+        E::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    };
+    if !absent || !live::sees_all_processes() {
+        return e;
+    }
+    let running = live::instances();
+    if running.is_empty() {
+        return E::NotRunning {
+            looked: e.to_string(),
+        };
+    }
+    match running.as_slice() {
+        [one] if one.anonymous => E::Anonymous {
+            pid: one.pid,
+            line: one.scoreboard_line(named),
+        },
+        _ => e,
+    }
 }
 
 /// Decodes a copy made by [`locate`], consulting the live server where the
@@ -224,6 +272,7 @@ pub fn decode_copied(
         live,
         now: opts.at.unwrap_or_else(now_us),
         at_given: opts.at.is_some(),
+        health: None,
         scoreboard,
     })
 }
@@ -237,7 +286,14 @@ fn discover() -> Result<(locate::Copied, String), crate::shm::Error> {
             let seg = one.segment.clone().unwrap_or_default();
             Ok((locate::copy_named(std::path::Path::new(&seg), None, false)?, seg))
         }
+        ([], []) if live::sees_all_processes() => Err(crate::shm::Error::NotRunning {
+            looked: "no httpd process runs".into(),
+        }),
         ([], []) => Err(crate::shm::Error::Discovery("no running httpd found: pass --scoreboard PATH (a ScoreBoardFile path, /dev/shm/ShM.* object or snapshot)".into())),
+        ([], [one]) if one.anonymous => Err(crate::shm::Error::Anonymous {
+            pid: one.pid,
+            line: one.scoreboard_line(None),
+        }),
         ([], some) => Err(crate::shm::Error::Discovery(format!(
             "no readable named scoreboard in running httpd ({}): set ScoreBoardFile, run as root, or pass --scoreboard",
             some.iter().map(|i| format!("pid {}{}", i.pid, i.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default())).collect::<Vec<_>>().join("; ")

@@ -29,6 +29,15 @@ pub enum Error {
     NotRootOwned { path: PathBuf, uid: u32 },
     #[error("{0}")]
     Discovery(String),
+    /// No segment and no httpd process: the server is down.
+    #[error("httpd is not running: {looked}")]
+    NotRunning {
+        /// Where the segment was looked for, and what was found there.
+        looked: String,
+    },
+    /// httpd runs, but with an anonymous scoreboard no other process can read.
+    #[error("httpd pid {pid} keeps its scoreboard in anonymous memory: add `{line}` to its configuration and restart it")]
+    Anonymous { pid: i32, line: String },
 }
 
 /// `permission denied` rather than `Permission denied (os error 13)`, plus

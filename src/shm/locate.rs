@@ -24,12 +24,7 @@ pub enum Origin {
     /// A POSIX shm object (`/dev/shm/ShM.*`).
     Posix(PathBuf),
     /// A SysV segment.
-    Sysv {
-        key: Option<i32>,
-        shmid: i32,
-        creator_pid: i32,
-        attached: u64,
-    },
+    Sysv { key: Option<i32>, shmid: i32 },
 }
 
 impl Origin {
@@ -46,11 +41,8 @@ impl Origin {
             Origin::Sysv {
                 key: Some(k),
                 shmid,
-                ..
             } => format!("SysV shm key {k:#010x} (shmid {shmid})"),
-            Origin::Sysv {
-                key: None, shmid, ..
-            } => format!("SysV shm shmid {shmid}"),
+            Origin::Sysv { key: None, shmid } => format!("SysV shm shmid {shmid}"),
         }
     }
 }
@@ -449,19 +441,14 @@ impl Opened {
 }
 
 fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path) -> Result<Copied, Error> {
-    let (bytes, info) = source::attach_sysv(shmid).map_err(|source| Error::Io {
+    let (bytes, _) = source::attach_sysv(shmid).map_err(|source| Error::Io {
         op: "attach SysV segment of",
         path: shown.into(),
         source,
     })?;
     Ok(Copied {
         bytes,
-        origin: Origin::Sysv {
-            key,
-            shmid,
-            creator_pid: info.creator_pid,
-            attached: info.attached,
-        },
+        origin: Origin::Sysv { key, shmid },
         bare: true,
     })
 }

@@ -2,12 +2,12 @@
 //! processes a segment names still run, and a running binary's version.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::describe_io;
 
 /// Names httpd runs under.
-fn is_httpd_name(comm: &str) -> bool {
+pub fn is_httpd_name(comm: &str) -> bool {
     matches!(
         comm,
         "apache2"
@@ -25,13 +25,48 @@ fn is_httpd_name(comm: &str) -> bool {
 
 /// `/proc/<pid>/stat`: (comm, ppid).
 pub fn proc_stat(pid: i32) -> Option<(String, i32)> {
-    let stat = read_proc(&format!("/proc/{pid}/stat"), 1024)?;
+    let stat = parse_stat(&read_proc(&format!("/proc/{pid}/stat"), 1024)?)?;
+    Some((stat.comm, stat.ppid))
+}
+
+/// What `/proc/PID/stat` says about a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// The command name (at most 15 bytes; any bytes but NUL).
+    pub comm: String,
+    /// `R`, `S`, `D`, `T`, `t`, `Z`, `X`, `I`, ...
+    pub state: u8,
+    pub ppid: i32,
+    /// CPU time used so far (user + system), in clock ticks.
+    pub cpu_ticks: u64,
+}
+
+/// Parses a `/proc/PID/stat` line: the command name sits between the
+/// first `(` and the last `)` (it may hold spaces and parentheses), the
+/// numbered fields of proc(5) follow.
+pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
     let open = stat.iter().position(|&b| b == b'(')?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
-    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
-    let ppid = rest.split(' ').nth(1)?.parse().ok()?;
-    Some((comm, ppid))
+    // Fields 3 (state), 4 (ppid), 14 (utime) and 15 (stime).
+    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let mut number = |skip: usize| -> Option<i64> {
+        std::str::from_utf8(fields.nth(skip)?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let ppid = i32::try_from(number(0)?).ok()?;
+    let utime = number(9).and_then(|t| u64::try_from(t).ok());
+    let stime = number(0).and_then(|t| u64::try_from(t).ok());
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        cpu_ticks: utime.unwrap_or(0).saturating_add(stime.unwrap_or(0)),
+    })
 }
 
 /// A /proc file in as few reads as it takes: `fs::read` sees a size of 0
@@ -68,6 +103,36 @@ pub struct Instance {
     pub segment: Option<String>,
     pub mpm: Option<String>,
     pub note: Option<String>,
+    /// Its maps show an anonymous shared scoreboard and no named one.
+    #[serde(skip)]
+    pub anonymous: bool,
+}
+
+impl Instance {
+    /// The configuration line that gives this httpd a scoreboard other
+    /// processes can read (`path`, else the README's default for its binary).
+    pub fn scoreboard_line(&self, path: Option<&Path>) -> String {
+        let path = match path {
+            Some(p) => p.display().to_string(),
+            None if self
+                .binary
+                .as_ref()
+                .and_then(|b| b.file_name())
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"apache2")) =>
+            {
+                "/run/apache2/apache_scoreboard".into()
+            }
+            None => "/run/httpd/apache_scoreboard".into(),
+        };
+        format!("ScoreBoardFile {path}")
+    }
+}
+
+/// Whether this process sees every process in `/proc` (not so with
+/// `hidepid=invisible` for another user's): only then does an empty list of
+/// instances mean that httpd does not run.
+pub fn sees_all_processes() -> bool {
+    fs::metadata("/proc/1/stat").is_ok()
 }
 
 /// Running httpd parents: httpd-named processes whose parent is not one.
@@ -108,6 +173,7 @@ fn describe(pid: i32) -> Instance {
         segment: None,
         mpm: None,
         note: None,
+        anonymous: false,
     };
     match fs::read_to_string(format!("/proc/{pid}/maps")) {
         Ok(maps) => {
@@ -117,10 +183,10 @@ fn describe(pid: i32) -> Instance {
                 let name = line.split_whitespace().nth(5).unwrap_or("");
                 if name.starts_with("/dev/shm/ShM.") {
                     inst.segment = Some(name.to_string());
-                } else if let Some(key) = name.strip_prefix("/SYSV") {
+                } else if name.starts_with("/SYSV") {
+                    // A SysV attachment: the "inode" column is the shmid.
                     let shmid = line.split_whitespace().nth(4).unwrap_or("0");
                     inst.segment = Some(format!("shmid:{shmid}"));
-                    let _ = key;
                 } else if name == "/dev/zero"
                     && line
                         .split_whitespace()
@@ -131,7 +197,11 @@ fn describe(pid: i32) -> Instance {
                 }
             }
             if inst.segment.is_none() && anonymous {
-                inst.note = Some("anonymous scoreboard: set ScoreBoardFile in the httpd configuration (see README)".into());
+                inst.anonymous = true;
+                inst.note = Some(format!(
+                    "anonymous scoreboard: add `{}` to the httpd configuration to read it",
+                    inst.scoreboard_line(None)
+                ));
             }
         }
         Err(e) => inst.note = Some(format!("cannot read /proc/{pid}/maps: {}", describe_io(&e))),
@@ -235,6 +305,15 @@ mod tests {
         assert_eq!(mpm_from_maps(maps).as_deref(), Some("event"));
         assert_eq!(mpm_from_maps("x /srv/mod_mpm_event.so.bak\n"), None);
         assert_eq!(mpm_from_maps(""), None);
+    }
+
+    #[test]
+    fn stat_lines_with_odd_command_names() {
+        let line = b"42 (a) b (c) D 7 42 42 0 -1 4194560 1 0 0 0 150 25 0 0 20 0 1 0 9 0 0\n";
+        let s = parse_stat(line).expect("parses");
+        assert_eq!(s.comm, "a) b (c");
+        assert_eq!((s.state, s.ppid, s.cpu_ticks), (b'D', 7, 175));
+        assert_eq!(parse_stat(b"42 (x S 1"), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod privilege;
 mod prometheus;
 mod revisions;
 mod signals;
+mod states;
 mod support;
 mod torn;
 mod util;

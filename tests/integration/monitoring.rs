@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{perfdata_tokens, TempDir, BIN};
+use crate::util::{perfdata_tokens, TempDir};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The capture every check reads, and the instant its ages are taken at.
@@ -277,8 +277,7 @@ impl Sandbox {
         fs::create_dir(&dir).expect("create plugins/");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod plugins/");
         let bin = dir.join("apache-scoreboard");
-        fs::copy(BIN, &bin).expect("copy the binary");
-        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the binary");
+        crate::util::install_binary(&bin);
         for case in &CASES {
             symlink("apache-scoreboard", dir.join(case.applet)).expect("symlink a check");
         }

@@ -31,10 +31,11 @@ use crate::support::{require_apache, Httpd, HttpdConfig, Mpm};
 const PACKAGE: &str = "apache-scoreboard";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PLUGINS: &str = "/usr/lib/nagios/plugins";
-const CHECKS: [&str; 3] = [
+const CHECKS: [&str; 4] = [
     "check_scoreboard_busy",
     "check_stuck_requests",
     "check_vhost_saturation",
+    "check_heartbeat_cluster",
 ];
 /// The Nagios definitions and the link postinst makes to them.
 const NAGIOS_CFG: &str = "/usr/share/apache-scoreboard/apache-scoreboard.cfg";

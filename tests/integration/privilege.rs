@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::{require_apache, Httpd, HttpdConfig, Mpm};
-use crate::util::{run_program, Run, BIN};
+use crate::util::{run_program, Run};
 
 const ALLOWLIST: &str = "/etc/apache-scoreboard/scoreboards";
 
@@ -110,8 +110,7 @@ fn capability_reads_only_allowlisted_scoreboards() {
     let plain = dir.join("plain");
     let privileged = dir.join("privileged");
     for p in [&plain, &privileged] {
-        fs::copy(BIN, p).expect("copy binary");
-        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).expect("chmod");
+        crate::util::install_binary(p);
     }
     let ok = Command::new(setcap)
         .args([

@@ -1144,8 +1144,6 @@ fn die_with_starting_thread() -> io::Result<()> {
     }
 }
 
-/// kill(2) to exactly one process: pid 0 or anything that would wrap into a
-/// negative pid_t (process groups, "everything") is refused.
 /// Runs a setup tool (cp, a2enmod) to completion; its output in the error.
 fn run_tool(command: &mut Command) -> Result<(), String> {
     let out = command
@@ -1164,7 +1162,9 @@ fn run_tool(command: &mut Command) -> Result<(), String> {
     }
 }
 
-fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
+/// kill(2) to exactly one process: pid 0 or anything that would wrap into a
+/// negative pid_t (process groups, "everything") is refused.
+pub fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)
         .ok()
         .filter(|&pid| pid > 0)
