@@ -18,6 +18,7 @@
 //! without a look at its contents.
 
 use super::{parse_ip, FormatError};
+use crate::scoreboard::le;
 
 pub const HEADER: usize = 32;
 pub const SLOT_SIZE: usize = 72;
@@ -45,24 +46,12 @@ pub struct Header {
     pub free: u32,
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut le = [0u8; 4];
-    le.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(le)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut le = [0u8; 8];
-    le.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(le)
-}
-
 /// Whether `bytes` are a slotmem object (size header matching the length
 /// and a plausible slot size), e.g. among a monitor's shm objects.
 pub fn looks_like(bytes: &[u8]) -> bool {
     bytes.len() >= HEADER
-        && u64_at(bytes, 0) == bytes.len() as u64
-        && (1..=1 << 16).contains(&u64_at(bytes, 8))
+        && le::uint(bytes, 0, 8) == bytes.len() as u64
+        && (1..=1 << 16).contains(&le::uint(bytes, 8, 8))
 }
 
 /// Checks the header against the object's size.
@@ -73,7 +62,7 @@ pub fn header(bytes: &[u8]) -> Result<Header, FormatError> {
             "truncated: {len} bytes, less than the {HEADER}-byte slotmem header"
         )));
     }
-    let apr = u64_at(bytes, 0);
+    let apr = le::uint(bytes, 0, 8);
     if apr != len as u64 {
         let what = if apr > len as u64 {
             "truncated"
@@ -84,14 +73,14 @@ pub fn header(bytes: &[u8]) -> Result<Header, FormatError> {
             "{what}: the header says {apr} bytes but the object has {len}"
         )));
     }
-    let size = u64_at(bytes, 8);
+    let size = le::uint(bytes, 8, 8);
     if size != SLOT_SIZE as u64 {
         return Err(FormatError(format!(
             "slot size {size}, not {SLOT_SIZE} (not mod_heartmonitor's slotmem, or not an LP64 httpd)"
         )));
     }
-    let num = u64::from(u32_at(bytes, 16));
-    let kind = u32_at(bytes, 20);
+    let num = le::uint(bytes, 16, 4);
+    let kind = le::uint(bytes, 20, 4) as u32;
     if kind & PREGRAB == 0 {
         return Err(FormatError(format!(
             "slotmem type {kind} lacks PREGRAB (4): not mod_heartmonitor's"
@@ -103,7 +92,7 @@ pub fn header(bytes: &[u8]) -> Result<Header, FormatError> {
             "{num} slots need {need} bytes but the object has {len}: counts beyond the object"
         )));
     }
-    let free = u32_at(bytes, 24);
+    let free = le::uint(bytes, 24, 4) as u32;
     if u64::from(free) > num {
         return Err(FormatError(format!(
             "{free} free slots of {num}: counts beyond the object"
@@ -157,12 +146,12 @@ fn parse_slot(index: usize, b: &[u8]) -> Result<Slot, String> {
         )
     })?;
     let int = |at: usize, name: &str| {
-        let v = u32_at(b, at) as i32;
+        let v = le::uint(b, at, 4) as u32 as i32;
         u32::try_from(v).map_err(|_| format!("{name} {v} is negative"))
     };
     let busy = int(48, "busy")?;
     let ready = int(52, "ready")?;
-    let seen_us = u64_at(b, 56) as i64;
+    let seen_us = le::uint(b, 56, 8) as i64;
     if seen_us <= 0 {
         return Err(format!("seen time {seen_us} is not after 1970"));
     }
