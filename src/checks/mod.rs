@@ -161,7 +161,8 @@ fn measure_health(loaded: &Loaded) -> Option<crate::process::Health> {
 }
 
 /// Frozen and hung processes first in the status line, waiting connections
-/// last; frozen or hung makes the state at least `policy`'s.
+/// last; frozen or hung makes the state `policy`'s unless the check's is
+/// already more severe (an UNKNOWN check is not).
 fn report_health(o: &mut Outcome, h: &crate::process::Health, policy: FrozenPolicy) {
     let mut said = Vec::new();
     if let Some(blocked) = &h.blocked {
@@ -198,9 +199,13 @@ fn report_health(o: &mut Outcome, h: &crate::process::Health, policy: FrozenPoli
         said.push("hung: connections waiting while workers are idle".into());
     }
     if h.frozen() || h.hung() {
-        // The more significant state (exit code order: UNKNOWN stays).
-        if policy.state().exit_code() > o.state.exit_code() {
-            o.state = policy.state();
+        // A frozen server is a finding, more telling than what the check
+        // could not determine: it also replaces UNKNOWN.
+        let frozen = policy.state();
+        if frozen != State::Ok
+            && (o.state == State::Unknown || frozen.exit_code() > o.state.exit_code())
+        {
+            o.state = frozen;
         }
     }
     said.push(std::mem::take(&mut o.summary));

@@ -24,7 +24,8 @@ pub fn serve(exporter: Exporter, listen: &str) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
-    let server = Server::http(listen).map_err(|e| anyhow::anyhow!("listen on {listen}: {e}"))?;
+    let server = Server::from_listener(listener(listen)?, None)
+        .map_err(|e| anyhow::anyhow!("listen on {listen}: {e}"))?;
     let (server, exporter) = (Arc::new(server), Arc::new(exporter));
     let workers: Vec<_> = (0..THREADS)
         .map(|i| {
@@ -50,6 +51,26 @@ pub fn serve(exporter: Exporter, listen: &str) -> anyhow::Result<()> {
         let _ = w.join();
     }
     Ok(())
+}
+
+/// A listening socket whose connections send each response at once
+/// (TCP_NODELAY, which accepted sockets inherit): tiny_http writes the
+/// headers and the body separately, and Nagle's algorithm would hold the
+/// body until the client's delayed ACK, 40 ms a scrape.
+fn listener(listen: &str) -> anyhow::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(listen)
+        .map_err(|e| anyhow::anyhow!("listen address {listen}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("listen address {listen}: no address"))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nodelay(true)?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| anyhow::anyhow!("listen on {listen}: {e}"))?;
+    socket.listen(128)?;
+    Ok(socket.into())
 }
 
 fn answer(exporter: &Exporter, request: Request) {

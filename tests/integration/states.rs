@@ -253,3 +253,40 @@ fn graceful_restart_names_the_requests_still_finishing() {
     assert!(held.iter().all(|r| r.is_open()), "held requests survived");
     assert!(Path::new(&format!("/proc/{}", h.pid())).exists());
 }
+
+#[test]
+fn children_left_by_a_killed_parent_are_critical_and_named() {
+    if !require_apache() {
+        return;
+    }
+    let mut h = Httpd::start(HttpdConfig::new(Mpm::Prefork)).expect("start apache2");
+    let children = h.child_pids();
+    assert_eq!(children.len(), 3, "prefork StartServers 3: {children:?}");
+    let shm = h.shm_path();
+    send_signal(h.pid(), libc::SIGKILL).expect("SIGKILL the parent");
+    h.wait_until("the parent gone", Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{}/stat", children[0])).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, r)| r.split(' ').nth(1) != Some(&h.pid().to_string()))
+        })
+    })
+    .expect("children re-parented");
+    let out = busy(&h, &[]);
+    // Kill the orphans (by pid) and the segment the killed parent left,
+    // before any assertion can fail.
+    for &pid in &children {
+        let _ = send_signal(pid, libc::SIGKILL);
+    }
+    let _ = std::fs::remove_file(&shm);
+    let _ = h.stop();
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    let named = format!(
+        "httpd parent no longer runs, its 3 children still run: {}",
+        children
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(status_line(&out).contains(&named), "{}", out.stdout);
+}
