@@ -373,10 +373,19 @@ fn side_by_side_with_debian_apache_exporter_and_under_saturation() {
         ours.get("apache_segment_requests_in_flight", &[]),
         Some(12.0)
     );
+    let address = [("address", &*format!("127.0.0.1:{}", httpd.port()))];
+    assert!(
+        ours.get("apache_segment_listen_backlog_connections", &address)
+            .is_some_and(|b| b > 0.0),
+        "{ours:?}"
+    );
     assert!(
         get(&their_url, None, Duration::from_secs(3)).is_err(),
         "apache_exporter answered under saturation"
     );
+    // apache_exporter's own request now waits in httpd's accept queue.
+    let queued = scrape(&url).get("apache_segment_listen_queue_connections", &address);
+    assert!(queued.is_some_and(|q| q >= 1.0), "listen queue {queued:?}");
     drop(more);
 }
 
