@@ -144,8 +144,13 @@ pub struct RunningConfig {
 }
 
 impl RunningConfig {
-    /// Reads the configuration the httpd parent `pid` was started with.
+    /// Reads the configuration the httpd parent `pid` was started with,
+    /// with the caller's own rights only: a capability still held is
+    /// dropped first (for good), so that no file is read with it.
     pub fn inspect(pid: i32) -> Result<RunningConfig, String> {
+        if crate::shm::privilege::elevated() {
+            crate::shm::privilege::drop_all();
+        }
         let started = process::Started::read(pid)?;
         Ok(Self::from_started(&started))
     }
