@@ -1,14 +1,17 @@
 #!/bin/sh
 # Debian packages the monitoring tests (tests/integration/monitoring.rs) need:
 # the Icinga 2 daemon and its ITL, Nagios Core 4, the NRPE daemon and
-# check_nrpe. Their services must not be started (the tests run private
-# instances on 127.0.0.1).
+# check_nrpe; and for tests/integration/exporter.rs Prometheus (and promtool),
+# Debian's apache_exporter and node_exporter. Their services must not be
+# started (the tests run private instances on 127.0.0.1). iproute2 (`ip
+# netns`, veth, bridge) for the heartbeat cluster test's private network
+# (tests/integration/cluster_live.rs).
 #
 #   packaging/ci-deps.sh            print the names, one per line (.ci/run)
 #   packaging/ci-deps.sh --install  install them with apt-get
 set -eu
 
-packages="icinga2-bin icinga2-common nagios4-core nagios-nrpe-server nagios-nrpe-plugin"
+packages="icinga2-bin icinga2-common nagios4-core nagios-nrpe-server nagios-nrpe-plugin prometheus prometheus-apache-exporter prometheus-node-exporter iproute2"
 
 if [ "${1:-}" = "--install" ]; then
   # shellcheck disable=SC2086 # one word per package

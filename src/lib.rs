@@ -6,18 +6,25 @@
 //! - [`scoreboard`]: find and copy the segment (the only raw-pointer code, in
 //!   `scoreboard::source`), detect its layout and decode it with safe,
 //!   bounds-checked reads; mod_status's counting rules.
+//! - [`process`]: the running httpd as the kernel sees it (stopped or hung
+//!   children, a missing parent, listen queues), measured once.
 //! - [`plugin`]: the monitoring-plugin conventions (ranges, perfdata, output).
 //! - [`checks`] and [`commands`]: the three checks and `dump`/`status`/`snapshot`/`instances`.
 //! - [`cli`]: the multi-call front end that turns every outcome into one
 //!   stdout report and an exit code 0-3.
+//! - [`watchdog`]: signals and the `-t` deadline (the second module with
+//!   `unsafe` code, `watchdog::signals`).
 
 pub mod checks;
 pub mod cli;
 pub mod commands;
+pub mod exporter;
 pub mod heartbeat;
 pub mod httpd;
 pub mod measure;
 pub mod plugin;
+pub mod process;
 pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;
+pub mod watchdog;

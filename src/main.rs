@@ -1,10 +1,7 @@
 //! Thin entry point: everything lives in the library so tests can call it
-//! in-process. The only `process::exit` is here: the watchdog (timeout,
-//! SIGTERM) calls it after writing its UNKNOWN line.
+//! in-process. The exit code is `main`'s return value; the only other way
+//! out is the signal handler's `_exit(3)` after its UNKNOWN line
+//! (`cli::signals`).
 fn main() -> std::process::ExitCode {
-    apache_scoreboard::cli::run(std::env::args_os(), abort_unknown)
-}
-
-fn abort_unknown() {
-    std::process::exit(3)
+    apache_scoreboard::cli::run(std::env::args_os())
 }

@@ -4,7 +4,7 @@
 # rather than with %caps so that the admin's opt-out
 # (/etc/apache-scoreboard/no-capability) is honoured.
 PLUGINS=/usr/lib64/nagios/plugins
-for c in check_scoreboard_busy check_stuck_requests check_vhost_saturation; do
+for c in check_scoreboard_busy check_stuck_requests check_vhost_saturation check_heartbeat_cluster; do
     ln -sfn apache-scoreboard "$PLUGINS/$c"
 done
 if [ -e /etc/apache-scoreboard/no-capability ]; then

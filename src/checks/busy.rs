@@ -19,6 +19,9 @@ pub enum BusyMetric {
     Idle,
     /// Slots that could still take a worker: capacity - busy - idle - graceful
     Open,
+    /// Connections waiting to be accepted on the sockets httpd listens on
+    /// (perfdata listen_queue; needs root to see the parent's sockets)
+    Queue,
 }
 
 // What -w/-c judge.
@@ -59,7 +62,17 @@ pub fn check(
         return Outcome::unknown(why);
     }
     let thresholds = &with_defaults(thresholds, args.metric);
-    let (value, label) = metric(&pool, args.metric);
+    let listen = loaded.health.as_ref().and_then(|h| h.listen.as_ref());
+    let (value, label) = match (args.metric, listen) {
+        (BusyMetric::Queue, Some(Ok(q))) => (q.queued() as f64, "listen_queue"),
+        (BusyMetric::Queue, Some(Err(why))) => {
+            return Outcome::unknown(format!("listen queue unknown: {why}"))
+        }
+        (BusyMetric::Queue, None) => {
+            return Outcome::unknown("listen queue unknown: no running httpd parent")
+        }
+        (m, _) => metric(&pool, m),
+    };
     let verdict = thresholds.judge(value);
     let s = &pool.summary;
     let mut summary = match (pool.capacity, pool.busy_pct) {
@@ -71,6 +84,13 @@ pub fn check(
     if s.graceful > 0 {
         summary.push_str(&format!(", {} graceful", s.graceful));
     }
+    match s.finishing {
+        0 => {}
+        1 => summary.push_str(", 1 request finishing from the previous generation"),
+        n => summary.push_str(&format!(
+            ", {n} requests finishing from the previous generation"
+        )),
+    }
     let mut o = Outcome::new(verdict.state, summary);
     o.long.extend(verdict.reason(label, value));
     if s.scoreboard.len() <= 256 {
@@ -78,6 +98,19 @@ pub fn check(
     }
     let judged = |name: &str| thresholds.if_judged(name == label);
     o.perfdata = perfdata(&pool, judged, loaded.mpm_guess() == Mpm::Event);
+    if let Some(Ok(q)) = listen {
+        let queue = Perfdata::new("listen_queue", q.queued() as f64)
+            .thresholds(judged("listen_queue"))
+            .min(0.0);
+        o.perfdata.push(match q.backlog() {
+            Some(b) => queue.max(b as f64),
+            None => queue,
+        });
+        if let Some(b) = q.backlog() {
+            o.perfdata
+                .push(Perfdata::new("listen_backlog", b as f64).min(0.0));
+        }
+    }
     o
 }
 
@@ -102,6 +135,8 @@ fn metric(pool: &Pool, metric: BusyMetric) -> (f64, &'static str) {
         BusyMetric::Busy => (s.busy as f64, "busy"),
         BusyMetric::Idle => (s.idle as f64, "idle"),
         BusyMetric::Open => (pool.open.unwrap_or(0) as f64, "open"),
+        // Not a pool figure: `check` takes it from the process health.
+        BusyMetric::Queue => (0.0, "listen_queue"),
     }
 }
 

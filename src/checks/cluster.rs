@@ -163,7 +163,11 @@ pub fn check(storage: &Storage, args: &Options, thresholds: &Thresholds) -> Outc
     let verdict = thresholds.judge(value);
     state = worst(state, verdict.state);
 
-    let expected = args.expect.map_or(String::new(), |n| format!("/{n}"));
+    // Out of --expect, else out of the members listed.
+    let wanted = args
+        .expect
+        .or((!args.member.is_empty()).then_some(args.member.len()));
+    let expected = wanted.map_or(String::new(), |n| format!("/{n}"));
     let mut summary = format!(
         "{}{expected} members live, {} busy {} ready ({:.1}% busy)",
         f.live.len(),

@@ -14,13 +14,41 @@ use crate::measure::{self, Capacity};
 use crate::plugin::output::Outcome;
 use crate::plugin::State;
 use crate::scoreboard::{self, Loaded, ReadOptions};
-/// What a stale segment (no process named in it runs) reports.
+
+/// What httpd not running reports (no segment and no httpd process, or a
+/// stale segment: no process named in it runs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StalePolicy {
     Critical,
     Unknown,
-    /// Evaluate the stale segment as if httpd ran.
+    /// OK with the same text; a stale segment is evaluated as if httpd ran.
     Ok,
+}
+
+/// What frozen or hung httpd processes report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FrozenPolicy {
+    Critical,
+    Warning,
+    /// Name them in the status line only.
+    Ok,
+}
+
+impl FrozenPolicy {
+    fn state(self) -> State {
+        match self {
+            FrozenPolicy::Critical => State::Critical,
+            FrozenPolicy::Warning => State::Warning,
+            FrozenPolicy::Ok => State::Ok,
+        }
+    }
+}
+
+/// The states httpd's own condition sets, whatever the check judges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policies {
+    pub stale: StalePolicy,
+    pub frozen: FrozenPolicy,
 }
 
 /// Loads the scoreboard the options name; errors name the file.
@@ -29,6 +57,8 @@ pub fn load(opts: &ReadOptions) -> anyhow::Result<Loaded> {
     // One line, `<file>: <what is wrong>`. Display only, not the `{:#}`
     // chain, which would repeat an I/O error's text with its os error code.
     scoreboard::load(opts).map_err(|e| match (&opts.scoreboard, &e) {
+        // Kept typed: `run` reports it with the --stale state.
+        (_, E::Shm(crate::shm::Error::NotRunning { .. })) => anyhow::Error::new(e),
         (
             Some(path),
             E::TooSmall { .. }
@@ -42,42 +72,58 @@ pub fn load(opts: &ReadOptions) -> anyhow::Result<Loaded> {
     })
 }
 
-/// Probe, then judge with `check`, then add the diagnostics `-v` asks for.
-/// `capacity`: the check measures against the worker pool.
+/// Probe, measure the processes, then judge with `check`, then add the
+/// diagnostics `-v` asks for. `capacity`: the check measures against the
+/// worker pool.
 pub fn run(
     source: &ReadOptions,
-    stale: StalePolicy,
+    policies: Policies,
     verbose: u8,
     capacity: Option<Capacity>,
     check: impl FnOnce(&Loaded) -> Outcome,
 ) -> Outcome {
     match load(source) {
-        Err(e) => Outcome::unknown(format!("{e:#}")),
+        Err(e) => match e.downcast_ref::<scoreboard::Error>() {
+            Some(scoreboard::Error::Shm(crate::shm::Error::NotRunning { looked })) => {
+                let mut o = Outcome::new(not_running_state(policies.stale), "httpd is not running");
+                o.long.push(looked.clone());
+                o
+            }
+            _ => Outcome::unknown(format!("{e:#}")),
+        },
         Ok(mut loaded) => {
             know_the_server(&mut loaded, capacity, verbose);
-            let mut outcome = match stale_outcome(&loaded, stale) {
-                Some(o) => o,
-                None => check(&loaded),
+            loaded.health = measure_health(&loaded);
+            let health = loaded.health.as_ref();
+            let mut outcome = match stale_outcome(&loaded, policies.stale) {
+                Some(o) if health.is_none_or(|h| h.orphaned.is_empty()) => o,
+                _ => check(&loaded),
             };
+            if let Some(h) = health {
+                report_health(&mut outcome, h, policies.frozen);
+            }
             outcome.long.extend(diagnostics(&loaded, capacity, verbose));
             outcome
         }
     }
 }
 
-fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
-    if !loaded.is_stale() {
-        return None;
-    }
-    let state = match policy {
+fn not_running_state(policy: StalePolicy) -> State {
+    match policy {
         StalePolicy::Critical => State::Critical,
         StalePolicy::Unknown => State::Unknown,
-        StalePolicy::Ok => return None,
-    };
+        StalePolicy::Ok => State::Ok,
+    }
+}
+
+fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
+    if !loaded.is_stale() || policy == StalePolicy::Ok {
+        return None;
+    }
     let mut o = Outcome::new(
-        state,
+        not_running_state(policy),
         format!(
-            "httpd not running: stale scoreboard since {}",
+            "httpd is not running: stale scoreboard since {}",
             rfc3339(loaded.last_activity())
         ),
     );
@@ -86,6 +132,110 @@ fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
         loaded.origin.describe()
     ));
     Some(o)
+}
+
+/// The kernel's view of a live segment's processes (not for a file read
+/// with `--at`: no process of a snapshot is ours to look at).
+fn measure_health(loaded: &Loaded) -> Option<crate::process::Health> {
+    let live = loaded.live.as_ref().filter(|_| !loaded.at_given)?;
+    // Idle workers of processes that accept connections: event stops a
+    // process's listener by design when its connections outnumber its
+    // workers, and then connections queue while its workers look idle.
+    let sb = &loaded.scoreboard;
+    let generation = sb.global().running_generation;
+    let idle = || {
+        sb.workers()
+            .filter(|(p, w)| {
+                p.is_counted()
+                    && p.not_accepting == 0
+                    && p.generation == generation
+                    && w.status() == scoreboard::status::READY
+            })
+            .count()
+    };
+    Some(crate::process::measure(&crate::process::Subject {
+        parent: live.parent,
+        segment_pids: loaded.scoreboard.processes().map(|p| p.pid).collect(),
+        idle_workers: &idle,
+    }))
+}
+
+/// Frozen and hung processes first in the status line, waiting connections
+/// last; frozen or hung makes the state `policy`'s unless the check's is
+/// already more severe (an UNKNOWN check is not).
+fn report_health(o: &mut Outcome, h: &crate::process::Health, policy: FrozenPolicy) {
+    let mut said = Vec::new();
+    if let Some(blocked) = &h.blocked {
+        said.push(format!("httpd hung: {blocked}"));
+    }
+    if !h.orphaned.is_empty() {
+        said.push(format!(
+            "httpd parent no longer runs, its {} still run: {}",
+            plural(h.orphaned.len(), "child", "children"),
+            pids(&h.orphaned)
+        ));
+    }
+    let (parent, children): (Vec<i32>, Vec<i32>) =
+        h.stopped.iter().partition(|&&p| Some(p) == h.parent);
+    if let Some(p) = parent.first() {
+        said.push(format!("httpd parent {p} stopped"));
+    }
+    if !children.is_empty() {
+        said.push(format!(
+            "{} stopped: {}",
+            plural(children.len(), "child", "children"),
+            pids(&children)
+        ));
+    }
+    if !h.uninterruptible.is_empty() {
+        said.push(format!(
+            "{} in uninterruptible sleep (D) for {} s: {}",
+            plural(h.uninterruptible.len(), "child", "children"),
+            crate::process::RESAMPLE.as_secs(),
+            pids(&h.uninterruptible)
+        ));
+    }
+    if h.hung() {
+        said.push("hung: connections waiting while workers are idle".into());
+    }
+    if h.frozen() || h.hung() {
+        // A frozen server is a finding, more telling than what the check
+        // could not determine: it also replaces UNKNOWN.
+        let frozen = policy.state();
+        if frozen != State::Ok
+            && (o.state == State::Unknown || frozen.exit_code() > o.state.exit_code())
+        {
+            o.state = frozen;
+        }
+    }
+    said.push(std::mem::take(&mut o.summary));
+    if let Some(n @ 1..) = h.queued() {
+        said.push(format!(
+            "{} waiting to be accepted",
+            plural(n as usize, "connection", "connections")
+        ));
+    }
+    o.summary = said.join("; ");
+}
+
+/// `1 child`, `3 children`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Pids for the status line: the first ten, then how many more.
+fn pids(list: &[i32]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = list
+        .iter()
+        .take(SHOWN)
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if list.len() > SHOWN {
+        text.push_str(&format!(" and {} more", list.len() - SHOWN));
+    }
+    text
 }
 
 /// Reads the running httpd's configuration when the pool or `-v` needs it
@@ -126,21 +276,33 @@ fn diagnostics(loaded: &Loaded, capacity: Option<Capacity>, verbose: u8) -> Vec<
         g.running_generation
     ));
     lines.push(format!(
-        "httpd {} ({}), mpm {:?} ({}), rules {:?}",
+        "httpd {} ({}), {} MPM ({}), counted as mod_status {} counts",
         loaded.version,
         if loaded.version_known {
             "of the binary"
         } else {
             "assumed from the layout"
         },
-        loaded.mpm_guess(),
+        loaded.mpm_guess().name(),
         if loaded.mpm.is_some() {
-            "known"
+            "of the running server or --mpm"
         } else {
             "guessed from the segment"
         },
-        loaded.rules()
+        loaded.rules().describe()
     ));
+    match loaded.health.as_ref().and_then(|h| h.listen.as_ref()) {
+        Some(Ok(q)) => lines.extend(q.sockets.iter().map(|s| {
+            format!(
+                "listening on {}: {} waiting to be accepted, backlog {}",
+                s.address,
+                s.queued,
+                s.backlog.map_or("unknown".into(), |b| b.to_string())
+            )
+        })),
+        Some(Err(why)) => lines.push(format!("listen queue not measured: {why}")),
+        None => {}
+    }
     if let Some(c) = capacity {
         lines.extend(c.resolve(loaded).provenance);
     }
@@ -156,10 +318,13 @@ fn diagnostics(loaded: &Loaded, capacity: Option<Capacity>, verbose: u8) -> Vec<
             rfc3339(g.restart_time)
         ));
         if let Some(live) = &loaded.live {
-            lines.push(format!(
-                "live children {:?}, parent {:?}",
-                live.live_children, live.parent
-            ));
+            lines.push(match live.parent {
+                Some(parent) => format!(
+                    "httpd parent pid {parent}, live children {}",
+                    pids(&live.live_children)
+                ),
+                None => "no live httpd process named in the scoreboard".into(),
+            });
         }
     }
     if verbose >= 3 {

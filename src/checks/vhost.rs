@@ -30,6 +30,8 @@ pub enum VhostMetric {
 // What -w/-c judge and how vhosts are grouped and listed.
 #[derive(Args, Debug, Clone)]
 pub struct Options {
+    /// What -w/-c judge; without either, share_of_capacity is judged with
+    /// -w 50 -c 80
     #[arg(long, value_enum, default_value = "share_of_capacity")]
     pub metric: VhostMetric,
     #[arg(long, value_enum, default_value = "vhost")]
@@ -40,6 +42,21 @@ pub struct Options {
 }
 
 const NO_VHOST: &str = "(none)";
+
+/// The ranges on share_of_capacity when neither -w nor -c is given (the
+/// other metrics have no default: one site alone is 100% of busy).
+pub const DEFAULT_WARNING: &str = "50";
+pub const DEFAULT_CRITICAL: &str = "80";
+
+fn with_defaults(given: &Thresholds, metric: VhostMetric) -> Thresholds {
+    match (given.warning, given.critical, metric) {
+        (None, None, VhostMetric::ShareOfCapacity) => Thresholds {
+            warning: DEFAULT_WARNING.parse().ok(),
+            critical: DEFAULT_CRITICAL.parse().ok(),
+        },
+        _ => *given,
+    }
+}
 
 pub fn check(
     loaded: &Loaded,
@@ -61,6 +78,7 @@ pub fn check(
         ),
         None => (String::new(), String::new()),
     };
+    let thresholds = &with_defaults(thresholds, args.metric);
     let ranked = ranked(busy_by_vhost(loaded, args.group_by));
     let total_busy: usize = ranked.iter().map(|(_, g)| g.busy).sum();
     let value = |g: &VhostLoad, m: VhostMetric| match m {

@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 
 use clap::{ArgAction, Args};
 
-use crate::checks::StalePolicy;
+use crate::checks::{FrozenPolicy, StalePolicy};
 use crate::measure::Capacity;
 use crate::plugin::output::OutputLimits;
 use crate::plugin::range::Range;
@@ -57,6 +57,16 @@ impl SourceArgs {
             httpd_version: self.httpd_version,
             mpm: self.mpm,
             at: self.at,
+            wants_details: false,
+        }
+    }
+
+    /// For `dump`, `status` and `snapshot`, which show request lines and
+    /// clients (see `ReadOptions::wants_details`).
+    pub fn details_options(&self) -> ReadOptions {
+        ReadOptions {
+            wants_details: true,
+            ..self.read_options()
         }
     }
 }
@@ -77,9 +87,15 @@ pub struct RunArgs {
 pub struct PluginArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// State when httpd no longer runs (no process named in the segment is alive)
+    /// State when httpd is not running (no scoreboard and no httpd process,
+    /// or no process named in the scoreboard is alive)
     #[arg(long, value_enum, default_value = "critical")]
     pub stale: StalePolicy,
+    /// State when httpd's processes are frozen (stopped by a signal, in
+    /// uninterruptible sleep for a second, their parent gone) or hung
+    /// (connections wait to be accepted while workers are idle and use no CPU)
+    #[arg(long, value_enum, default_value = "critical")]
+    pub frozen: FrozenPolicy,
     /// At most N long-output lines [default: 10, within 1000 bytes in all]
     #[arg(long, value_name = "N")]
     pub max_lines: Option<usize>,

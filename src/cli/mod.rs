@@ -19,6 +19,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
 use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
 use crate::plugin::output::{Outcome, OutputLimits};
+use crate::shm::privilege;
 
 pub use args::{
     CapacityArgs, PluginArgs, PrometheusArgs, RunArgs, SourceArgs, StorageArgs, ThresholdArgs,
@@ -109,10 +110,26 @@ pub struct MetricsArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ExporterArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Address to serve /metrics and /probe on (apache_exporter's port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9117")]
+    pub listen: String,
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     /// Where to write the segment (POSIX form); must not exist yet
     #[arg(value_name = "OUT")]
     pub out: PathBuf,
+    /// Replace OUT if it exists (a symlink at OUT is replaced, never followed)
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
@@ -157,28 +174,37 @@ pub struct InstancesArgs {
 #[command(defer = true)]
 pub enum Cmd {
     /// How full the worker pool is
-    #[command(name = "check_scoreboard_busy")]
+    #[command(name = "check_scoreboard_busy", version)]
     Busy(BusyArgs),
     /// Requests that have been running too long
-    #[command(name = "check_stuck_requests")]
+    #[command(name = "check_stuck_requests", version)]
     Stuck(StuckArgs),
     /// Which site is eating the worker pool
-    #[command(name = "check_vhost_saturation")]
+    #[command(name = "check_vhost_saturation", version)]
     Vhost(VhostArgs),
     /// Are the origins mod_heartmonitor hears from alive, and how busy
-    #[command(name = "check_heartbeat_cluster")]
+    #[command(name = "check_heartbeat_cluster", version)]
     ClusterCheck(ClusterCheckArgs),
     /// Every worker slot (pid, status, client, vhost, request, ...)
+    #[command(version)]
     Dump(DumpArgs),
     /// mod_status ?auto lines computed from the segment
+    #[command(version)]
     Status(StatusArgs),
     /// Prometheus metrics (apache_exporter's names) from the segment, once
+    #[command(version)]
     Metrics(MetricsArgs),
+    /// Serve Prometheus metrics from the segment (apache_exporter's names) until SIGTERM
+    #[command(version)]
+    Exporter(ExporterArgs),
     /// Save the live segment to a file
+    #[command(version)]
     Snapshot(SnapshotArgs),
     /// List running httpd instances and their scoreboards
+    #[command(version)]
     Instances(InstancesArgs),
     /// The members mod_heartmonitor holds (ip, ready, busy, age, port, slot)
+    #[command(version)]
     Cluster(ClusterArgs),
     /// Print the man page (roff)
     #[command(hide = true)]
@@ -186,6 +212,11 @@ pub enum Cmd {
 }
 
 impl Cmd {
+    /// Whether the command opens a segment (the only use of a capability).
+    fn reads_segment(&self) -> bool {
+        !matches!(self, Cmd::Instances(_) | Cmd::Manpage(_))
+    }
+
     fn run_args(&self) -> Option<&RunArgs> {
         match self {
             Cmd::Busy(a) => Some(&a.plugin.run),
@@ -196,6 +227,7 @@ impl Cmd {
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
             Cmd::Metrics(a) => Some(&a.run),
+            Cmd::Exporter(_) => None,
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -205,7 +237,9 @@ impl Cmd {
 
 /// argv[0] selects the applet; `apache-scoreboard` takes it as a subcommand.
 #[derive(Parser, Debug)]
-#[command(multicall = true, color = clap::ColorChoice::Never, defer = true)]
+// A fixed help width: clap would otherwise take it from $COLUMNS, and no
+// environment variable may change what a run prints.
+#[command(multicall = true, color = clap::ColorChoice::Never, defer = true, term_width = 100)]
 pub enum Applet {
     #[command(name = BINARY, version, about = "Nagios/Icinga checks that read Apache httpd's scoreboard from shared memory", subcommand_required = true, arg_required_else_help = true)]
     Main {
@@ -216,11 +250,20 @@ pub enum Applet {
     Direct(Cmd),
 }
 
-/// Runs the program (see [`runtime::run`]).
-pub fn run(args: impl IntoIterator<Item = OsString>, abort: fn()) -> ExitCode {
-    runtime::run(args, abort, |argv| {
+/// Runs the program (see [`runtime::run`]). Before anything else, who runs
+/// it is decided from the kernel and the effective capabilities cleared
+/// (see [`privilege`]); a command that reads no segment, and a parse that
+/// fails (usage error, `--help`), gives up every capability.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    privilege::at_startup();
+    runtime::run(args, |argv| {
         let argv = normalize_argv0(argv);
-        Applet::try_parse_from(&argv).map(|(Applet::Main { cmd } | Applet::Direct(cmd))| cmd)
+        let parsed =
+            Applet::try_parse_from(&argv).map(|(Applet::Main { cmd } | Applet::Direct(cmd))| cmd);
+        if !parsed.as_ref().is_ok_and(Cmd::reads_segment) {
+            privilege::renounce();
+        }
+        parsed
     })
 }
 
@@ -232,6 +275,10 @@ impl runtime::Job for Cmd {
 
     fn verbose(&self) -> u8 {
         self.run_args().map_or(0, |r| r.verbose)
+    }
+
+    fn handles_signals(&self) -> bool {
+        matches!(self, Cmd::Exporter(_))
     }
 
     fn execute(self) -> anyhow::Result<Report> {
@@ -281,12 +328,11 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             )
         }),
         Cmd::Dump(a) => {
-            let loaded = checks::load(&a.source.read_options())?;
+            let loaded = checks::load(&a.source.details_options())?;
             Report::Text(dump::render(&loaded, a.all, a.format, a.header))
         }
         Cmd::Status(a) => {
-            let loaded = checks::load(&a.source.read_options())?;
-            let mut loaded = loaded;
+            let mut loaded = checks::load(&a.source.details_options())?;
             checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
             let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
@@ -300,9 +346,18 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             );
             Report::Text(metrics::emit(&e, a.output.as_deref())?)
         }
+        Cmd::Exporter(a) => {
+            let exporter = crate::exporter::Exporter::new(
+                a.source.read_options(),
+                a.capacity.capacity(),
+                a.prometheus.max_vhosts,
+            )?;
+            crate::exporter::serve::serve(exporter, &a.listen)?;
+            Report::Text(String::new())
+        }
         Cmd::Snapshot(a) => {
-            let loaded = checks::load(&a.source.read_options())?;
-            Report::Text(snapshot::write(&loaded, &a.out)?)
+            let loaded = checks::load(&a.source.details_options())?;
+            Report::Text(snapshot::write(&loaded, &a.out, a.force)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),
         Cmd::ClusterCheck(a) => {
@@ -346,7 +401,10 @@ fn plugin_report(
 ) -> Report {
     let outcome = checks::run(
         &source.read_options(),
-        plugin.stale,
+        checks::Policies {
+            stale: plugin.stale,
+            frozen: plugin.frozen,
+        },
         plugin.run.verbose,
         capacity,
         check,
@@ -392,20 +450,54 @@ mod tests {
             };
             let text = page(&file);
             let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
-            // Deferred arguments not built would leave only --help.
-            assert!(longs.contains(&"timeout"), "{name}: {longs:?}");
+            // Deferred arguments not built would leave only --help (the
+            // long-running exporter has no timeout).
+            assert!(
+                longs.contains(&"timeout") || longs.contains(&"listen"),
+                "{name}: {longs:?}"
+            );
             if name == "cluster" || name == "check_heartbeat_cluster" {
                 assert!(text.contains(&roff("storage")), "{file}");
             } else if name != "instances" {
                 assert!(text.contains(&roff("scoreboard")), "{file}");
             }
+            for section in [
+                ".SH NAME",
+                ".SH SYNOPSIS",
+                ".SH DESCRIPTION",
+                ".SH OPTIONS",
+                ".SH \"EXIT STATUS\"",
+                ".SH EXAMPLES",
+                ".SH FILES",
+                ".SH \"SEE ALSO\"",
+            ] {
+                assert!(text.contains(section), "{file} lacks {section}");
+            }
+            // The synopsis names each option's argument.
+            let synopsis = &text[text.find(".SH SYNOPSIS").expect("synopsis")..];
+            let synopsis = &synopsis[..synopsis.find("\n.SH D").expect("end")];
+            for arg in sub.get_arguments() {
+                let named = arg.get_action().takes_values() && arg.get_possible_values().is_empty();
+                if let (Some(long), Some([value]), true) =
+                    (arg.get_long(), arg.get_value_names(), named)
+                {
+                    let shown = format!(
+                        "{} \\fI{}\\fR",
+                        roff(long),
+                        value.as_str().replace('-', "\\-")
+                    );
+                    assert!(synopsis.contains(&shown), "{file}: {shown} in {synopsis}");
+                }
+            }
+            // -V/--version on every subcommand.
+            assert!(sub.get_version().is_some(), "{name} has no --version");
             for long in longs {
                 assert!(text.contains(&roff(long)), "{file} lacks --{long}");
             }
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 10);
+        assert_eq!(checked, 11);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

@@ -1,19 +1,23 @@
-//! The process around a subcommand: signal handlers and the watchdog
-//! (timeout, SIGTERM, SIGINT), the panic hook, and writing the one final
-//! report to stdout with its exit code 0-3. Nothing is written to stderr,
-//! which Icinga 2 would merge into the status text.
+//! The process around a subcommand: signals and the `-t` timeout (the
+//! [`watchdog`](crate::watchdog), armed here), the panic hook, and
+//! writing the one final report to stdout with its exit code 0-3. Nothing
+//! is written to stderr, which Icinga 2 would merge into the status text.
+//!
+//! No environment variable changes what a run does. The Rust runtime reads
+//! `RUST_MIN_STACK` only for threads spawned without a stack size (the one
+//! thread, the watchdog's around reads that may hang, has its own) and
+//! `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` only to decide whether an error
+//! or panic captures a backtrace, which is never printed.
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use crate::plugin::output::{Outcome, OutputLimits};
 use crate::plugin::State;
+use crate::watchdog;
 
 /// The service name that starts every status line.
 pub const SERVICE: &str = "SCOREBOARD";
@@ -36,18 +40,23 @@ pub trait Job {
     fn deadline(&self) -> Option<u64>;
     /// `-v`: whether a panic's message goes into the long output.
     fn verbose(&self) -> u8;
+    /// A service (the exporter) handles SIGTERM and SIGINT itself and ends
+    /// cleanly; the watchdog's handlers are removed for it.
+    fn handles_signals(&self) -> bool {
+        false
+    }
     fn execute(self) -> anyhow::Result<Report>;
 }
 
-/// Set once the final report is written; the watchdog then stays silent.
-static FINISHED: AtomicBool = AtomicBool::new(false);
-static STDOUT: Mutex<()> = Mutex::new(());
 static PANIC: Mutex<Option<String>> = Mutex::new(None);
 
-/// Writes the final report once, unless one was already written.
+/// What every UNKNOWN line starts with (the signal handler's copy).
+const UNKNOWN_START: &str = "SCOREBOARD UNKNOWN - ";
+
+/// Writes the final report, unless a signal already wrote its line (the
+/// process is then ending).
 fn emit(text: &str) -> bool {
-    let _guard = STDOUT.lock().unwrap_or_else(|e| e.into_inner());
-    if FINISHED.swap(true, Ordering::SeqCst) {
+    if !watchdog::claim_report() {
         return false;
     }
     let mut out = std::io::stdout().lock();
@@ -61,13 +70,10 @@ pub fn unknown_line(message: &str) -> String {
     Outcome::unknown(message).render(SERVICE, &OutputLimits::default())
 }
 
-/// Runs the program: `parse` turns the arguments into a job; `abort` is
-/// called (from another thread) when the timeout expires or SIGTERM
-/// arrives, after the UNKNOWN line is written; it must end the process with
-/// exit code 3.
+/// Runs the program: `parse` turns the arguments into a job. A signal or
+/// the timeout ends the process from the signal handler (exit code 3).
 pub fn run<J: Job>(
     args: impl IntoIterator<Item = OsString>,
-    abort: fn(),
     parse: impl FnOnce(Vec<OsString>) -> Result<J, clap::Error>,
 ) -> ExitCode {
     panic::set_hook(Box::new(|info| {
@@ -84,14 +90,17 @@ pub fn run<J: Job>(
         *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{msg}{at}"));
     }));
     // Signals first, so an engine's early kill still gets its UNKNOWN line.
-    let watchdog = Watchdog::arm();
+    watchdog::install(UNKNOWN_START);
     let cmd = match parse(args.into_iter().collect()) {
         Ok(cmd) => cmd,
         Err(e) => return finish_text(&clap_report(&e), State::Unknown),
     };
-    // A SIGTERM that came during parsing is waiting in the socket pair.
-    if let Some(watchdog) = watchdog {
-        watchdog.start(cmd.deadline().unwrap_or(0), abort);
+    if cmd.handles_signals() {
+        // A service ends cleanly on SIGTERM/SIGINT by itself.
+        watchdog::uninstall();
+    } else {
+        // Subcommands without a deadline (the man page) have no timeout.
+        watchdog::arm(cmd.deadline().unwrap_or(0));
     }
     let verbose = cmd.verbose();
     let result = panic::catch_unwind(AssertUnwindSafe(|| cmd.execute()));
@@ -125,19 +134,24 @@ fn finish_text(text: &str, state: State) -> ExitCode {
     if emit(text) {
         ExitCode::from(state.exit_code() as u8)
     } else {
-        // The watchdog already reported; it is exiting the process.
+        // A signal's line was written; its handler is ending the process.
         ExitCode::from(3)
     }
 }
 
-/// `--help` and `--version` print what they print and exit 3 like the
-/// monitoring-plugins; usage errors become one UNKNOWN line.
+/// `--help` and `-V`/`--version` (on every subcommand and name) print what
+/// they print and exit 3 like the monitoring-plugins; usage errors become
+/// one UNKNOWN line.
 fn clap_report(e: &clap::Error) -> String {
     use clap::error::ErrorKind;
     match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.render().to_string(),
+        // The same line whatever name the binary was run as.
+        ErrorKind::DisplayVersion => {
+            format!("apache-scoreboard {}\n", env!("CARGO_PKG_VERSION"))
+        }
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.render().to_string()
+        }
         _ => {
             let text = e.render().to_string();
             let first = text
@@ -150,64 +164,12 @@ fn clap_report(e: &clap::Error) -> String {
     }
 }
 
-/// The watchdog's inputs, set up before argument parsing so that an
-/// engine's early SIGTERM is not lost: the signal handlers (signal-hook's,
-/// no code of ours runs in signal context) write a byte into a socket pair
-/// and raise a flag that tells SIGINT from SIGTERM.
-struct Watchdog {
-    wake: UnixStream,
-    interrupted: Arc<AtomicBool>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Watchdog {
-    fn arm() -> Option<Watchdog> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let (wake, signalled) = UnixStream::pair().ok()?;
-        let interrupted = Arc::new(AtomicBool::new(false));
-        // The flag is registered first, so it is set before the byte wakes
-        // the watchdog.
-        signal_hook::flag::register(SIGINT, Arc::clone(&interrupted)).ok()?;
-        signal_hook::low_level::pipe::register(SIGINT, signalled.try_clone().ok()?).ok()?;
-        signal_hook::low_level::pipe::register(SIGTERM, signalled).ok()?;
-        Some(Watchdog { wake, interrupted })
-    }
-
-    /// One thread waits for a signal or the timeout (0 = none), whichever
-    /// comes first, writes the UNKNOWN line and calls `abort`. One thread, not
-    /// one per cause: on a small VM each thread cost a quarter of a
-    /// millisecond, a sixth of a whole check.
-    fn start(self, timeout: u64, abort: fn()) {
-        let _ = std::thread::Builder::new()
-            .name("watchdog".into())
-            .spawn(move || {
-                let Watchdog {
-                    mut wake,
-                    interrupted,
-                } = self;
-                let limit = (timeout > 0).then(|| Duration::from_secs(timeout));
-                if wake.set_read_timeout(limit).is_err() {
-                    return;
-                }
-                let message = match wake.read(&mut [0u8]) {
-                    Ok(1..) if interrupted.load(Ordering::SeqCst) => {
-                        "terminated by SIGINT".to_string()
-                    }
-                    Ok(1..) => "terminated by SIGTERM".to_string(),
-                    Err(e)
-                        if limit.is_some()
-                            && matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                            ) =>
-                    {
-                        format!("timed out after {timeout} s (-t)")
-                    }
-                    // The write end is never closed; nothing else to report.
-                    _ => return,
-                };
-                if emit(&unknown_line(&message)) {
-                    abort();
-                }
-            });
+    #[test]
+    fn signal_lines_are_unknown_lines() {
+        assert_eq!(unknown_line("x"), format!("{UNKNOWN_START}x\n"));
     }
 }

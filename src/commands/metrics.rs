@@ -22,9 +22,10 @@ pub fn scrape(
 ) -> Exposition {
     let started = Instant::now();
     let mut e = match load(source) {
-        Ok(loaded) => {
-            let server = prometheus::Server::inspect(&loaded, capacity);
-            prometheus::up(&loaded, &server, max_vhosts)
+        Ok(mut loaded) => {
+            let server = prometheus::Server::inspect(&loaded);
+            server.apply(&mut loaded);
+            prometheus::up(&loaded, &server, capacity, max_vhosts)
         }
         Err(_) => prometheus::down(),
     };

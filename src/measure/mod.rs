@@ -1,10 +1,12 @@
 //! Figures computed once from a decoded scoreboard, for every consumer
 //! (check, command) to judge and render: the worker pool against its
 //! capacity ([`pool`]), busy workers per vhost ([`vhosts`]) and the
-//! requests in flight with their ages ([`inflight`]). Counting follows
-//! mod_status's rules ([`crate::scoreboard::rules`]); nothing here formats
+//! requests in flight with their ages ([`inflight`]), and mod_status's
+//! `?auto` figures ([`auto`]). Counting follows
+//! mod_status's rules ([`crate::scoreboard::rules`]); nothing here writes
 //! text for people.
 
+pub mod auto;
 pub mod inflight;
 pub mod pool;
 pub mod vhosts;

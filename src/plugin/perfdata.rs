@@ -109,8 +109,11 @@ pub fn sanitize_label(raw: &str) -> String {
         && bytes.iter().all(|&b| clean(b))
         && bytes[0] != b'_'
         && bytes[bytes.len() - 1] != b'_'
-        && !raw.contains("__")
-        && !raw.contains("::")
+        // A pair scan: `str::contains` sets up a substring searcher per
+        // call, which cost more than the rest of rendering.
+        && !bytes
+            .windows(2)
+            .any(|w| w[0] == w[1] && matches!(w[0], b'_' | b':'))
     {
         return raw.to_owned();
     }

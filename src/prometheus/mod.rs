@@ -10,7 +10,7 @@
 
 pub mod exposition;
 
-use crate::commands::status;
+use crate::measure::auto;
 use crate::measure::{inflight, vhosts, Capacity, Pool};
 use crate::plugin::text::escape_bytes;
 use crate::scoreboard::{self, HttpdVersion, Loaded, Mpm};
@@ -20,28 +20,46 @@ pub use exposition::{Exposition, Format, Kind};
 /// series by default; the rest are summed as `vhost="(other)"`.
 pub const DEFAULT_MAX_VHOSTS: usize = 20;
 
-/// What the segment does not record about the httpd that wrote it, looked
-/// up once per httpd parent: its server description (apache_info's
-/// `version` label) and the configured pool (`--max-workers`, else the
-/// running httpd's configuration, as for the checks).
+/// What the segment does not record about the httpd that wrote it, read
+/// from its parent's binary once per parent: its version (the segment's
+/// layout gives only a range) and server description (apache_info's
+/// `version` label).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Server {
-    /// `Apache/2.4.71 (Debian)`, from the running binary.
+    pub parent: Option<i32>,
+    pub version: Option<HttpdVersion>,
+    /// `Apache/2.4.71 (Debian)`.
     pub description: Option<String>,
-    pub capacity: Capacity,
 }
 
 impl Server {
-    pub fn inspect(loaded: &Loaded, capacity: Capacity) -> Server {
-        let description = loaded
-            .live
-            .as_ref()
-            .and_then(|l| l.parent)
-            .and_then(scoreboard::live::read_exe)
-            .and_then(|exe| description_in(&exe, loaded.version));
+    /// The binary of the parent `loaded`'s live check found (unreadable
+    /// without root: the process is root's).
+    pub fn inspect(loaded: &Loaded) -> Server {
+        let parent = loaded.live.as_ref().and_then(|l| l.parent);
+        let exe = parent.and_then(scoreboard::live::read_exe);
+        let version = exe.as_deref().and_then(HttpdVersion::find_in);
+        let description = exe
+            .as_deref()
+            .zip(version)
+            .and_then(|(exe, v)| description_in(exe, v));
         Server {
+            parent,
+            version,
             description,
-            capacity,
+        }
+    }
+
+    /// Whether this describes the httpd `loaded` names.
+    pub fn is_of(&self, loaded: &Loaded) -> bool {
+        self.parent == loaded.live.as_ref().and_then(|l| l.parent)
+    }
+
+    /// The binary's version, unless one was given or already read.
+    pub fn apply(&self, loaded: &mut Loaded) {
+        if let (Some(v), false) = (self.version, loaded.version_known) {
+            loaded.version = v;
+            loaded.version_known = true;
         }
     }
 }
@@ -110,7 +128,7 @@ const STATE_LABELS: [&str; 11] = [
 ];
 
 /// A scrape of a segment that was read.
-pub fn up(loaded: &Loaded, server: &Server, max_vhosts: usize) -> Exposition {
+pub fn up(loaded: &Loaded, server: &Server, capacity: Capacity, max_vhosts: usize) -> Exposition {
     let mut e = Exposition::default();
     e.set("apache_up", Kind::Gauge, UP_HELP, &[], 1.0);
     let v = loaded.version;
@@ -142,12 +160,12 @@ pub fn up(loaded: &Loaded, server: &Server, max_vhosts: usize) -> Exposition {
         1.0,
     );
 
-    let pool = Pool::measure(loaded, server.capacity);
+    let pool = Pool::measure(loaded, capacity);
     let s = &pool.summary;
     // apache_cpuload is a plain Gauge there: 0 until CPULoad sets it.
     e.set("apache_cpuload", Kind::Gauge, CPULOAD_HELP, &[], 0.0);
     let (mut cpu_user, mut cpu_system, mut cpu_found) = (0.0, 0.0, false);
-    for (key, field) in status::fields(loaded, s) {
+    for (key, field) in auto::fields(loaded, s) {
         let Some(value) = field.value() else {
             continue;
         };
@@ -232,6 +250,7 @@ fn segment_only(e: &mut Exposition, loaded: &Loaded, pool: &Pool, max_vhosts: us
         &[],
         if loaded.is_stale() { 0.0 } else { 1.0 },
     );
+    listen_queues(e, loaded);
     let f = e.family(
         "apache_segment_vhost_busy_workers",
         Kind::Gauge,
@@ -254,6 +273,37 @@ fn segment_only(e: &mut Exposition, loaded: &Loaded, pool: &Pool, max_vhosts: us
     }
     if loads.len() > max_vhosts {
         f.set(&[("vhost", "(other)")], other as f64);
+    }
+}
+
+/// The httpd parent's listening sockets: connections waiting for a worker
+/// to accept them, and the kernel's limit (needs the rights to read the
+/// parent's descriptors: root; left out otherwise).
+fn listen_queues(e: &mut Exposition, loaded: &Loaded) {
+    let Some(parent) = loaded.live.as_ref().and_then(|l| l.parent) else {
+        return;
+    };
+    let Ok(queues) = crate::process::listen::measure(parent, &Default::default()) else {
+        return;
+    };
+    for s in &queues.sockets {
+        let address = s.address.to_string();
+        e.set(
+            "apache_segment_listen_queue_connections",
+            Kind::Gauge,
+            "Connections established on a listening socket of httpd and waiting to be accepted",
+            &[("address", &address)],
+            s.queued as f64,
+        );
+        if let Some(backlog) = s.backlog {
+            e.set(
+                "apache_segment_listen_backlog_connections",
+                Kind::Gauge,
+                "The most connections the kernel queues on that socket (ListenBacklog capped by net.core.somaxconn)",
+                &[("address", &address)],
+                backlog as f64,
+            );
+        }
     }
 }
 

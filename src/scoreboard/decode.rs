@@ -10,6 +10,7 @@ use super::detect::{self, Detected, Hints};
 use super::error::Error;
 use super::layout::{self, Field, Layout, WorkerFields};
 use super::le;
+pub use crate::shm::segment::Bytes;
 
 /// `struct tms` values in clock ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -301,10 +302,11 @@ impl<'a> Record<'a> {
     }
 }
 
-/// An owned copy of a segment, decoded with a [`Layout`].
+/// A segment (a copy, or the live one mapped read-only: see
+/// `shm::segment`), decoded with a [`Layout`].
 #[derive(Clone)]
 pub struct Scoreboard {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     /// Start of the scoreboard area: 8 for POSIX/mmap segments (after the
     /// `apr_size_t` header), 0 for SysV.
     base: usize,
@@ -326,8 +328,13 @@ pub enum Form {
 const HEADER: usize = 8;
 
 impl Scoreboard {
-    /// Decodes an owned copy of a whole segment.
-    pub fn from_bytes(bytes: Vec<u8>, form: Form, hints: &Hints) -> Result<Scoreboard, Error> {
+    /// Decodes a whole segment.
+    pub fn from_bytes(
+        bytes: impl Into<Bytes>,
+        form: Form,
+        hints: &Hints,
+    ) -> Result<Scoreboard, Error> {
+        let bytes = bytes.into();
         let (base, found) = Scoreboard::probe(&bytes, form, hints)?;
         Ok(Scoreboard::new(bytes, base, found))
     }
@@ -349,7 +356,8 @@ impl Scoreboard {
     }
 
     /// Builds the scoreboard from a [`probe`](Self::probe) result.
-    pub fn new(bytes: Vec<u8>, base: usize, found: Detected) -> Scoreboard {
+    pub fn new(bytes: impl Into<Bytes>, base: usize, found: Detected) -> Scoreboard {
+        let bytes = bytes.into();
         let rec = Record(bytes.get(base..).unwrap_or(&[]));
         let g = found.layout.global;
         let global = Global {
@@ -376,13 +384,13 @@ impl Scoreboard {
         &self.global
     }
 
-    /// The whole segment as it was copied (header included).
+    /// The whole segment as it was read (header included).
     pub fn segment_bytes(&self) -> &[u8] {
         &self.bytes
     }
 
-    /// Gives the copy back (to decode it again with another layout).
-    pub fn into_bytes(self) -> Vec<u8> {
+    /// Gives the bytes back (to decode them again with another layout).
+    pub fn into_bytes(self) -> Bytes {
         self.bytes
     }
 

@@ -18,6 +18,15 @@ pub enum Rules {
 }
 
 impl Rules {
+    /// Which mod_status, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rules::Httpd22 => "2.0/2.2",
+            Rules::Httpd24 => "2.4.0-2.4.57",
+            Rules::Httpd2458 => "2.4.58+",
+        }
+    }
+
     pub fn for_version(v: HttpdVersion) -> Rules {
         if v < HttpdVersion::new(2, 4, 0) {
             Rules::Httpd22
@@ -94,6 +103,10 @@ pub struct Summary {
     pub busy: usize,
     pub idle: usize,
     pub graceful: usize,
+    /// Requests still running in processes quiescing after a graceful
+    /// restart, which mod_status counts nowhere (those of other old
+    /// processes it counts as busy or graceful).
+    pub finishing: usize,
     /// Slot counts per status value (index = status, 11 = values > 10),
     /// over the slots that are printed (disabled slots left out).
     pub status_counts: [usize; 12],
@@ -131,8 +144,21 @@ pub fn summarize(sb: &Scoreboard, rules: Rules, limits: MpmLimits) -> Summary {
     for p in sb.processes() {
         let mut per_process = Tms::default();
         let counted = p.is_counted();
+        let old = p.pid != 0 && p.quiescing != 0;
         for w in sb.row(&p) {
             let res = w.status();
+            if old
+                && (w.in_flight()
+                    || matches!(
+                        res,
+                        status::BUSY_READ
+                            | status::BUSY_WRITE
+                            | status::BUSY_LOG
+                            | status::BUSY_DNS
+                    ))
+            {
+                s.finishing += 1;
+            }
             if !(rules != Rules::Httpd22
                 && res == status::DEAD
                 && limits.disabled(p.slot, w.thread_slot))

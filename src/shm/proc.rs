@@ -2,12 +2,14 @@
 //! processes a segment names still run, and a running binary's version.
 
 use std::fs;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use super::error::describe_io;
+use super::locate::open_strict;
 
 /// Names httpd runs under.
-fn is_httpd_name(comm: &str) -> bool {
+pub fn is_httpd_name(comm: &str) -> bool {
     matches!(
         comm,
         "apache2"
@@ -25,21 +27,71 @@ fn is_httpd_name(comm: &str) -> bool {
 
 /// `/proc/<pid>/stat`: (comm, ppid).
 pub fn proc_stat(pid: i32) -> Option<(String, i32)> {
-    let stat = read_proc(&format!("/proc/{pid}/stat"), 1024)?;
+    let stat = parse_stat(&read_proc(&format!("/proc/{pid}/stat"), 1024)?)?;
+    Some((stat.comm, stat.ppid))
+}
+
+/// What `/proc/PID/stat` says about a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// The command name (at most 15 bytes; any bytes but NUL).
+    pub comm: String,
+    /// `R`, `S`, `D`, `T`, `t`, `Z`, `X`, `I`, ...
+    pub state: u8,
+    pub ppid: i32,
+    /// CPU time used so far (user + system), in clock ticks.
+    pub cpu_ticks: u64,
+}
+
+/// Parses a `/proc/PID/stat` line: the command name sits between the
+/// first `(` and the last `)` (it may hold spaces and parentheses), the
+/// numbered fields of proc(5) follow.
+pub fn parse_stat(stat: &[u8]) -> Option<Stat> {
     let open = stat.iter().position(|&b| b == b'(')?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let comm = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
-    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
-    let ppid = rest.split(' ').nth(1)?.parse().ok()?;
-    Some((comm, ppid))
+    // Fields 3 (state), 4 (ppid), 14 (utime) and 15 (stime).
+    let mut fields = stat.get(close + 2..)?.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let mut number = |skip: usize| -> Option<i64> {
+        std::str::from_utf8(fields.nth(skip)?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let ppid = i32::try_from(number(0)?).ok()?;
+    let utime = number(9).and_then(|t| u64::try_from(t).ok());
+    let stime = number(0).and_then(|t| u64::try_from(t).ok());
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        cpu_ticks: utime.unwrap_or(0).saturating_add(stime.unwrap_or(0)),
+    })
 }
 
 /// A /proc file in as few reads as it takes: `fs::read` sees a size of 0
-/// and probes with 32-byte reads, six of them for one `stat` line.
+/// and probes with 32-byte reads, six of them for one `stat` line, and
+/// `read_to_end` asks `statx` and `lseek` first; plain reads into a buffer
+/// of the `expected` size (grown if it fills) need only `open` and `read`.
 pub fn read_proc(path: &str, expected: usize) -> Option<Vec<u8>> {
     use std::io::Read;
-    let mut bytes = Vec::with_capacity(expected);
-    fs::File::open(path).ok()?.read_to_end(&mut bytes).ok()?;
+    let mut file = fs::File::open(path).ok()?;
+    let mut bytes = vec![0u8; expected.max(64)];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(2 * len, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    bytes.truncate(len);
     Some(bytes)
 }
 
@@ -53,6 +105,36 @@ pub struct Instance {
     pub segment: Option<String>,
     pub mpm: Option<String>,
     pub note: Option<String>,
+    /// Its maps show an anonymous shared scoreboard and no named one.
+    #[serde(skip)]
+    pub anonymous: bool,
+}
+
+impl Instance {
+    /// The configuration line that gives this httpd a scoreboard other
+    /// processes can read (`path`, else the README's default for its binary).
+    pub fn scoreboard_line(&self, path: Option<&Path>) -> String {
+        let path = match path {
+            Some(p) => p.display().to_string(),
+            None if self
+                .binary
+                .as_ref()
+                .and_then(|b| b.file_name())
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"apache2")) =>
+            {
+                "/run/apache2/apache_scoreboard".into()
+            }
+            None => "/run/httpd/apache_scoreboard".into(),
+        };
+        format!("ScoreBoardFile {path}")
+    }
+}
+
+/// Whether this process sees every process in `/proc` (not so with
+/// `hidepid=invisible` for another user's): only then does an empty list of
+/// instances mean that httpd does not run.
+pub fn sees_all_processes() -> bool {
+    fs::metadata("/proc/1/stat").is_ok()
 }
 
 /// Running httpd parents: httpd-named processes whose parent is not one.
@@ -65,7 +147,16 @@ pub fn instances() -> Vec<Instance> {
         .filter_map(|pid| {
             let (comm, ppid) = proc_stat(pid)?;
             let parent_is_httpd = proc_stat(ppid).is_some_and(|(pc, _)| pc == comm);
-            (is_httpd_name(&comm) && !parent_is_httpd).then(|| describe_instance(pid))
+            (is_httpd_name(&comm) && !parent_is_httpd).then(|| {
+                let mut inst = describe_instance(pid);
+                if super::privilege::mode() == super::privilege::Mode::Root {
+                    if let Err(why) = trusted_parent(pid) {
+                        inst.segment = None;
+                        inst.note = Some(format!("not trusted by root: {why}"));
+                    }
+                }
+                inst
+            })
         })
         .collect();
     found.sort_by_key(|i| i.pid);
@@ -73,6 +164,11 @@ pub fn instances() -> Vec<Instance> {
 }
 
 fn describe_instance(pid: i32) -> Instance {
+    // cmdline and maps wait while the process holds its memory map locked.
+    crate::watchdog::guard(|| describe(pid))
+}
+
+fn describe(pid: i32) -> Instance {
     let binary = fs::read_link(format!("/proc/{pid}/exe")).ok();
     let config = fs::read(format!("/proc/{pid}/cmdline")).ok().and_then(|c| {
         let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
@@ -88,6 +184,7 @@ fn describe_instance(pid: i32) -> Instance {
         segment: None,
         mpm: None,
         note: None,
+        anonymous: false,
     };
     match fs::read_to_string(format!("/proc/{pid}/maps")) {
         Ok(maps) => {
@@ -95,12 +192,12 @@ fn describe_instance(pid: i32) -> Instance {
             let mut anonymous = false;
             for line in maps.lines() {
                 let name = line.split_whitespace().nth(5).unwrap_or("");
-                if name.starts_with("/dev/shm/ShM.") {
+                if is_shm_object(name) {
                     inst.segment = Some(name.to_string());
-                } else if let Some(key) = name.strip_prefix("/SYSV") {
+                } else if name.starts_with("/SYSV") {
+                    // A SysV attachment: the "inode" column is the shmid.
                     let shmid = line.split_whitespace().nth(4).unwrap_or("0");
                     inst.segment = Some(format!("shmid:{shmid}"));
-                    let _ = key;
                 } else if name == "/dev/zero"
                     && line
                         .split_whitespace()
@@ -111,7 +208,11 @@ fn describe_instance(pid: i32) -> Instance {
                 }
             }
             if inst.segment.is_none() && anonymous {
-                inst.note = Some("anonymous scoreboard: set ScoreBoardFile in the httpd configuration (see README)".into());
+                inst.anonymous = true;
+                inst.note = Some(format!(
+                    "anonymous scoreboard: add `{}` to the httpd configuration to read it",
+                    inst.scoreboard_line(None)
+                ));
             }
         }
         Err(e) => inst.note = Some(format!("cannot read /proc/{pid}/maps: {}", describe_io(&e))),
@@ -119,12 +220,75 @@ fn describe_instance(pid: i32) -> Instance {
     inst
 }
 
+/// `/dev/shm/ShM.<hex>H<hex>`, the only POSIX object names APR makes.
+fn is_shm_object(name: &str) -> bool {
+    name.strip_prefix("/dev/shm/ShM.")
+        .and_then(|rest| rest.split_once('H'))
+        .is_some_and(|(a, b)| {
+            [a, b]
+                .iter()
+                .all(|h| !h.is_empty() && h.len() <= 8 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+        })
+}
+
+/// Whether root may trust an httpd parent: it runs as root (every uid 0),
+/// from an executable that root owns and only root may write, in a
+/// directory that root owns and only root may write, reached through no
+/// symlink. Otherwise why not.
+pub fn trusted_parent(pid: i32) -> Result<(), String> {
+    let status = read_proc(&format!("/proc/{pid}/status"), 2048).ok_or("no status")?;
+    let uids = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Uid:"))
+        .ok_or("no Uid line")?;
+    let root = uids
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .all(|w| w == b"0");
+    if !root {
+        return Err("does not run as root".into());
+    }
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).map_err(|_| "executable unknown")?;
+    let dir = exe.parent().ok_or("executable unknown")?;
+    let root_only = |meta: &fs::Metadata| meta.uid() == 0 && meta.mode() & 0o022 == 0;
+    let binary = open_strict(&exe, false)
+        .and_then(|f| f.metadata())
+        .map_err(|_| format!("{} cannot be opened without a symlink", exe.display()))?;
+    let directory = open_strict(dir, true)
+        .and_then(|f| f.metadata())
+        .map_err(|_| format!("{} cannot be opened without a symlink", dir.display()))?;
+    // The file the process runs must be the one the name leads to.
+    let running = fs::metadata(format!("/proc/{pid}/exe")).map_err(|_| "executable unknown")?;
+    if (running.dev(), running.ino()) != (binary.dev(), binary.ino()) {
+        return Err(format!("{} was replaced", exe.display()));
+    }
+    if !root_only(&binary) || !root_only(&directory) {
+        return Err(format!(
+            "{} or its directory is not root's alone",
+            exe.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The MPM module a process has mapped (Debian loads MPMs as modules).
 pub fn mpm_from_maps(maps: &str) -> Option<String> {
-    ["event", "worker", "prefork"]
-        .into_iter()
-        .find(|m| maps.contains(&format!("mod_mpm_{m}.so")))
-        .map(String::from)
+    mpm_in_maps(maps.as_bytes()).map(String::from)
+}
+
+/// [`mpm_from_maps`] on the raw bytes: the first mapping whose path ends
+/// in `/mod_mpm_NAME.so` (a vectorised search: maps run to several KB).
+fn mpm_in_maps(maps: &[u8]) -> Option<&'static str> {
+    memchr::memmem::find_iter(maps, b"/mod_mpm_").find_map(|at| {
+        let rest = &maps[at + b"/mod_mpm_".len()..];
+        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        match line {
+            b"event.so" => Some("event"),
+            b"worker.so" => Some("worker"),
+            b"prefork.so" => Some("prefork"),
+            _ => None,
+        }
+    })
 }
 
 /// What the running server that owns a segment says about itself.
@@ -168,12 +332,21 @@ pub fn live_info(pids: impl IntoIterator<Item = i32>) -> LiveInfo {
             info.parent.get_or_insert(ppid);
         }
     }
-    if let Some(&child) = info.live_children.first() {
-        info.mpm = read_proc(&format!("/proc/{child}/maps"), 64 * 1024)
-            .and_then(|maps| String::from_utf8(maps).ok())
-            .as_deref()
-            .and_then(mpm_from_maps);
-    }
+    // The parent's mappings first: the same modules without the worker
+    // threads' stacks (an event child of Debian's defaults lists twice as
+    // many lines). A child's where only it is readable (same user).
+    let readers = info
+        .parent
+        .into_iter()
+        .chain(info.live_children.first().copied());
+    // A maps read waits while the process holds its memory map locked:
+    // guarded.
+    info.mpm = crate::watchdog::guard(|| {
+        readers
+            .filter_map(|pid| read_proc(&format!("/proc/{pid}/maps"), 32 * 1024))
+            .find_map(|maps| mpm_in_maps(&maps))
+            .map(String::from)
+    });
     info
 }
 
@@ -185,6 +358,25 @@ pub fn read_exe(pid: i32) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mpm_from_the_module_file_name() {
+        let maps = "7f33-7f34 r--p 00000000 fe:00 1 /usr/lib/apache2/modules/mod_status.so\n\
+                    7f35-7f36 r-xp 00004000 fe:00 2 /usr/lib/apache2/modules/mod_mpm_event.so\n\
+                    7f37-7f38 rw-p 00000000 00:00 0 \n";
+        assert_eq!(mpm_from_maps(maps).as_deref(), Some("event"));
+        assert_eq!(mpm_from_maps("x /srv/mod_mpm_event.so.bak\n"), None);
+        assert_eq!(mpm_from_maps(""), None);
+    }
+
+    #[test]
+    fn stat_lines_with_odd_command_names() {
+        let line = b"42 (a) b (c) D 7 42 42 0 -1 4194560 1 0 0 0 150 25 0 0 20 0 1 0 9 0 0\n";
+        let s = parse_stat(line).expect("parses");
+        assert_eq!(s.comm, "a) b (c");
+        assert_eq!((s.state, s.ppid, s.cpu_ticks), (b'D', 7, 175));
+        assert_eq!(parse_stat(b"42 (x S 1"), None);
+    }
 
     #[test]
     fn proc_stat_parses_self() {

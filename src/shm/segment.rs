@@ -1,18 +1,161 @@
-//! Copies a segment into an owned buffer. The only module with `unsafe`
-//! code: SysV shared memory can only be read through `shmat`, which hands
-//! back a raw pointer. The segment is attached `SHM_RDONLY`, copied once and
-//! detached before anything decodes it; no reference into live shared memory
-//! survives this module, and nothing here writes, locks or resizes it.
+//! The bytes of a segment. The only module of the reading layer with
+//! `unsafe` code: SysV shared memory can only be read through `shmat`, and
+//! a live POSIX object is read through a read-only mapping, both of which
+//! hand back a raw pointer. Nothing here writes, locks or resizes a segment.
 //!
-//! POSIX shm objects (`/dev/shm/ShM.*`), mapped files and snapshots are read
-//! with plain `pread` through a file descriptor instead of a mapping: a
-//! mapped file that another process shrinks kills the reader with SIGBUS,
-//! a `read` just comes back short.
+//! [`Bytes`] is what decoding sees: a read-only view of the live segment
+//! where it cannot shrink under us, an owned copy where it could.
+//! * SysV segments never change size: attached `SHM_RDONLY` and read in
+//!   place until dropped.
+//! * A POSIX shm object (tmpfs) that only root can resize (owned by root,
+//!   writable by nobody else: httpd's `/dev/shm/ShM.*`) is mapped
+//!   read-only: no copy, and only the pages a check reads are touched.
+//! * Anything else (a user's snapshot, a file elsewhere) is copied with
+//!   plain `pread`: a mapped file that another process shrinks would kill
+//!   the reader with SIGBUS, a `read` just comes back short.
+//!
+//! Mapped bytes change while they are read (httpd keeps writing): they are
+//! untrusted input like a copy, and a field read twice may differ, exactly
+//! as two copies would; decoding never relies on a byte keeping its value.
 #![allow(unsafe_code)]
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::ops::Deref;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::io::AsRawFd;
+use std::ptr::NonNull;
+
+/// A segment's bytes: owned, or a read-only view of live shared memory.
+pub struct Bytes(Inner);
+
+enum Inner {
+    Owned(Vec<u8>),
+    /// `len` readable bytes at `ptr`, released by `munmap` or `shmdt`.
+    Mapped {
+        ptr: NonNull<u8>,
+        len: usize,
+        sysv: bool,
+    },
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Inner::Owned(v) => v,
+            // SAFETY: `ptr` is a PROT_READ mapping (or SHM_RDONLY
+            // attachment) of `len` bytes that stays until `drop`; the
+            // object behind it cannot shrink (module comment), so every
+            // byte stays readable for the borrow's lifetime. Other
+            // processes may change the contents meanwhile: they are
+            // read as untrusted plain bytes.
+            Inner::Mapped { ptr, len, .. } => unsafe {
+                std::slice::from_raw_parts(ptr.as_ptr(), *len)
+            },
+        }
+    }
+}
+
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        if let Inner::Mapped { ptr, len, sysv } = self.0 {
+            if sysv {
+                // SAFETY: `ptr` came from shmat and nothing borrows it
+                // any more (`&mut self`).
+                unsafe { libc::shmdt(ptr.as_ptr().cast()) };
+            } else {
+                // SAFETY: `ptr`/`len` are the mmap below and nothing
+                // borrows it any more (`&mut self`).
+                unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+            }
+        }
+    }
+}
+
+/// A clone is an owned copy.
+impl Clone for Bytes {
+    fn clone(&self) -> Bytes {
+        Bytes::from(self.to_vec())
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Bytes {
+        Bytes(Inner::Owned(v))
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = match self.0 {
+            Inner::Owned(_) => "copied",
+            Inner::Mapped { sysv: true, .. } => "attached",
+            Inner::Mapped { sysv: false, .. } => "mapped",
+        };
+        write!(f, "Bytes({} bytes, {how})", self.len())
+    }
+}
+
+impl Bytes {
+    /// Whether these bytes are live shared memory rather than a copy.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.0, Inner::Mapped { .. })
+    }
+}
+
+/// tmpfs (`/dev/shm`), from linux/magic.h.
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+/// Reads an open regular file whose `fstat` is `meta`: mapped read-only if
+/// only root can resize it and it lives on tmpfs (a root httpd's POSIX
+/// object), else copied.
+pub fn read_file(file: &File, meta: &std::fs::Metadata) -> io::Result<Bytes> {
+    let len = meta.len();
+    if len > MAX_SEGMENT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{len} bytes is too large for a scoreboard"),
+        ));
+    }
+    let only_root_resizes = meta.uid() == 0 && meta.mode() & 0o022 == 0;
+    if len == 0 || !only_root_resizes || !on_tmpfs(file) {
+        return copy_file(file, len).map(Bytes::from);
+    }
+    // SAFETY: a fresh read-only shared mapping at an address the kernel
+    // chooses touches no existing memory; the file descriptor is valid for
+    // the call (the mapping keeps its own reference to the object).
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len as usize,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    match NonNull::new(addr.cast::<u8>()) {
+        Some(ptr) if addr != libc::MAP_FAILED => Ok(Bytes(Inner::Mapped {
+            ptr,
+            len: len as usize,
+            sysv: false,
+        })),
+        _ => copy_file(file, len).map(Bytes::from),
+    }
+}
+
+fn on_tmpfs(file: &File) -> bool {
+    // SAFETY: statfs is a plain C struct for which all-zero bytes are a
+    // valid value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes one statfs into `st`, which we own.
+    let ok = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } == 0;
+    ok && st.f_type as i64 == TMPFS_MAGIC
+}
+
+/// Bytes per `pread` of a copy.
+const CHUNK: usize = 4 << 20;
 
 /// Largest segment accepted (a 20000 × 64-slot 2.4 scoreboard is 430 MB).
 pub const MAX_SEGMENT: u64 = 1 << 31;
@@ -29,7 +172,10 @@ pub fn copy_file(file: &File, len: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];
     let mut done = 0;
     while done < buf.len() {
-        match file.read_at(&mut buf[done..], done as u64) {
+        // In chunks: a signal's handler runs only between reads, and one
+        // read of hundreds of MB would hold it (and -t) back for seconds.
+        let end = buf.len().min(done + CHUNK);
+        match file.read_at(&mut buf[done..end], done as u64) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -51,6 +197,8 @@ pub struct SysvInfo {
     pub size: u64,
     pub creator_pid: i32,
     pub attached: u64,
+    /// The owner (`shm_perm.uid`).
+    pub owner: u32,
 }
 
 /// `shmget(key, 0, 0)`: the id of an existing segment.
@@ -65,8 +213,8 @@ pub fn sysv_id(key: i32) -> io::Result<i32> {
     }
 }
 
-/// Attaches segment `shmid` read-only, copies it and detaches it.
-pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
+/// `IPC_STAT` of segment `shmid` (fails once it is removed).
+pub fn sysv_stat(shmid: i32) -> io::Result<SysvInfo> {
     // SAFETY: shmid_ds is a plain C struct for which all-zero bytes are a
     // valid value.
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
@@ -75,12 +223,19 @@ pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
     if unsafe { libc::shmctl(shmid, libc::IPC_STAT, &mut ds) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    let info = SysvInfo {
+    Ok(SysvInfo {
         shmid,
         size: ds.shm_segsz as u64,
         creator_pid: ds.shm_cpid,
         attached: ds.shm_nattch as u64,
-    };
+        owner: ds.shm_perm.uid,
+    })
+}
+
+/// Attaches segment `shmid` read-only (SysV segments never change size: it
+/// is read in place and detached when the [`Bytes`] are dropped).
+pub fn attach_sysv(shmid: i32) -> io::Result<(Bytes, SysvInfo)> {
+    let info = sysv_stat(shmid)?;
     if info.size > MAX_SEGMENT {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -93,12 +248,38 @@ pub fn copy_sysv(shmid: i32) -> io::Result<(Vec<u8>, SysvInfo)> {
     if addr as isize == -1 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the kernel mapped at least shm_segsz readable bytes at `addr`
-    // (segments never shrink), they stay mapped until the shmdt below, and
-    // the slice is copied out before that and never kept.
-    let bytes =
-        unsafe { std::slice::from_raw_parts(addr.cast::<u8>(), info.size as usize) }.to_vec();
-    // SAFETY: `addr` came from the shmat above and nothing borrows it any more.
-    unsafe { libc::shmdt(addr) };
-    Ok((bytes, info))
+    let ptr = NonNull::new(addr.cast::<u8>()).ok_or_else(io::Error::last_os_error)?;
+    // The kernel mapped at least shm_segsz readable bytes at `addr`; they
+    // stay attached until the Bytes are dropped (IPC_RMID included).
+    Ok((
+        Bytes(Inner::Mapped {
+            ptr,
+            len: info.size as usize,
+            sysv: true,
+        }),
+        info,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user's file is copied: changing it afterwards changes nothing.
+    #[test]
+    fn files_others_may_resize_are_copied() {
+        let dir = std::env::temp_dir().join(format!("segment-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        // Writable by others: whoever owns it, it is copied.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let file = File::open(&path).unwrap();
+        let bytes = read_file(&file, &file.metadata().unwrap()).unwrap();
+        assert!(!bytes.is_mapped());
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(&bytes[..], b"0123456789");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -179,7 +179,7 @@ fn heartbeat_cluster_live() {
             r.code == 0 && perfdata(&r.stdout).get("live") == Some(&3.0)
         });
         assert!(
-            first(&run).starts_with("SCOREBOARD OK - 3 members live"),
+            first(&run).starts_with("SCOREBOARD OK - 3/3 members live"),
             "{}",
             run.stdout
         );

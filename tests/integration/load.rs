@@ -111,6 +111,7 @@ fn check_bounds(cmd: &str, r: &Run, capacity: f64) {
         if label.ends_with("_pct") {
             assert!(*v <= 100.0, "{cmd}: {label}={v}: {}", r.stdout);
         } else if !label.starts_with("conns_")
+            && !label.starts_with("listen_")
             && !label.ends_with("_age")
             && label != "processes"
             && !crate::util::COUNTERS.contains(&label.as_str())

@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{perfdata_tokens, TempDir, BIN};
+use crate::util::{perfdata_tokens, TempDir};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The capture every check reads, and the instant its ages are taken at.
@@ -277,8 +277,7 @@ impl Sandbox {
         fs::create_dir(&dir).expect("create plugins/");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod plugins/");
         let bin = dir.join("apache-scoreboard");
-        fs::copy(BIN, &bin).expect("copy the binary");
-        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod the binary");
+        crate::util::install_binary(&bin);
         for case in &CASES {
             symlink("apache-scoreboard", dir.join(case.applet)).expect("symlink a check");
         }
@@ -333,11 +332,22 @@ impl Checks {
 
     /// Runs the case directly: the reference every client is held to.
     fn run(&self, case: &Case) -> Direct {
-        let out = Command::new(self.program(case))
-            .args(self.args(case))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run a check");
+        // ETXTBSY: another test thread forked while the copy of the binary
+        // was still open for writing here; its child closes it at exec.
+        let mut tries = 0;
+        let out = loop {
+            match Command::new(self.program(case))
+                .args(self.args(case))
+                .stdin(Stdio::null())
+                .output()
+            {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other.expect("run a check"),
+            }
+        };
         let direct = Direct {
             code: out.status.code().expect("exit code"),
             stdout: String::from_utf8(out.stdout).expect("UTF-8 output"),

@@ -33,7 +33,39 @@ fn symlinks_equal_subcommands() {
         let help = run_program(&link, &["--help".to_string()]);
         assert_eq!(help.code, 3);
         assert!(help.stdout.contains(check), "{check}: {}", help.stdout);
+        for flag in ["-V", "--version"] {
+            let version = run_program(&link, &[flag.to_string()]);
+            assert_eq!((version.code, version.stdout.as_str()), (3, VERSION_LINE));
+        }
     }
+    // The cluster check reads mod_heartmonitor's storage.
+    let check = "check_heartbeat_cluster";
+    let link = dir.join(check);
+    std::os::unix::fs::symlink(BIN, &link).expect("symlink");
+    let storage = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/heartbeat/slotmem-busy/slotmem.bin");
+    let args: Vec<String> = [
+        "--storage",
+        &storage.display().to_string(),
+        "--at",
+        "2026-11-21T01:42:58.167346Z",
+        "--expect",
+        "3",
+        "-w",
+        "10",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let direct = run_program(&link, &args);
+    let mut sub = vec![check.to_string()];
+    sub.extend(args);
+    let via_sub = run_bin(&sub);
+    assert_eq!(direct.stdout, via_sub.stdout);
+    assert_eq!((direct.code, via_sub.code), (1, 1), "{}", direct.stdout);
+    let help = run_program(&link, &["--help".to_string()]);
+    assert_eq!(help.code, 3);
+    assert!(help.stdout.contains("--member"), "{}", help.stdout);
 }
 
 #[test]
@@ -46,6 +78,10 @@ fn usage_errors_are_one_unknown_line() {
         vec!["status", "--at", "yesterday"],
         vec!["check_vhost_saturation", "--max-workers", "0"],
         vec!["check_scoreboard_busy", "--threads-per-child", "0"],
+        vec!["check_heartbeat_cluster", "--member", "web1"],
+        vec!["check_heartbeat_cluster", "--max-age", "soon"],
+        vec!["check_heartbeat_cluster", "--metric", "queue"],
+        vec!["cluster", "--storage-format", "xml"],
         vec!["frobnicate"],
     ] {
         let args: Vec<String> = args.into_iter().map(String::from).collect();
@@ -66,4 +102,37 @@ fn usage_errors_are_one_unknown_line() {
     }
     let run = run_bin(&[]);
     assert_eq!(run.code, 3);
+}
+
+const VERSION_LINE: &str = concat!("apache-scoreboard ", env!("CARGO_PKG_VERSION"), "\n");
+
+/// `-V` and `--version` on the binary and on every subcommand print the
+/// same line and exit 3.
+#[test]
+fn every_subcommand_has_version() {
+    use clap::CommandFactory;
+    let mut applet = apache_scoreboard::cli::Applet::command();
+    applet.build();
+    let main = applet
+        .find_subcommand("apache-scoreboard")
+        .expect("the main command")
+        .clone();
+    let subcommands: Vec<String> = main
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+        .map(|c| c.get_name().to_string())
+        .collect();
+    assert!(subcommands.len() >= 7, "{subcommands:?}");
+    for flag in ["-V", "--version"] {
+        let run = run_bin(&[flag.to_string()]);
+        assert_eq!((run.code, run.stdout.as_str()), (3, VERSION_LINE), "{flag}");
+        for sub in &subcommands {
+            let run = run_bin(&[sub.clone(), flag.to_string()]);
+            assert_eq!(
+                (run.code, run.stdout.as_str()),
+                (3, VERSION_LINE),
+                "{sub} {flag}"
+            );
+        }
+    }
 }

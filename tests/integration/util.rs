@@ -77,6 +77,21 @@ pub fn spawn(
         .expect("spawn apache-scoreboard")
 }
 
+/// Copies the binary to `to`, mode 0755, for a test that runs it from
+/// there. The copy is made by install(1), a process of its own: a file this
+/// process held open for writing could be inherited by a child that
+/// another test thread forks at that instant, and exec'ing the copy would
+/// then fail with "Text file busy" (ETXTBSY) until that child execs.
+pub fn install_binary(to: &Path) {
+    let ok = Command::new("install")
+        .args(["-m", "0755", BIN])
+        .arg(to)
+        .status()
+        .expect("run install(1)")
+        .success();
+    assert!(ok, "install {BIN} {}", to.display());
+}
+
 /// Runs `apache-scoreboard ARGS` (any bytes).
 pub fn run(args: &[OsString]) -> Run {
     wait_bounded(spawn(BIN, args), &format!("{args:?}"))

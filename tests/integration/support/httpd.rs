@@ -496,6 +496,27 @@ impl Httpd {
         Ok((body, value))
     }
 
+    /// Stops the server as `apachectl stop` does (SIGTERM: httpd removes
+    /// its segment) but keeps the ServerRoot, port and configuration for
+    /// [`Httpd::start_again`].
+    pub fn halt(&mut self) -> Result<(), String> {
+        for client in lock(&self.clients).drain(..) {
+            if let Some(stream) = client.upgrade() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        self.terminate()
+    }
+
+    /// Starts a [halted](Httpd::halt) server again with the same
+    /// configuration and port: a new parent creates a new segment under the
+    /// same name (a full restart when run right after `halt`).
+    pub fn start_again(&mut self) -> Result<(), String> {
+        assert!(self.process.is_none(), "start_again(): still running");
+        self.spawn()?;
+        self.wait_ready()
+    }
+
     /// Stops the server: shuts down the sockets of held requests; ends every
     /// running `sleep.cgi` and stall filter (marker `run/stopping`) and waits
     /// up to 2 s for the CGIs to exit, because a worker/event child whose
@@ -1123,8 +1144,6 @@ fn die_with_starting_thread() -> io::Result<()> {
     }
 }
 
-/// kill(2) to exactly one process: pid 0 or anything that would wrap into a
-/// negative pid_t (process groups, "everything") is refused.
 /// Runs a setup tool (cp, a2enmod) to completion; its output in the error.
 fn run_tool(command: &mut Command) -> Result<(), String> {
     let out = command
@@ -1143,7 +1162,9 @@ fn run_tool(command: &mut Command) -> Result<(), String> {
     }
 }
 
-fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
+/// kill(2) to exactly one process: pid 0 or anything that would wrap into a
+/// negative pid_t (process groups, "everything") is refused.
+pub fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)
         .ok()
         .filter(|&pid| pid > 0)
@@ -1180,7 +1201,7 @@ fn child_pids(parent: u32) -> Vec<u32> {
 /// `/dev/shm/ShM.<h1>H<h2>`: APR 1.7's `make_shm_open_safe_name`, h1 the
 /// times-33 hash (`apr_hashfunc_default`), h2 Sedgewick's RS hash over
 /// (signed) chars.
-fn posix_shm_path(file: &Path) -> PathBuf {
+pub fn posix_shm_path(file: &Path) -> PathBuf {
     let bytes = file.as_os_str().as_bytes();
     let h1 = bytes
         .iter()

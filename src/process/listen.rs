@@ -1,0 +1,294 @@
+//! The listen queues of a process's listening TCP sockets: which sockets it
+//! holds (`socket:[INODE]` links in `/proc/PID/fd`) and, for each, the
+//! kernel's accept queue from `/proc/PID/net/tcp` and `tcp6` (the process's
+//! own network namespace). For a socket in state LISTEN (`0A`) the kernel
+//! reports the accept queue's current length as `rx_queue` and its limit
+//! (the backlog, `ListenBacklog` capped by `net.core.somaxconn`) as
+//! `tx_queue`.
+
+use std::fs;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::proc::{for_each_line, Progress};
+
+/// One listening socket.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Socket {
+    pub address: SocketAddr,
+    /// Connections established and waiting for `accept`.
+    pub queued: u64,
+    /// The most the kernel queues before it stops answering, when known.
+    pub backlog: Option<u64>,
+    #[serde(skip)]
+    inode: u64,
+}
+
+/// The listen queues of every socket a process listens on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ListenQueues {
+    pub sockets: Vec<Socket>,
+}
+
+impl ListenQueues {
+    /// Connections waiting to be accepted, on all sockets.
+    pub fn queued(&self) -> u64 {
+        self.sockets.iter().map(|s| s.queued).sum()
+    }
+
+    /// The sum of the sockets' backlogs, when every one is known.
+    pub fn backlog(&self) -> Option<u64> {
+        self.sockets.iter().map(|s| s.backlog).sum()
+    }
+}
+
+/// At most this many descriptors of the process are looked at (an httpd
+/// parent opens its listeners before its many log files).
+const MAX_FDS: usize = 65_536;
+/// `/proc/net/tcp` lists listening sockets first; more than this is never read.
+const MAX_TABLE: u64 = 64 << 20;
+
+/// Measures the listen queues of `pid`; an error when its descriptors
+/// cannot be read (another user's process without root).
+pub fn measure(pid: i32, progress: &Progress) -> Result<ListenQueues, String> {
+    let mut inodes = socket_inodes(pid, progress)?;
+    let mut sockets = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        if inodes.is_empty() {
+            break;
+        }
+        let path = format!("/proc/{pid}/net/{table}");
+        progress.reading(&path);
+        let mut header = true;
+        let read = for_each_line(&path, MAX_TABLE, |line| {
+            if std::mem::take(&mut header) {
+                return true;
+            }
+            let Some(entry) = parse_line(line) else {
+                return true;
+            };
+            // The listening sockets come first: the first other one ends them.
+            if entry.state != LISTEN {
+                return false;
+            }
+            if let Some(i) = inodes.iter().position(|&n| n == entry.inode) {
+                inodes.swap_remove(i);
+                sockets.push(entry.socket);
+            }
+            !inodes.is_empty()
+        });
+        // A kernel without IPv6 has no tcp6.
+        if let Err(e) = read {
+            if table == "tcp" {
+                return Err(format!("cannot read {path}: {e}"));
+            }
+        }
+    }
+    if !sockets.is_empty() {
+        progress.reading("the kernel's socket diagnostics (NETLINK_SOCK_DIAG)");
+        let limits = backlogs();
+        for s in &mut sockets {
+            s.backlog = limits.iter().find(|(i, _)| *i == s.inode).map(|(_, b)| *b);
+        }
+    }
+    sockets.sort_by_key(|s| s.address);
+    Ok(ListenQueues { sockets })
+}
+
+/// Inodes of the sockets among the process's open descriptors.
+fn socket_inodes(pid: i32, progress: &Progress) -> Result<Vec<u64>, String> {
+    let dir = format!("/proc/{pid}/fd");
+    progress.reading(&dir);
+    let entries = fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read {dir}: {}", crate::shm::error::describe_io(&e)))?;
+    let mut inodes = Vec::new();
+    for entry in entries.take(MAX_FDS).flatten() {
+        let Ok(target) = fs::read_link(entry.path()) else {
+            continue;
+        };
+        let target = target.as_os_str().as_encoded_bytes();
+        if let Some(n) = target
+            .strip_prefix(b"socket:[")
+            .and_then(|t| t.strip_suffix(b"]"))
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| t.parse().ok())
+        {
+            inodes.push(n);
+        }
+    }
+    Ok(inodes)
+}
+
+const LISTEN: u8 = 0x0A;
+
+struct Entry {
+    state: u8,
+    inode: u64,
+    socket: Socket,
+}
+
+/// One line of `/proc/net/tcp[6]`:
+/// `sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode ...`.
+fn parse_line(line: &str) -> Option<Entry> {
+    let f: Vec<&str> = line.split_whitespace().take(10).collect();
+    let [_, local, _, st, queues, _, _, _, _, inode] = f.as_slice() else {
+        return None;
+    };
+    let (_, rx) = queues.split_once(':')?;
+    Some(Entry {
+        state: u8::from_str_radix(st, 16).ok()?,
+        inode: inode.parse().ok()?,
+        socket: Socket {
+            address: parse_address(local)?,
+            queued: u64::from_str_radix(rx, 16).ok()?,
+            backlog: None,
+            inode: inode.parse().ok()?,
+        },
+    })
+}
+
+/// `0100007F:1F90` or 32 hex digits `:PORT`: the address is printed as
+/// 32-bit words in the kernel's byte order, the port as a number.
+fn parse_address(text: &str) -> Option<SocketAddr> {
+    let (addr, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        let w = u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16).ok()?;
+        Some(w.to_ne_bytes())
+    };
+    let ip = match addr.len() {
+        8 => Ipv4Addr::from(word(0)?).into(),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            Ipv6Addr::from(b).into()
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// `(inode, backlog)` of every listening TCP socket in this network
+/// namespace, from `SOCK_DIAG_BY_FAMILY` dumps (IPv4 and IPv6); empty when
+/// the kernel does not answer.
+fn backlogs() -> Vec<(u64, u64)> {
+    use nix::sys::socket::{
+        recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
+        SockType,
+    };
+    use std::os::fd::AsRawFd;
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    const NLM_F_REQUEST_DUMP: u16 = 0x1 | 0x300;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const TCP_LISTEN: u32 = 10;
+    let mut found = Vec::new();
+    let Ok(fd) = socket(
+        AddressFamily::Netlink,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    ) else {
+        return found;
+    };
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        // nlmsghdr (16 bytes) + inet_diag_req_v2 (56 bytes), native endian.
+        let mut req = Vec::with_capacity(72);
+        req.extend_from_slice(&72u32.to_ne_bytes());
+        req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        req.extend_from_slice(&NLM_F_REQUEST_DUMP.to_ne_bytes());
+        req.extend_from_slice(&[0; 8]); // sequence, port id
+        req.extend_from_slice(&[family, libc::IPPROTO_TCP as u8, 0, 0]);
+        req.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+        req.extend_from_slice(&[0; 48]); // inet_diag_sockid: any
+        if sendto(
+            fd.as_raw_fd(),
+            &req,
+            &NetlinkAddr::new(0, 0),
+            MsgFlags::empty(),
+        )
+        .is_err()
+        {
+            return found;
+        }
+        let mut buf = vec![0u8; 32 * 1024];
+        // A bounded number of datagrams: a dump of listeners is short.
+        'dump: for _ in 0..4096 {
+            let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => return found,
+            };
+            let mut msgs = &buf[..n];
+            while msgs.len() >= 16 {
+                let u32_at = |b: &[u8], at: usize| {
+                    b.get(at..at + 4)
+                        .map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
+                };
+                let len = u32_at(msgs, 0) as usize;
+                let kind = u16::from_ne_bytes([msgs[4], msgs[5]]);
+                if kind == NLMSG_DONE || kind == NLMSG_ERROR {
+                    break 'dump;
+                }
+                let Some(msg) = msgs.get(16..len.max(16)) else {
+                    break 'dump;
+                };
+                // inet_diag_msg: rqueue at 56, wqueue (the backlog of a
+                // listener) at 60, inode at 68.
+                if msg.len() >= 72 {
+                    found.push((u64::from(u32_at(msg, 68)), u64::from(u32_at(msg, 60))));
+                }
+                msgs = msgs.get(len.next_multiple_of(4)..).unwrap_or(&[]);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn lines_parse() {
+        let e = parse_line("   0: 0100007F:1F90 00000000:0000 0A 00000005:00000003 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0").expect("line");
+        assert_eq!(e.state, LISTEN);
+        assert_eq!(e.inode, 4242);
+        if cfg!(target_endian = "little") {
+            assert_eq!(e.socket.address, "127.0.0.1:8080".parse().unwrap());
+        }
+        assert_eq!((e.socket.queued, e.socket.backlog), (3, None));
+        let six = parse_line("   1: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7 1 0 100 0 0 10 0").expect("line");
+        if cfg!(target_endian = "little") {
+            assert_eq!(six.socket.address, "[::1]:80".parse().unwrap());
+        }
+        assert!(parse_line("  sl  local_address rem_address   st tx_queue rx_queue").is_none());
+        assert!(parse_line("0: zz:1 0:0 0A 0:0 0 0 0 0 1").is_none());
+    }
+
+    /// Our own listener, with two connections the test never accepts.
+    #[test]
+    fn own_listener_shows_its_queue() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let _waiting: Vec<_> = (0..2)
+            .map(|_| std::net::TcpStream::connect(address).expect("connect"))
+            .collect();
+        let queues = measure(std::process::id() as i32, &Progress::default()).expect("measure");
+        let mine = queues
+            .sockets
+            .iter()
+            .find(|s| s.address == address)
+            .expect("our listener");
+        assert_eq!(mine.queued, 2);
+        // std listens with a backlog of 128 (capped by somaxconn).
+        let somaxconn: u64 = fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .expect("somaxconn")
+            .trim()
+            .parse()
+            .expect("number");
+        assert_eq!(mine.backlog, Some(somaxconn.min(128)), "{mine:?}");
+    }
+}

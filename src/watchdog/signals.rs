@@ -1,0 +1,356 @@
+//! Signals and the `-t` timeout without a thread: every signal whose
+//! default action would end the process (SIGPIPE aside, which stays ignored
+//! as the Rust runtime leaves it) and the timer of `-t` (`alarm`, SIGALRM)
+//! are caught by one handler that writes the one UNKNOWN line and ends the
+//! process with exit code 3, unless the final report has already been
+//! claimed by the run.
+//!
+//! The second and last module with `unsafe` code besides `shm::segment`:
+//! installing a handler is `sigaction` (and a thread's signal mask
+//! `pthread_sigmask`), and the handler itself may only do what is
+//! async-signal-safe. It does: lock-free atomics, `clock_gettime`, `write`
+//! and `_exit`, on bytes assembled in a stack buffer (no allocation, no
+//! lock, no formatting machinery). Measured reason (BENCHMARKS.md): the
+//! watchdog thread this replaces cost a quarter of a whole check.
+//!
+//! [`report_and_exit`] (the handler, or the watchdog thread of
+//! [`super::guard`]) is the only way out of the process outside `main.rs`:
+//! a signal handler cannot return to `main` with an exit code.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use libc::c_int;
+
+/// No report written yet: a signal may still write the UNKNOWN line.
+const RUNNING: u8 = 0;
+/// The run, or a signal, owns stdout and the exit code.
+const CLAIMED: u8 = 1;
+static STATE: AtomicU8 = AtomicU8::new(RUNNING);
+
+/// `-t` in seconds (0: none) and when it expires, CLOCK_MONOTONIC ns.
+static TIMEOUT_S: AtomicU64 = AtomicU64::new(0);
+static DEADLINE_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// What every UNKNOWN line starts with, set once by [`install`].
+static LINE_START: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// The signals whose default action ends the process, by name (besides
+/// the real-time ones, SIGRTMIN..SIGRTMAX, named SIGRTMIN+n). Not here:
+/// SIGKILL and SIGSTOP (cannot be caught), SIGPIPE (ignored: a closed
+/// stdout is an error of the write, not an end of the process).
+pub const ENDING: [(c_int, &str); 21] = [
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGQUIT, "SIGQUIT"),
+    (libc::SIGILL, "SIGILL"),
+    (libc::SIGTRAP, "SIGTRAP"),
+    (libc::SIGABRT, "SIGABRT"),
+    (libc::SIGBUS, "SIGBUS"),
+    (libc::SIGFPE, "SIGFPE"),
+    (libc::SIGUSR1, "SIGUSR1"),
+    (libc::SIGSEGV, "SIGSEGV"),
+    (libc::SIGUSR2, "SIGUSR2"),
+    (libc::SIGALRM, "SIGALRM"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGSTKFLT, "SIGSTKFLT"),
+    (libc::SIGXCPU, "SIGXCPU"),
+    (libc::SIGXFSZ, "SIGXFSZ"),
+    (libc::SIGVTALRM, "SIGVTALRM"),
+    (libc::SIGPROF, "SIGPROF"),
+    (libc::SIGIO, "SIGIO"),
+    (libc::SIGPWR, "SIGPWR"),
+    (libc::SIGSYS, "SIGSYS"),
+];
+
+/// Faults raised by the instruction that runs: returning from their
+/// handler would run it again, so they end the process even when the
+/// report is already claimed. SIGABRT too: `abort` raises it again.
+fn is_fault(sig: c_int) -> bool {
+    matches!(
+        sig,
+        libc::SIGILL
+            | libc::SIGTRAP
+            | libc::SIGABRT
+            | libc::SIGBUS
+            | libc::SIGFPE
+            | libc::SIGSEGV
+            | libc::SIGSYS
+    )
+}
+
+/// Every signal [`install`] catches: [`ENDING`] and the real-time ones.
+pub fn caught() -> impl Iterator<Item = c_int> {
+    ENDING
+        .iter()
+        .map(|&(s, _)| s)
+        .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
+}
+
+/// Catches every signal of [`caught`]; `line_start` is what the UNKNOWN
+/// line starts with ("SCOREBOARD UNKNOWN - "). A signal that cannot be
+/// caught keeps its default action.
+pub fn install(line_start: &'static str) {
+    let _ = LINE_START.set(line_start);
+    // SAFETY: sigaction is a plain C struct for which all-zero bytes are
+    // a valid value (no handler, empty flags, empty mask).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_signal as extern "C" fn(c_int) as libc::sighandler_t;
+    // On the alternate stack the Rust runtime gives the main thread, so a
+    // stack overflow's SIGSEGV is still reported; not SA_RESTART, so a
+    // blocked system call returns and nothing restarts after the report.
+    action.sa_flags = libc::SA_ONSTACK;
+    // SAFETY: sigfillset writes the mask inside `action`, which we own.
+    unsafe { libc::sigfillset(&mut action.sa_mask) };
+    for sig in caught() {
+        // SAFETY: `action` is initialised and outlives the call; the
+        // handler it installs is async-signal-safe (see `on_signal`), and
+        // no other code of this program sets a handler for these signals.
+        unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
+    }
+}
+
+/// Every signal of [`caught`] back to its default action.
+pub fn uninstall() {
+    // SAFETY: as in `install`; SIG_DFL is no code of ours.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = libc::SIG_DFL;
+    for sig in caught() {
+        // SAFETY: `action` is initialised and outlives the call; the
+        // default action runs no code of this program.
+        unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
+    }
+}
+
+/// Starts the `-t` timer: after `seconds` (0: never) SIGALRM reports
+/// `timed out after N s (-t)`.
+pub fn arm_timeout(seconds: u64) {
+    if seconds == 0 {
+        return;
+    }
+    TIMEOUT_S.store(seconds, Ordering::SeqCst);
+    DEADLINE_NS.store(
+        monotonic_ns().saturating_add(seconds.saturating_mul(1_000_000_000)),
+        Ordering::SeqCst,
+    );
+    // alarm() counts whole seconds in an unsigned int.
+    let seconds = u32::try_from(seconds).unwrap_or(u32::MAX);
+    // SAFETY: alarm takes a plain integer and only (re)starts this
+    // process's real-time timer.
+    unsafe { libc::alarm(seconds) };
+}
+
+/// The run takes stdout for its final report: false when a signal already
+/// has (the process is then ending). After this, signals leave the run to
+/// finish (faults aside).
+pub fn claim_report() -> bool {
+    STATE
+        .compare_exchange(RUNNING, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which we own;
+    // it is async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// A line assembled without allocating (the handler's only buffer).
+pub struct Line {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Line {
+        Line {
+            buf: [0; 128],
+            len: 0,
+        }
+    }
+    fn push(&mut self, s: &[u8]) {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+    fn push_number(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..]);
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// The UNKNOWN line for `sig` arriving at `now_ns` (monotonic).
+pub fn report_line(sig: c_int, now_ns: u64) -> Line {
+    let mut line = Line::new();
+    line.push(LINE_START.get().copied().unwrap_or("UNKNOWN - ").as_bytes());
+    let timeout = TIMEOUT_S.load(Ordering::SeqCst);
+    if sig == libc::SIGALRM && timeout > 0 && now_ns >= DEADLINE_NS.load(Ordering::SeqCst) {
+        line.push(b"timed out after ");
+        line.push_number(timeout);
+        line.push(b" s (-t)");
+    } else {
+        line.push(b"terminated by ");
+        match ENDING.iter().find(|(s, _)| *s == sig) {
+            Some((_, name)) => line.push(name.as_bytes()),
+            None => {
+                line.push(b"SIGRTMIN+");
+                line.push_number(sig.saturating_sub(libc::SIGRTMIN()).max(0) as u64);
+            }
+        }
+    }
+    line.push(b"\n");
+    line
+}
+
+/// The handler: only async-signal-safe steps (atomics, clock_gettime,
+/// write, _exit).
+extern "C" fn on_signal(sig: c_int) {
+    report_and_exit(sig, monotonic_ns());
+}
+
+/// The `-t` deadline, if one is armed: how long is left.
+pub fn remaining() -> Option<std::time::Duration> {
+    (TIMEOUT_S.load(Ordering::SeqCst) > 0).then(|| {
+        std::time::Duration::from_nanos(
+            DEADLINE_NS
+                .load(Ordering::SeqCst)
+                .saturating_sub(monotonic_ns()),
+        )
+    })
+}
+
+/// For the watchdog thread whose deadline passed: the timeout's line.
+pub fn expire() {
+    report_and_exit(libc::SIGALRM, u64::MAX);
+}
+
+/// The signals of [`caught`] blocked in the calling thread until the guard
+/// is dropped (then pending ones are delivered): while the main thread
+/// waits in the kernel where only a fatal signal would wake it, they go to
+/// the watchdog thread, whose handler can end the process.
+pub struct Blocked(libc::sigset_t);
+
+pub fn block_in_this_thread() -> Blocked {
+    // SAFETY: sigset_t is a plain C bitmask for which all-zero bytes are a
+    // valid (empty) value; sigemptyset/sigaddset write only into `set`.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above, on our own `set`.
+    unsafe { libc::sigemptyset(&mut set) };
+    for sig in caught() {
+        // SAFETY: as above, on our own `set`.
+        unsafe { libc::sigaddset(&mut set, sig) };
+    }
+    // SAFETY: sigset_t as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pthread_sigmask reads `set` and writes `old`, both ours, and
+    // changes only the calling thread's mask.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    Blocked(old)
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by block_in_this_thread, for the
+        // calling thread only.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
+}
+
+/// Writes the UNKNOWN line for `sig` (at `now_ns`) and ends the process
+/// with exit code 3, unless the run already claimed the report (then it
+/// returns, faults aside). Async-signal-safe.
+fn report_and_exit(sig: c_int, now_ns: u64) {
+    if !claim_report() {
+        if is_fault(sig) {
+            // SAFETY: _exit is async-signal-safe and ends the process.
+            unsafe { libc::_exit(3) };
+        }
+        // The run is writing its report and ends by itself.
+        return;
+    }
+    let line = report_line(sig, now_ns);
+    let mut rest = line.as_bytes();
+    while !rest.is_empty() {
+        // SAFETY: write reads `rest.len()` bytes of the live stack buffer
+        // `rest` borrows; it is async-signal-safe.
+        let n = unsafe { libc::write(1, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            rest = &rest[n as usize..];
+        } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        } else {
+            break;
+        }
+    }
+    // SAFETY: _exit is async-signal-safe and ends the process at once,
+    // without running atexit handlers or flushing buffers.
+    unsafe { libc::_exit(3) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_name_the_signal_or_the_timeout() {
+        let _ = LINE_START.set("SCOREBOARD UNKNOWN - ");
+        let text = |sig, now| String::from_utf8(report_line(sig, now).as_bytes().to_vec()).unwrap();
+        assert_eq!(
+            text(libc::SIGTERM, 0),
+            "SCOREBOARD UNKNOWN - terminated by SIGTERM\n"
+        );
+        assert_eq!(
+            text(libc::SIGRTMIN() + 3, 0),
+            "SCOREBOARD UNKNOWN - terminated by SIGRTMIN+3\n"
+        );
+        // Without -t, or before its deadline, SIGALRM is somebody's kill.
+        assert_eq!(
+            text(libc::SIGALRM, u64::MAX),
+            "SCOREBOARD UNKNOWN - terminated by SIGALRM\n"
+        );
+        TIMEOUT_S.store(10, Ordering::SeqCst);
+        DEADLINE_NS.store(1_000, Ordering::SeqCst);
+        assert_eq!(
+            text(libc::SIGALRM, 999),
+            "SCOREBOARD UNKNOWN - terminated by SIGALRM\n"
+        );
+        assert_eq!(
+            text(libc::SIGALRM, 1_000),
+            "SCOREBOARD UNKNOWN - timed out after 10 s (-t)\n"
+        );
+        let mut long = Line::new();
+        long.push(&[b'x'; 200]);
+        long.push_number(u64::MAX);
+        assert_eq!(long.as_bytes().len(), 128);
+    }
+
+    #[test]
+    fn every_ending_signal_is_caught_once() {
+        let all: Vec<c_int> = caught().collect();
+        assert!(!all.contains(&libc::SIGPIPE));
+        assert!(!all.contains(&libc::SIGKILL));
+        for s in &all {
+            assert_eq!(all.iter().filter(|x| *x == s).count(), 1, "{s}");
+        }
+        assert_eq!(all.len(), ENDING.len() + 31);
+    }
+}
