@@ -12,7 +12,7 @@ pub fn render() -> String {
     if found.is_empty() {
         return "no running httpd found\n".into();
     }
-    // The segments first: reading a configuration drops any capability.
+    // The segments first, then the configurations.
     let segments: Vec<Option<String>> = found
         .iter()
         .map(|i| i.segment.as_deref().map(describe_segment))

@@ -145,12 +145,9 @@ pub struct RunningConfig {
 
 impl RunningConfig {
     /// Reads the configuration the httpd parent `pid` was started with,
-    /// with the caller's own rights only: a capability still held is
-    /// dropped first (for good), so that no file is read with it.
+    /// with the caller's own rights only: no capability is effective here
+    /// (`shm::privilege` raises them around a segment's open alone).
     pub fn inspect(pid: i32) -> Result<RunningConfig, String> {
-        if crate::shm::privilege::elevated() {
-            crate::shm::privilege::drop_all();
-        }
         let started = process::Started::read(pid)?;
         Ok(Self::from_started(&started))
     }
