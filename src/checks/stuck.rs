@@ -41,6 +41,15 @@ pub struct Options {
     /// last left idle, as mod_status's SS column does
     #[arg(long)]
     pub include_reading: bool,
+    /// Show request lines with their query strings (shown as `?…` by
+    /// default); only for root, the caller's own segment or a show-details
+    /// scoreboard (README, "Running without root")
+    #[arg(long)]
+    pub show_query: bool,
+    /// Show client addresses (left out by default); same condition as
+    /// --show-query
+    #[arg(long)]
+    pub show_clients: bool,
 }
 
 /// `30s`, `5m`, `1h 30m`, or a bare number of seconds, in µs.
@@ -81,7 +90,7 @@ impl Options {
 pub fn check(loaded: &Loaded, args: &Options) -> Outcome {
     let args = &args.with_default_ages();
     let mut running: Vec<Request> = requests(loaded, args.include_reading)
-        .filter(|r| args.selects(&r.worker))
+        .filter(|r| args.selects(&r.worker, loaded.details))
         .collect();
     running.sort_by(|a, b| b.age.cmp(&a.age).then(slot(a).cmp(&slot(b))));
     let older = |limit: Option<i64>| {
@@ -127,8 +136,19 @@ pub fn check(loaded: &Loaded, args: &Options) -> Outcome {
     o.long = running
         .iter()
         .filter(|r| shown_from.is_none_or(|l| r.age > l))
-        .map(offender_line)
+        .map(|r| {
+            offender_line(
+                r,
+                args.show_query && loaded.details,
+                args.show_clients && loaded.details,
+            )
+        })
         .collect();
+    if (args.show_query || args.show_clients) && !loaded.details {
+        o.long.push(
+            "--show-query/--show-clients ignored: for root or show-details scoreboards only".into(),
+        );
+    }
     let slots = loaded.scoreboard.slot_count() as f64;
     let count = |label: &str, n: usize| Perfdata::new(label, n as f64).min(0.0).max(slots);
     let reading = running.iter().filter(|r| r.reading).count();
@@ -149,8 +169,10 @@ pub fn check(loaded: &Loaded, args: &Options) -> Outcome {
 
 impl Options {
     /// Whether the request on `w` passes --vhost, --exclude-vhost and
-    /// --exclude-request.
-    fn selects(&self, w: &Worker<'_>) -> bool {
+    /// --exclude-request. The request line is matched as the caller may see
+    /// it (`details`): a glob must not probe a hidden query string one
+    /// character at a time.
+    fn selects(&self, w: &Worker<'_>, details: bool) -> bool {
         let vhost = w.vhost();
         let on = |globs: &Globs| {
             globs.matches(vhost, true) || host_part(vhost).is_some_and(|h| globs.matches(h, true))
@@ -163,7 +185,7 @@ impl Options {
             && !self
                 .exclude_request
                 .as_ref()
-                .is_some_and(|g| g.matches(w.request(), false))
+                .is_some_and(|g| g.matches(&request_shown(w.request(), details), false))
     }
 }
 
@@ -178,8 +200,29 @@ fn vhost_shown(r: &Request<'_>) -> String {
     }
 }
 
-/// `4m12s pid 1234 slot 0-3 W a.test:80 192.0.2.1 GET /slow HTTP/1.1`
-fn offender_line(r: &Request<'_>) -> String {
+/// A request line as checks show it: the query string (from `?` to the
+/// next space, e.g. a token) as `?…` unless `show_query`.
+pub fn request_shown(request: &[u8], show_query: bool) -> std::borrow::Cow<'_, [u8]> {
+    let Some(q) = request
+        .iter()
+        .position(|&b| b == b'?')
+        .filter(|_| !show_query)
+    else {
+        return request.into();
+    };
+    let end = request[q..]
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(request.len(), |e| q + e);
+    let mut shown = request[..q].to_vec();
+    shown.extend_from_slice("?…".as_bytes());
+    shown.extend_from_slice(&request[end..]);
+    shown.into()
+}
+
+/// `4m12s pid 1234 slot 0-3 W a.test:80 GET /slow?… HTTP/1.1`, with the
+/// client after the vhost when `show_clients`.
+fn offender_line(r: &Request<'_>, show_query: bool, show_clients: bool) -> String {
     let w = &r.worker;
     let or_dash = |b: &[u8]| {
         if b.is_empty() {
@@ -188,8 +231,13 @@ fn offender_line(r: &Request<'_>) -> String {
             escape_bytes(b)
         }
     };
+    let client = if show_clients {
+        format!(" {}", or_dash(w.client()))
+    } else {
+        String::new()
+    };
     format!(
-        "{} pid {} slot {}-{} {}{} {} {} {}",
+        "{} pid {} slot {}-{} {}{} {}{client} {}",
         human_age(r.age),
         w.pid(),
         w.process_slot,
@@ -201,14 +249,27 @@ fn offender_line(r: &Request<'_>) -> String {
             ""
         },
         vhost_shown(r),
-        or_dash(w.client()),
-        or_dash(w.request())
+        or_dash(&request_shown(w.request(), show_query))
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_strings_are_hidden() {
+        let shown =
+            |r: &str| String::from_utf8(request_shown(r.as_bytes(), false).into_owned()).unwrap();
+        assert_eq!(shown("GET /a?token=x HTTP/1.1"), "GET /a?… HTTP/1.1");
+        assert_eq!(shown("GET /a?token=x&pad=01234"), "GET /a?…");
+        assert_eq!(shown("GET /a HTTP/1.1"), "GET /a HTTP/1.1");
+        assert_eq!(shown("OPTIONS * HTTP/1.1"), "OPTIONS * HTTP/1.1");
+        assert_eq!(
+            request_shown(b"GET /?q HTTP/1.1", true).as_ref(),
+            b"GET /?q HTTP/1.1"
+        );
+    }
 
     #[test]
     fn ages_parse() {

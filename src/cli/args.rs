@@ -57,6 +57,16 @@ impl SourceArgs {
             httpd_version: self.httpd_version,
             mpm: self.mpm,
             at: self.at,
+            wants_details: false,
+        }
+    }
+
+    /// For `dump`, `status` and `snapshot`, which show request lines and
+    /// clients (see `ReadOptions::wants_details`).
+    pub fn details_options(&self) -> ReadOptions {
+        ReadOptions {
+            wants_details: true,
+            ..self.read_options()
         }
     }
 }

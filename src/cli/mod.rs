@@ -19,6 +19,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
 use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
 use crate::plugin::output::{Outcome, OutputLimits};
+use crate::shm::privilege;
 
 pub use args::{
     CapacityArgs, PluginArgs, PrometheusArgs, RunArgs, SourceArgs, StorageArgs, ThresholdArgs,
@@ -211,6 +212,11 @@ pub enum Cmd {
 }
 
 impl Cmd {
+    /// Whether the command opens a segment (the only use of a capability).
+    fn reads_segment(&self) -> bool {
+        !matches!(self, Cmd::Instances(_) | Cmd::Manpage(_))
+    }
+
     fn run_args(&self) -> Option<&RunArgs> {
         match self {
             Cmd::Busy(a) => Some(&a.plugin.run),
@@ -244,11 +250,20 @@ pub enum Applet {
     Direct(Cmd),
 }
 
-/// Runs the program (see [`runtime::run`]).
+/// Runs the program (see [`runtime::run`]). Before anything else, who runs
+/// it is decided from the kernel and the effective capabilities cleared
+/// (see [`privilege`]); a command that reads no segment, and a parse that
+/// fails (usage error, `--help`), gives up every capability.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    privilege::at_startup();
     runtime::run(args, |argv| {
         let argv = normalize_argv0(argv);
-        Applet::try_parse_from(&argv).map(|(Applet::Main { cmd } | Applet::Direct(cmd))| cmd)
+        let parsed =
+            Applet::try_parse_from(&argv).map(|(Applet::Main { cmd } | Applet::Direct(cmd))| cmd);
+        if !parsed.as_ref().is_ok_and(Cmd::reads_segment) {
+            privilege::renounce();
+        }
+        parsed
     })
 }
 
@@ -313,12 +328,11 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             )
         }),
         Cmd::Dump(a) => {
-            let loaded = checks::load(&a.source.read_options())?;
+            let loaded = checks::load(&a.source.details_options())?;
             Report::Text(dump::render(&loaded, a.all, a.format, a.header))
         }
         Cmd::Status(a) => {
-            let loaded = checks::load(&a.source.read_options())?;
-            let mut loaded = loaded;
+            let mut loaded = checks::load(&a.source.details_options())?;
             checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
             let limits = a.capacity.capacity().limits(&loaded);
             Report::Text(status::render(&loaded, limits))
@@ -342,7 +356,7 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
             Report::Text(String::new())
         }
         Cmd::Snapshot(a) => {
-            let loaded = checks::load(&a.source.read_options())?;
+            let loaded = checks::load(&a.source.details_options())?;
             Report::Text(snapshot::write(&loaded, &a.out, a.force)?)
         }
         Cmd::Instances(_) => Report::Text(instances::render()),

@@ -61,8 +61,18 @@ impl Exporter {
         capacity: Capacity,
         max_vhosts: usize,
     ) -> Result<Exporter, Error> {
-        let privileged = privilege::elevated();
-        let listed = privilege::allowed_paths().unwrap_or_default();
+        let privileged = privilege::mode() == privilege::Mode::Capable;
+        let listed: Vec<PathBuf> = match privilege::Allowlist::load() {
+            Ok(list) if privileged && !list.admits_caller() => {
+                privilege::drop_all();
+                return Err(Error::NotAllowedGroup {
+                    groups: list.groups.join(", "),
+                });
+            }
+            Ok(list) => list.entries.into_iter().map(|e| e.path).collect(),
+            Err(e) if privileged => return Err(e),
+            Err(_) => Vec::new(),
+        };
         let mut specs: Vec<PathBuf> = Vec::new();
         match &options.scoreboard {
             Some(s) => specs.push(s.clone()),
@@ -82,7 +92,7 @@ impl Exporter {
         }
         if privileged {
             if let Some(first) = specs.first() {
-                privilege::check_allowed(first, options.server_root.as_deref())?;
+                privilege::entry_named(first)?;
             }
         }
         let exporter = Exporter {
@@ -103,9 +113,7 @@ impl Exporter {
             // A server not running yet is apache_up 0 until it is.
             let _ = exporter.copy(t);
         }
-        if privileged {
-            privilege::lower();
-        }
+
         Ok(exporter)
     }
 
@@ -152,7 +160,7 @@ impl Exporter {
         }
         let o = opened.as_ref().ok_or(Error::Discovery(String::new()))?;
         let copied = if self.privileged && o.needs_capability_to_copy() {
-            privilege::raised(|| o.copy())
+            privilege::raised_again(|| o.copy())
         } else {
             o.copy()
         };
@@ -165,10 +173,11 @@ impl Exporter {
     fn open(&self, spec: &Path) -> Result<Opened, Error> {
         let root = self.options.server_root.as_deref();
         if self.privileged {
-            privilege::check_allowed(spec, root)?;
-            privilege::raised(|| locate::open_named(spec, root, true))
+            // The entry's own object, never the caller's string.
+            let entry = privilege::entry_named(spec)?;
+            privilege::raised_again(|| locate::open_derived(&entry.path, &entry.path, true))
         } else {
-            locate::open_named(spec, root, false)
+            locate::open_named(spec, root, privilege::mode().strict())
         }
     }
 

@@ -241,7 +241,7 @@ fn mtime_us(path: &Path) -> Option<i64> {
 /// when the configuration cannot be read, the slotmem object among its
 /// mappings.
 fn discover(format: Option<Kind>) -> Result<Found, Error> {
-    if privilege::elevated() {
+    if privilege::mode() == privilege::Mode::Capable {
         return Err(Error::Discovery(format!(
             "with the capability, pass --storage (the slotmem name listed in {})",
             privilege::ALLOWLIST
@@ -382,19 +382,22 @@ const MAX_STORAGE: u64 = 1 << 24;
 
 /// Reads what [`find`] found. With the capability, a live object must be
 /// allowlisted (its slotmem name, or that name with `*` for the
-/// generation) and is opened as scoreboards are; a plain file is read with
-/// every capability dropped first.
+/// generation) and is opened as scoreboards are, with the capabilities
+/// raised only for these attempts and every set cleared after them; a
+/// plain file is read with every capability dropped first. As root, a live
+/// object is opened as scoreboards are (no symlink, root's).
 pub fn read(found: &Found) -> Result<Read, Error> {
-    let elevated = privilege::elevated();
-    let (path, privileged) = match &found.target {
+    let mode = privilege::mode();
+    let capable = mode == privilege::Mode::Capable;
+    let (path, strict) = match &found.target {
         Target::Object(p) => {
-            if elevated {
+            if capable {
                 allowed_object(p)?;
             }
-            (p, elevated)
+            (p, mode.strict())
         }
         Target::File(p) => {
-            if elevated {
+            if capable {
                 privilege::drop_all();
             }
             (p, false)
@@ -404,19 +407,23 @@ pub fn read(found: &Found) -> Result<Read, Error> {
         Target::File(_) => MAX_STORAGE.max(file::MAX_FILE as u64),
         Target::Object(_) => MAX_STORAGE,
     };
-    let mut attempt = 0;
-    let result = loop {
-        attempt += 1;
-        match read_whole(path, privileged, max) {
-            Err(Unstable::Changed) if attempt < 3 => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
+    let attempts = || {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match read_whole(path, strict, max) {
+                Err(Unstable::Changed) if attempt < 3 => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => break other,
             }
-            other => break other,
         }
     };
-    if elevated {
-        privilege::drop_all();
-    }
+    let result = if strict {
+        privilege::while_raised(attempts)
+    } else {
+        attempts()
+    };
     let shown = &found.shown;
     match result {
         Ok((bytes, meta)) => Ok(Read {
@@ -435,17 +442,24 @@ pub fn read(found: &Found) -> Result<Read, Error> {
     }
 }
 
-/// With the capability: the object must derive from an allowlisted
-/// slotmem name (`.../slotmem-shm-mod_heartmonitor_0.shm`, or `_*.shm` for
-/// every generation) or be listed itself.
+/// With the capability: the caller must be in an allowed group, and the
+/// object must be listed itself, derive from a listed path (its `/dev/shm`
+/// object) or from a listed slotmem name with `*` for the generation
+/// (`.../slotmem-shm-mod_heartmonitor_*.shm`).
 fn allowed_object(object: &Path) -> Result<(), Error> {
-    if privilege::check_allowed(object, None).is_ok() {
-        return Ok(());
+    let list = privilege::Allowlist::load().map_err(Error::Read)?;
+    if !list.admits_caller() {
+        privilege::drop_all();
+        return Err(Error::Read(ReadError::NotAllowedGroup {
+            groups: list.groups.join(", "),
+        }));
     }
-    let listed = privilege::allowed_paths().map_err(Error::Read)?;
     let wildcard = format!("{SLOTMEM_PREFIX}*{SLOTMEM_SUFFIX}");
-    let ok = listed.iter().any(|p| {
-        let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+    let ok = list.entries.iter().any(|e| {
+        if e.path == object || e.posix_objects().iter().any(|o| o == object) {
+            return true;
+        }
+        let (Some(dir), Some(name)) = (e.path.parent(), e.path.file_name()) else {
             return false;
         };
         name.as_bytes() == wildcard.as_bytes()
@@ -458,9 +472,7 @@ fn allowed_object(object: &Path) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Read(ReadError::Refused {
-            path: object.to_path_buf(),
-        }))
+        Err(Error::Read(privilege::refused(object)))
     }
 }
 

@@ -250,6 +250,7 @@ fn segment_only(e: &mut Exposition, loaded: &Loaded, pool: &Pool, max_vhosts: us
         &[],
         if loaded.is_stale() { 0.0 } else { 1.0 },
     );
+    listen_queues(e, loaded);
     let f = e.family(
         "apache_segment_vhost_busy_workers",
         Kind::Gauge,
@@ -272,6 +273,37 @@ fn segment_only(e: &mut Exposition, loaded: &Loaded, pool: &Pool, max_vhosts: us
     }
     if loads.len() > max_vhosts {
         f.set(&[("vhost", "(other)")], other as f64);
+    }
+}
+
+/// The httpd parent's listening sockets: connections waiting for a worker
+/// to accept them, and the kernel's limit (needs the rights to read the
+/// parent's descriptors: root; left out otherwise).
+fn listen_queues(e: &mut Exposition, loaded: &Loaded) {
+    let Some(parent) = loaded.live.as_ref().and_then(|l| l.parent) else {
+        return;
+    };
+    let Ok(queues) = crate::process::listen::measure(parent, &Default::default()) else {
+        return;
+    };
+    for s in &queues.sockets {
+        let address = s.address.to_string();
+        e.set(
+            "apache_segment_listen_queue_connections",
+            Kind::Gauge,
+            "Connections established on a listening socket of httpd and waiting to be accepted",
+            &[("address", &address)],
+            s.queued as f64,
+        );
+        if let Some(backlog) = s.backlog {
+            e.set(
+                "apache_segment_listen_backlog_connections",
+                Kind::Gauge,
+                "The most connections the kernel queues on that socket (ListenBacklog capped by net.core.somaxconn)",
+                &[("address", &address)],
+                backlog as f64,
+            );
+        }
     }
 }
 

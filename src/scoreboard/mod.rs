@@ -57,6 +57,9 @@ pub struct ReadOptions {
     pub mpm: Option<Mpm>,
     /// "now" in µs since the epoch (`--at`), for evaluating snapshots.
     pub at: Option<i64>,
+    /// The command shows request lines and clients (`dump`, `status`,
+    /// `snapshot`): refused with a capability unless the entry allows it.
+    pub wants_details: bool,
 }
 
 /// A decoded scoreboard and what is known about it.
@@ -78,6 +81,10 @@ pub struct Loaded {
     /// check measured it (see [`crate::process`]).
     pub health: Option<crate::process::Health>,
     pub at_given: bool,
+    /// Whether the caller may see request lines, query strings and clients
+    /// (`--show-query`, `--show-clients`): root, the caller's own rights, or
+    /// an allowlist entry marked `show-details`.
+    pub details: bool,
 }
 
 impl Loaded {
@@ -139,43 +146,41 @@ pub fn now_us() -> i64 {
 }
 
 /// Finds, copies and decodes the scoreboard the options name (or the one
-/// running httpd's).
+/// running httpd's), as the [`privilege::Mode`] allows.
 pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
-    let elevated = privilege::elevated();
-    let named = match (&opts.scoreboard, elevated) {
-        (Some(path), _) => Some(path.clone()),
-        // With a capability, discovery is the allowlist's one entry.
-        (None, true) => match privilege::allowed_paths()?.as_slice() {
-            [one] => Some(one.clone()),
-            _ => {
-                return Err(crate::shm::Error::Discovery(format!(
-                    "{} lists several scoreboards: pass --scoreboard",
-                    privilege::ALLOWLIST
-                ))
-                .into())
+    use privilege::Mode;
+    let mode = privilege::mode();
+    let spec = opts.scoreboard.as_deref();
+    let (copied, shown, details) = match mode {
+        Mode::Broken => return Err(crate::shm::Error::Unprivilegeable.into()),
+        Mode::Capable => {
+            // Decided before anything is opened: the entry, or one refusal.
+            let entry = privilege::admit(spec, opts.wants_details)?;
+            let copied =
+                privilege::copy_raised(|| locate::open_derived(&entry.path, &entry.path, true));
+            let shown = spec.unwrap_or(&entry.path).display().to_string();
+            (copied, shown, entry.details)
+        }
+        Mode::Root | Mode::Plain => {
+            let copied = match spec {
+                Some(path) => locate::copy_named(path, opts.server_root.as_deref(), mode.strict())
+                    .map(|c| (c, path.display().to_string())),
+                None => discover(mode.strict()),
+            };
+            match copied {
+                Ok((c, shown)) => (Ok(c), shown, true),
+                Err(e) => (Err(e), String::new(), true),
             }
-        },
-        (None, false) => None,
+        }
     };
-    if let (true, Some(path)) = (elevated, &named) {
-        privilege::check_allowed(path, opts.server_root.as_deref())?;
-    }
-    let copied = match &named {
-        Some(path) => locate::copy_named(path, opts.server_root.as_deref(), elevated)
-            .map(|c| (c, path.display().to_string())),
-        None => discover(),
-    };
-    // Nothing below needs a capability (root via sudo keeps its own rights:
-    // reading the workers' /proc maps needs them).
-    if elevated {
-        privilege::drop_all();
-    }
-    let (copied, shown) = copied.map_err(|e| match opts.at {
+    let copied = copied.map_err(|e| match opts.at {
         // A snapshot evaluated at a time: no server to be down.
         Some(_) => e,
-        None => explain_absence(e, named.as_deref()),
+        None => explain_absence(e, spec),
     })?;
-    decode_copied(copied, shown, opts)
+    let mut loaded = decode_copied(copied, shown, opts)?;
+    loaded.details = details;
+    Ok(loaded)
 }
 
 /// A named segment that is not there (nothing at all at its path): httpd
@@ -223,7 +228,12 @@ pub fn decode_copied(
     let (base, found) = match Scoreboard::probe(&copied.bytes, form, &hints) {
         // A running httpd's version settles sizes that fit several layouts.
         Err(Error::AmbiguousLayout { .. }) if hints.version.is_none() && hints.layout.is_none() => {
-            hints.version = live::instances().iter().find_map(|i| binary_version(i.pid));
+            // Only servers with a named segment: as root, those are the
+            // trusted ones (see live::instances).
+            hints.version = live::instances()
+                .iter()
+                .filter(|i| i.segment.is_some())
+                .find_map(|i| binary_version(i.pid));
             Scoreboard::probe(&copied.bytes, form, &hints)?
         }
         other => other?,
@@ -272,19 +282,20 @@ pub fn decode_copied(
         live,
         now: opts.at.unwrap_or_else(now_us),
         at_given: opts.at.is_some(),
+        details: true,
         health: None,
         scoreboard,
     })
 }
 
 /// Without `--scoreboard`: the one running httpd's named segment.
-fn discover() -> Result<(locate::Copied, String), crate::shm::Error> {
+fn discover(strict: bool) -> Result<(locate::Copied, String), crate::shm::Error> {
     let found = live::instances();
     let with_segment: Vec<&Instance> = found.iter().filter(|i| i.segment.is_some()).collect();
     match (with_segment.as_slice(), found.as_slice()) {
         ([one], _) => {
             let seg = one.segment.clone().unwrap_or_default();
-            Ok((locate::copy_named(std::path::Path::new(&seg), None, false)?, seg))
+            Ok((locate::copy_named(std::path::Path::new(&seg), None, strict)?, seg))
         }
         ([], []) if live::sees_all_processes() => Err(crate::shm::Error::NotRunning {
             looked: "no httpd process runs".into(),

@@ -23,8 +23,18 @@ pub enum Error {
     },
     #[error("no scoreboard at {}: {tried}", path.display())]
     NotFound { path: PathBuf, tried: String },
-    #[error("refusing {}: not a configured httpd scoreboard (this binary holds a capability; list the ScoreBoardFile path in /etc/apache-scoreboard/scoreboards, see README)", path.display())]
-    Refused { path: PathBuf },
+    #[error("refusing --scoreboard {shown}: not a scoreboard listed in /etc/apache-scoreboard/scoreboards (this binary holds a capability; see README, \"Running without root\")")]
+    Refused { shown: String },
+    #[error("refusing to read {shown}: request lines and clients are shown to callers other than root only for scoreboards marked show-details in /etc/apache-scoreboard/scoreboards (see README, \"Running without root\")")]
+    DetailsRefused { shown: String },
+    #[error("refusing to run with the capability: the caller is in none of the groups allowed in /etc/apache-scoreboard/scoreboards ({groups})")]
+    NotAllowedGroup { groups: String },
+    #[error("refusing {shown}: with privilege, a path with `..` is not opened")]
+    DotDot { shown: String },
+    #[error("cannot open {} without following a symlink (with privilege no symlink is followed)", path.display())]
+    Symlink { path: PathBuf },
+    #[error("could not give up the capabilities this binary was started with: nothing is opened")]
+    Unprivilegeable,
     #[error("{} is owned by uid {uid}, not root: not an httpd scoreboard", path.display())]
     NotRootOwned { path: PathBuf, uid: u32 },
     #[error("{0}")]

@@ -9,7 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::apr::{posix_name, scoreboard_file_path, times33, HOST_SIGNED_CHAR};
 use super::error::Error;
@@ -57,7 +57,7 @@ pub struct Copied {
     pub bare: bool,
 }
 
-const DEV_SHM: &str = "/dev/shm";
+pub const DEV_SHM: &str = "/dev/shm";
 
 /// glibc's `ftok`: `(proj & 0xff) << 24 | (st_dev & 0xff) << 16 | (st_ino & 0xffff)`.
 pub fn ftok(meta: &fs::Metadata, proj: u32) -> i32 {
@@ -65,28 +65,66 @@ pub fn ftok(meta: &fs::Metadata, proj: u32) -> i32 {
         as i32
 }
 
-/// Opens a path read-only without blocking on FIFOs or acquiring a
-/// controlling terminal, and checks it is a regular file. With `privileged`,
-/// symlinks are not followed and the file must be root's.
-fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
-    let io_err = |op, source| Error::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = fs::metadata(path).map_err(|e| io_err("open", e))?;
-    if let Some(what) = not_regular(&meta) {
-        return Err(Error::NotASegment {
-            path: path.to_path_buf(),
-            what,
-        });
+/// Opens `path` read-only through no symlink and no magic link in any
+/// component (`openat2` with `RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`),
+/// without blocking on a FIFO or acquiring a controlling terminal.
+/// `directory`: open a directory (for its `fstat`) instead.
+pub fn open_strict(path: &Path, directory: bool) -> io::Result<File> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
+    let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    if directory {
+        flags |= OFlags::DIRECTORY;
     }
-    let nofollow = if privileged { libc::O_NOFOLLOW } else { 0 };
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | nofollow)
-        .open(path)
-        .map_err(|e| io_err("open", e))?;
+    let fd = openat2(
+        CWD,
+        path,
+        flags,
+        Mode::empty(),
+        ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    Ok(File::from(fd))
+}
+
+/// Opens a path for reading as the mode allows: with the caller's own
+/// rights (symlinks followed; a stat first, so a FIFO or device is never
+/// opened) or, `strict`, with [`open_strict`] and nothing trusted before the
+/// `fstat` of what was opened. `None` when nothing is there.
+fn open_path(path: &Path, strict: bool) -> Result<Option<(File, fs::Metadata)>, Error> {
+    let io_err = |op, source: io::Error| match source.raw_os_error() {
+        Some(libc::ELOOP) if strict => Error::Symlink {
+            path: path.to_path_buf(),
+        },
+        _ => Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        },
+    };
+    let not_found = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+    let file = if strict {
+        match open_strict(path, false) {
+            Ok(file) => file,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(io_err("open", e)),
+        }
+    } else {
+        let meta = match fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(io_err("open", e)),
+        };
+        if let Some(what) = not_regular(&meta) {
+            return Err(Error::NotASegment {
+                path: path.to_path_buf(),
+                what,
+            });
+        }
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| io_err("open", e))?
+    };
     // Check the opened file, not the name (it may have been swapped).
     let meta = file.metadata().map_err(|e| io_err("stat", e))?;
     if let Some(what) = not_regular(&meta) {
@@ -95,13 +133,13 @@ fn open_regular(path: &Path, privileged: bool) -> Result<(File, u64), Error> {
             what,
         });
     }
-    if privileged && meta.uid() != 0 {
+    if strict && meta.uid() != 0 {
         return Err(Error::NotRootOwned {
             path: path.to_path_buf(),
             uid: meta.uid(),
         });
     }
-    Ok((file, meta.len()))
+    Ok(Some((file, meta)))
 }
 
 fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
@@ -119,6 +157,11 @@ fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
     } else {
         Some("not a regular file")
     }
+}
+
+/// Whether a path has a `..` component.
+fn has_dot_dot(path: &Path) -> bool {
+    path.components().any(|c| c == Component::ParentDir)
 }
 
 /// A segment opened once, to be copied as often as needed: the open file
@@ -141,19 +184,20 @@ enum Handle {
         shown: PathBuf,
         /// The size the SysV key file records.
         expected: Option<(PathBuf, u64)>,
+        /// Only a root-owned segment is attached (see `copy_named`).
+        strict: bool,
     },
 }
 
 impl Opened {
-    fn file(path: &Path, privileged: bool, posix: bool) -> Result<Opened, Error> {
-        let (file, _) = open_regular(path, privileged)?;
-        Ok(Opened {
+    fn file(file: File, path: &Path, posix: bool) -> Opened {
+        Opened {
             handle: Handle::File {
                 file,
                 path: path.to_path_buf(),
                 posix,
             },
-        })
+        }
     }
 
     /// The whole segment as it is now (mapped where it cannot shrink, else
@@ -184,8 +228,9 @@ impl Opened {
                 shmid,
                 shown,
                 expected,
+                strict,
             } => {
-                let copied = copy_sysv(*key, *shmid, shown)?;
+                let copied = copy_sysv(*key, *shmid, shown, *strict)?;
                 if let (Some((sbf, expected)), Some(key)) = (expected, key) {
                     if copied.bytes.len() as u64 != *expected {
                         return Err(Error::SysvSizeMismatch {
@@ -242,13 +287,13 @@ pub enum Unstable {
 
 /// Reads a whole regular file of at most `max` bytes with its metadata, for
 /// files another process rewrites (mod_heartmonitor's storage): the file is
-/// opened as [`copy_named`] opens segments (same privilege rules: every
-/// capability dropped once it is open), and a
-/// read during which it changed size or mtime, or the name came to point to
+/// opened as [`copy_named`] opens segments (`strict`: the same rules as
+/// there; raising and dropping capabilities is the caller's), and a read
+/// during which it changed size or mtime, or the name came to point to
 /// another file, is [`Unstable::Changed`].
 pub fn read_whole(
     path: &Path,
-    privileged: bool,
+    strict: bool,
     max: u64,
 ) -> Result<(Vec<u8>, fs::Metadata), Unstable> {
     let io_err = |op, source| {
@@ -258,18 +303,17 @@ pub fn read_whole(
             source,
         })
     };
-    let opened = open_regular(path, privileged);
-    if privileged {
-        super::privilege::drop_all();
-    }
-    let (file, len) = opened.map_err(Unstable::Read)?;
+    let (file, meta) = open_path(path, strict)
+        .map_err(Unstable::Read)?
+        .ok_or_else(|| io_err("open", io::Error::from(io::ErrorKind::NotFound)))?;
+    let len = meta.len();
     if len > max {
         return Err(Unstable::TooLarge(len));
     }
     let before = file.metadata().map_err(|e| io_err("stat", e))?;
     let bytes = source::copy_file(&file, len).map_err(|e| io_err("read", e))?;
     let after = file.metadata().map_err(|e| io_err("stat", e))?;
-    let named = if privileged {
+    let named = if strict {
         fs::symlink_metadata(path)
     } else {
         fs::metadata(path)
@@ -285,36 +329,19 @@ pub fn read_whole(
     }
 }
 
-/// Copies the segment `spec` names (see [`open_named`]) once. With
-/// `privileged`, every capability is dropped as soon as the segment is open
-/// (a SysV segment: once it is copied, as attaching needs it).
-pub fn copy_named(
-    spec: &Path,
-    server_root: Option<&Path>,
-    privileged: bool,
-) -> Result<Copied, Error> {
-    let opened = open_named(spec, server_root, privileged);
-    let early = opened.as_ref().is_ok_and(|o| !o.needs_capability_to_copy());
-    if privileged && early {
-        super::privilege::drop_all();
-    }
-    let copied = opened.and_then(|o| o.copy());
-    if privileged && !early {
-        super::privilege::drop_all();
-    }
-    copied
+/// Copies the segment `spec` names (see [`open_named`]) once. Raising and
+/// dropping capabilities is the caller's (see `privilege`).
+pub fn copy_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Result<Copied, Error> {
+    open_named(spec, server_root, strict)?.copy()
 }
 
 /// Opens the segment `spec` names: a snapshot or mapped file, a
 /// ScoreBoardFile path (POSIX object derived from it, or SysV key file), a
-/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `privileged`: the
-/// caller checked `spec` against the allowlist (see `privilege`); this
-/// neither raises nor drops a capability.
-pub fn open_named(
-    spec: &Path,
-    server_root: Option<&Path>,
-    privileged: bool,
-) -> Result<Opened, Error> {
+/// `/dev/shm/ShM.*` object, or `sysv:KEY` / `shmid:ID`. `strict` (root and
+/// capability modes, see `privilege`): no symlink is followed, no `..`
+/// accepted, and every object must be root's. This neither raises nor
+/// drops a capability.
+pub fn open_named(spec: &Path, server_root: Option<&Path>, strict: bool) -> Result<Opened, Error> {
     let raw = spec.as_os_str().as_bytes();
     if let Some(key) = raw.strip_prefix(b"sysv:").and_then(parse_int) {
         let shmid = source::sysv_id(key).map_err(|source| Error::Io {
@@ -322,17 +349,28 @@ pub fn open_named(
             path: spec.into(),
             source,
         })?;
-        return Ok(Opened::sysv(Some(key), shmid, spec, None));
+        return Ok(Opened::sysv(Some(key), shmid, spec, None, strict));
     }
     if let Some(shmid) = raw.strip_prefix(b"shmid:").and_then(parse_int) {
-        return Ok(Opened::sysv(None, shmid, spec, None));
+        return Ok(Opened::sysv(None, shmid, spec, None, strict));
     }
-    if raw.starts_with(b"ShM.") || raw.starts_with(b"/ShM.") {
-        let path =
-            Path::new(DEV_SHM).join(OsStr::from_bytes(raw.strip_prefix(b"/").unwrap_or(raw)));
-        return Opened::file(&path, privileged, true);
+    if strict && has_dot_dot(spec) {
+        return Err(Error::DotDot {
+            shown: crate::plugin::text::escape_bytes(raw),
+        });
     }
-
+    // `ShM.…` or `/ShM.…`: an object name in /dev/shm, one component only.
+    let name = raw.strip_prefix(b"/").unwrap_or(raw);
+    if name.starts_with(b"ShM.") && !name.contains(&b'/') {
+        let path = Path::new(DEV_SHM).join(OsStr::from_bytes(name));
+        return match open_path(&path, strict)? {
+            Some((file, _)) => Ok(Opened::file(file, &path, true)),
+            None => Err(Error::NotFound {
+                path: path.clone(),
+                tried: "no such object".into(),
+            }),
+        };
+    }
     let sbf = scoreboard_file_path(spec, server_root);
     // A relative path given with --server-root is below it.
     let spec: &Path = if server_root.is_some() && spec.is_relative() {
@@ -340,28 +378,28 @@ pub fn open_named(
     } else {
         spec
     };
+    open_derived(spec, &sbf, strict)
+}
+
+/// The segment of a ScoreBoardFile path `sbf` (`spec` as given): the file
+/// itself when it holds a whole segment, else the POSIX object APR derives
+/// from the path, else the SysV segment whose key file it is.
+pub fn open_derived(spec: &Path, sbf: &Path, strict: bool) -> Result<Opened, Error> {
     let mut tried = Vec::new();
     // 1. A regular file holding a whole segment (more than a SysV key file's size).
-    match fs::metadata(spec) {
-        Ok(meta) if meta.is_file() && meta.len() > 8 => {
-            return Opened::file(spec, privileged, spec.starts_with(DEV_SHM));
+    let key_file = match open_path(spec, strict)? {
+        Some((file, meta)) if meta.len() > 8 => {
+            return Ok(Opened::file(file, spec, spec.starts_with(DEV_SHM)));
         }
-        Ok(meta) if !meta.is_file() => {
-            return Err(Error::NotASegment {
-                path: spec.into(),
-                what: not_regular(&meta).unwrap_or("not a regular file"),
-            });
+        Some((file, meta)) => {
+            tried.push(format!("the file holds no segment ({} bytes)", meta.len()));
+            Some((file, meta))
         }
-        Ok(meta) => tried.push(format!("the file holds no segment ({} bytes)", meta.len())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push("no such file".into()),
-        Err(e) => {
-            return Err(Error::Io {
-                op: "open",
-                path: spec.into(),
-                source: e,
-            })
+        None => {
+            tried.push("no such file".into());
+            None
         }
-    }
+    };
     // 2. The POSIX object APR derives from the ScoreBoardFile path.
     let bytes_path = sbf.as_os_str().as_bytes();
     for signed in [HOST_SIGNED_CHAR, !HOST_SIGNED_CHAR] {
@@ -371,16 +409,19 @@ pub fn open_named(
         if tried.iter().any(|t| t.ends_with(&shown)) {
             continue;
         }
-        match fs::metadata(&path) {
-            Ok(_) => return Opened::file(&path, privileged, true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => tried.push(format!("no {shown}")),
-            Err(e) => tried.push(format!("{shown}: {}", super::error::describe_io(&e))),
+        match open_path(&path, strict)? {
+            Some((file, _)) => return Ok(Opened::file(file, &path, true)),
+            None => tried.push(format!("no {shown}")),
         }
     }
     // 3. The same path as a SysV key file (holds only the size).
-    match fs::metadata(&sbf) {
-        Ok(meta) if meta.is_file() && (meta.len() == 4 || meta.len() == 8) => {
-            let size_bytes = Opened::file(&sbf, privileged, false)?.copy()?.bytes;
+    match key_file {
+        Some((file, meta)) if meta.len() == 4 || meta.len() == 8 => {
+            let size_bytes = source::copy_file(&file, meta.len()).map_err(|source| Error::Io {
+                op: "read",
+                path: spec.to_path_buf(),
+                source,
+            })?;
             let mut le = [0u8; 8];
             // The key file may have changed since its size was checked.
             let n = size_bytes.len().min(le.len());
@@ -391,8 +432,8 @@ pub fn open_named(
                 let key = ftok(&meta, proj);
                 match source::sysv_id(key) {
                     Ok(shmid) => {
-                        let expected = Some((sbf.clone(), expected));
-                        return Ok(Opened::sysv(Some(key), shmid, &sbf, expected));
+                        let expected = Some((sbf.to_path_buf(), expected));
+                        return Ok(Opened::sysv(Some(key), shmid, sbf, expected, strict));
                     }
                     Err(e) => {
                         last = Some(if e.kind() == io::ErrorKind::NotFound {
@@ -405,7 +446,7 @@ pub fn open_named(
             }
             tried.extend(last);
         }
-        _ if sbf.as_path() == spec => tried.push("no SysV key file".into()),
+        _ if sbf == spec => tried.push("no SysV key file".into()),
         _ => tried.push(format!("no SysV key file {}", sbf.display())),
     }
     Err(Error::NotFound {
@@ -428,6 +469,7 @@ impl Opened {
         shmid: i32,
         shown: &Path,
         expected: Option<(PathBuf, u64)>,
+        strict: bool,
     ) -> Opened {
         Opened {
             handle: Handle::Sysv {
@@ -435,17 +477,30 @@ impl Opened {
                 shmid,
                 shown: shown.to_path_buf(),
                 expected,
+                strict,
             },
         }
     }
 }
 
-fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path) -> Result<Copied, Error> {
-    let (bytes, _) = source::attach_sysv(shmid).map_err(|source| Error::Io {
+/// Attaches a SysV segment; `strict`: only one root owns, refused before
+/// it is attached.
+fn copy_sysv(key: Option<i32>, shmid: i32, shown: &Path, strict: bool) -> Result<Copied, Error> {
+    let attach_err = |source| Error::Io {
         op: "attach SysV segment of",
         path: shown.into(),
         source,
-    })?;
+    };
+    if strict {
+        let info = source::sysv_stat(shmid).map_err(attach_err)?;
+        if info.owner != 0 {
+            return Err(Error::NotRootOwned {
+                path: shown.into(),
+                uid: info.owner,
+            });
+        }
+    }
+    let (bytes, _) = source::attach_sysv(shmid).map_err(attach_err)?;
     Ok(Copied {
         bytes,
         origin: Origin::Sysv { key, shmid },
@@ -495,5 +550,154 @@ mod tests {
             scoreboard_file_path(Path::new("logs/sb"), None),
             cwd.join("logs/sb")
         );
+    }
+
+    /// What the path rules say `open_strict` reaches, by an independent
+    /// model of a small tree: component by component, no symlink anywhere,
+    /// `..` back up, `.` and empty components only through directories.
+    mod path_rules {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Node {
+            Dir,
+            File,
+            Link,
+        }
+
+        #[derive(Debug, PartialEq, Eq)]
+        enum Outcome {
+            /// The node at this clean path below the base.
+            Opened(String),
+            Refused(i32),
+        }
+
+        const TREE: [(&str, Node); 8] = [
+            ("d", Node::Dir),
+            ("d/e", Node::Dir),
+            ("d/e/f", Node::File),
+            ("g", Node::File),
+            ("s", Node::Link),
+            ("t", Node::Link),
+            ("d/u", Node::Link),
+            ("d/e/v", Node::Link),
+        ];
+        const PARTS: [&str; 12] = ["d", "e", "f", "g", "s", "t", "u", "v", "x", ".", "..", ""];
+
+        fn build() -> PathBuf {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let base = std::env::temp_dir().join(format!(
+                "apache-scoreboard-path-rules-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = fs::remove_dir_all(&base);
+            fs::create_dir_all(base.join("d/e")).expect("tree");
+            fs::write(base.join("d/e/f"), "f").expect("tree");
+            fs::write(base.join("g"), "g").expect("tree");
+            let link = |target: &str, at: &str| {
+                std::os::unix::fs::symlink(target, base.join(at)).expect("symlink")
+            };
+            link("d", "s");
+            link("d/e/f", "t");
+            link("..", "d/u");
+            link("/etc", "d/e/v");
+            base
+        }
+
+        /// The model: `None` when the walk leaves the base (not modelled).
+        fn model(parts: &[&str]) -> Option<Outcome> {
+            let tree: BTreeMap<&str, Node> = TREE.into_iter().collect();
+            let mut at: Vec<&str> = Vec::new();
+            let kind = |at: &[&str]| {
+                if at.is_empty() {
+                    Node::Dir
+                } else {
+                    tree[at.join("/").as_str()]
+                }
+            };
+            for part in parts {
+                if kind(&at) != Node::Dir {
+                    return Some(Outcome::Refused(libc::ENOTDIR));
+                }
+                match *part {
+                    "" | "." => {}
+                    ".." => {
+                        at.pop()?;
+                    }
+                    name => {
+                        let mut next = at.clone();
+                        next.push(name);
+                        match tree.get(next.join("/").as_str()) {
+                            None => return Some(Outcome::Refused(libc::ENOENT)),
+                            Some(Node::Link) => return Some(Outcome::Refused(libc::ELOOP)),
+                            Some(_) => at = next,
+                        }
+                    }
+                }
+            }
+            Some(Outcome::Opened(at.join("/")))
+        }
+
+        fn identity(meta: &fs::Metadata) -> (u64, u64) {
+            (meta.dev(), meta.ino())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+            #[test]
+            fn open_strict_reaches_what_the_model_reaches(
+                parts in proptest::collection::vec(proptest::sample::select(&PARTS[..]), 1..7)
+            ) {
+                let Some(expected) = model(&parts) else { return Ok(()) };
+                let base = build();
+                let spec = PathBuf::from(format!("{}/{}", base.display(), parts.join("/")));
+                let got = match open_strict(&spec, false) {
+                    Ok(file) => {
+                        let opened = identity(&file.metadata().expect("fstat"));
+                        let Outcome::Opened(clean) = &expected else {
+                            let _ = fs::remove_dir_all(&base);
+                            return Err(TestCaseError::fail(format!("{spec:?} opened, model: {expected:?}")));
+                        };
+                        let want = identity(&fs::symlink_metadata(base.join(clean)).expect("stat"));
+                        prop_assert_eq!(opened, want, "{:?}", spec);
+                        expected
+                    }
+                    Err(e) => Outcome::Refused(e.raw_os_error().unwrap_or(0)),
+                };
+                let _ = fs::remove_dir_all(&base);
+                prop_assert_eq!(got, model(&parts).expect("modelled"), "{:?}", spec);
+            }
+
+            /// With the capability, a `--scoreboard` names an entry only as
+            /// the entry's path or its derived object, byte for byte: any
+            /// `.`, `..`, `//` or prefix makes it a refusal.
+            #[test]
+            fn only_the_entry_or_its_object_names_it(
+                parts in proptest::collection::vec(
+                    proptest::sample::select(&["run", "apache2", "sb", ".", "..", "", "ShM.x"][..]),
+                    1..6,
+                ),
+                absolute in any::<bool>(),
+            ) {
+                use crate::shm::privilege::Entry;
+                let entry = Entry { path: "/run/apache2/sb".into(), details: false };
+                let spec = format!("{}{}", if absolute { "/" } else { "" }, parts.join("/"));
+                let [signed, unsigned] = entry.posix_objects();
+                let forms: Vec<String> = [signed, unsigned]
+                    .iter()
+                    .flat_map(|o| {
+                        let full = o.display().to_string();
+                        let name = full.trim_start_matches("/dev/shm/").to_string();
+                        [full, format!("/{name}"), name]
+                    })
+                    .chain(["/run/apache2/sb".to_string()])
+                    .collect();
+                prop_assert_eq!(entry.named_by(Path::new(&spec)), forms.contains(&spec), "{}", spec);
+            }
+        }
     }
 }

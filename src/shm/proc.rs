@@ -2,9 +2,11 @@
 //! processes a segment names still run, and a running binary's version.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::error::describe_io;
+use super::locate::open_strict;
 
 /// Names httpd runs under.
 pub fn is_httpd_name(comm: &str) -> bool {
@@ -145,7 +147,16 @@ pub fn instances() -> Vec<Instance> {
         .filter_map(|pid| {
             let (comm, ppid) = proc_stat(pid)?;
             let parent_is_httpd = proc_stat(ppid).is_some_and(|(pc, _)| pc == comm);
-            (is_httpd_name(&comm) && !parent_is_httpd).then(|| describe_instance(pid))
+            (is_httpd_name(&comm) && !parent_is_httpd).then(|| {
+                let mut inst = describe_instance(pid);
+                if super::privilege::mode() == super::privilege::Mode::Root {
+                    if let Err(why) = trusted_parent(pid) {
+                        inst.segment = None;
+                        inst.note = Some(format!("not trusted by root: {why}"));
+                    }
+                }
+                inst
+            })
         })
         .collect();
     found.sort_by_key(|i| i.pid);
@@ -181,7 +192,7 @@ fn describe(pid: i32) -> Instance {
             let mut anonymous = false;
             for line in maps.lines() {
                 let name = line.split_whitespace().nth(5).unwrap_or("");
-                if name.starts_with("/dev/shm/ShM.") {
+                if is_shm_object(name) {
                     inst.segment = Some(name.to_string());
                 } else if name.starts_with("/SYSV") {
                     // A SysV attachment: the "inode" column is the shmid.
@@ -207,6 +218,57 @@ fn describe(pid: i32) -> Instance {
         Err(e) => inst.note = Some(format!("cannot read /proc/{pid}/maps: {}", describe_io(&e))),
     }
     inst
+}
+
+/// `/dev/shm/ShM.<hex>H<hex>`, the only POSIX object names APR makes.
+fn is_shm_object(name: &str) -> bool {
+    name.strip_prefix("/dev/shm/ShM.")
+        .and_then(|rest| rest.split_once('H'))
+        .is_some_and(|(a, b)| {
+            [a, b]
+                .iter()
+                .all(|h| !h.is_empty() && h.len() <= 8 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+        })
+}
+
+/// Whether root may trust an httpd parent: it runs as root (every uid 0),
+/// from an executable that root owns and only root may write, in a
+/// directory that root owns and only root may write, reached through no
+/// symlink. Otherwise why not.
+pub fn trusted_parent(pid: i32) -> Result<(), String> {
+    let status = read_proc(&format!("/proc/{pid}/status"), 2048).ok_or("no status")?;
+    let uids = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"Uid:"))
+        .ok_or("no Uid line")?;
+    let root = uids
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .all(|w| w == b"0");
+    if !root {
+        return Err("does not run as root".into());
+    }
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).map_err(|_| "executable unknown")?;
+    let dir = exe.parent().ok_or("executable unknown")?;
+    let root_only = |meta: &fs::Metadata| meta.uid() == 0 && meta.mode() & 0o022 == 0;
+    let binary = open_strict(&exe, false)
+        .and_then(|f| f.metadata())
+        .map_err(|_| format!("{} cannot be opened without a symlink", exe.display()))?;
+    let directory = open_strict(dir, true)
+        .and_then(|f| f.metadata())
+        .map_err(|_| format!("{} cannot be opened without a symlink", dir.display()))?;
+    // The file the process runs must be the one the name leads to.
+    let running = fs::metadata(format!("/proc/{pid}/exe")).map_err(|_| "executable unknown")?;
+    if (running.dev(), running.ino()) != (binary.dev(), binary.ino()) {
+        return Err(format!("{} was replaced", exe.display()));
+    }
+    if !root_only(&binary) || !root_only(&directory) {
+        return Err(format!(
+            "{} or its directory is not root's alone",
+            exe.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The MPM module a process has mapped (Debian loads MPMs as modules).

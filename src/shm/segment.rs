@@ -197,6 +197,8 @@ pub struct SysvInfo {
     pub size: u64,
     pub creator_pid: i32,
     pub attached: u64,
+    /// The owner (`shm_perm.uid`).
+    pub owner: u32,
 }
 
 /// `shmget(key, 0, 0)`: the id of an existing segment.
@@ -226,6 +228,7 @@ pub fn sysv_stat(shmid: i32) -> io::Result<SysvInfo> {
         size: ds.shm_segsz as u64,
         creator_pid: ds.shm_cpid,
         attached: ds.shm_nattch as u64,
+        owner: ds.shm_perm.uid,
     })
 }
 

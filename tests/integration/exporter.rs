@@ -373,10 +373,19 @@ fn side_by_side_with_debian_apache_exporter_and_under_saturation() {
         ours.get("apache_segment_requests_in_flight", &[]),
         Some(12.0)
     );
+    let address = [("address", &*format!("127.0.0.1:{}", httpd.port()))];
+    assert!(
+        ours.get("apache_segment_listen_backlog_connections", &address)
+            .is_some_and(|b| b > 0.0),
+        "{ours:?}"
+    );
     assert!(
         get(&their_url, None, Duration::from_secs(3)).is_err(),
         "apache_exporter answered under saturation"
     );
+    // apache_exporter's own request now waits in httpd's accept queue.
+    let queued = scrape(&url).get("apache_segment_listen_queue_connections", &address);
+    assert!(queued.is_some_and(|q| q >= 1.0), "listen queue {queued:?}");
     drop(more);
 }
 
@@ -563,31 +572,52 @@ fn systemd_units_verify() {
 /// segment after a full restart, and refuses anything else.
 #[test]
 fn unprivileged_exporter_with_the_units_capability_follows_a_full_restart() {
-    use crate::privilege::{id, tool, Allowlist};
+    let id_name = |gid: u32| {
+        let out = std::process::Command::new("getent")
+            .args(["group", &gid.to_string()])
+            .output()
+            .expect("getent");
+        String::from_utf8_lossy(&out.stdout)
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    use crate::privilege::{confined_argv, tool, Setup, User};
     if !require_apache() || !require("/usr/bin/setpriv") {
         return;
     }
     let logs = TempDir::new("exporter-caps");
+    let scratch = TempDir::new("exporter-ns");
     let mut httpd = Httpd::start(HttpdConfig::new(Mpm::Event)).expect("httpd");
     let sbf = httpd.scoreboard_file();
-    let _allow = Allowlist::set(std::slice::from_ref(&sbf));
-    let user = "nobody";
+    let nobody = User::get("nobody").expect("user nobody");
+    let group = id_name(nobody.gid);
+    // The allowlist exists only in the exporter's private mount namespace;
+    // nobody's own group is the allowed one there.
+    let setup = Setup::allow(&format!("allow-group {group}\n{}\n", sbf.display()));
     let port = free_port();
-    let mut args = vec![
-        format!("--reuid={}", id("-u", user).expect("uid")),
-        format!("--regid={}", id("-g", user).expect("gid")),
-        "--clear-groups".into(),
-        "--inh-caps=+dac_read_search".into(),
-        "--ambient-caps=+dac_read_search".into(),
-        "--no-new-privs".into(),
-        BIN.into(),
-        "exporter".into(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
-    ];
-    let setpriv = tool("setpriv").expect("setpriv");
-    let exporter = Program::start("exporter-nobody", setpriv.to_str().unwrap(), &args, &logs.0);
-    args.clear();
+    let args: Vec<String> = confined_argv(
+        &setup,
+        &scratch.0,
+        Some(&nobody),
+        &[
+            "--inh-caps=+dac_read_search",
+            "--ambient-caps=+dac_read_search",
+            "--no-new-privs",
+        ],
+        Path::new(BIN),
+        &[
+            "exporter".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}").into(),
+        ],
+    )
+    .into_iter()
+    .map(|a| a.into_string().expect("UTF-8 argument"))
+    .collect();
+    let unshare = tool("unshare").expect("unshare");
+    let exporter = Program::start("exporter-nobody", unshare.to_str().unwrap(), &args, &logs.0);
     let url = format!("http://127.0.0.1:{port}/metrics");
     wait_answering(&url);
     assert_eq!(scrape(&url).get("apache_up", &[]), Some(1.0));

@@ -221,7 +221,15 @@ fn checks_answer_while_server_status_cannot() {
 
     std::thread::sleep(Duration::from_millis(1100));
     let out = run_bin(&with(
-        args(&["check_stuck_requests", "-w", "1s", "-c", "1h"]),
+        // Root may see query strings, when it asks (issue 9).
+        args(&[
+            "check_stuck_requests",
+            "-w",
+            "1s",
+            "-c",
+            "1h",
+            "--show-query",
+        ]),
         source(&h),
     ));
     assert_eq!(out.code, 1, "{}", out.stdout);

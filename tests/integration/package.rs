@@ -19,13 +19,14 @@
 //! runs under `nice`, so that it slows the tests running beside it as little
 //! as possible.
 
+use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use crate::privilege::{id, run_as, tool, Allowlist};
+use crate::privilege::{assert_no_secret, attackers, attacks, confined, tool, Setup, User};
 use crate::support::{require_apache, Httpd, HttpdConfig, Mpm};
 
 const PACKAGE: &str = "apache-scoreboard";
@@ -113,15 +114,6 @@ impl Drop for Installed {
     }
 }
 
-/// Deletes a file when dropped.
-struct RemoveOnDrop(&'static str);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(self.0);
-    }
-}
-
 /// Builds the `.deb` with packaging/build.sh; its path (cargo-deb prints it
 /// last).
 fn build_deb() -> PathBuf {
@@ -152,10 +144,16 @@ fn capability() -> String {
     must("getcap", &[&format!("{PLUGINS}/{PACKAGE}")])
 }
 
-/// Runs an installed check as nagios: exit 0, an OK line with perfdata,
-/// nothing on stderr.
-fn assert_ok_as_nagios(program: &str, args: &[&str], perf: &str) {
-    let run = run_as("nagios", &Path::new(PLUGINS).join(program), args);
+/// Runs an installed check as nagios with `setup`'s allowlist: exit 0, an
+/// OK line with perfdata, nothing on stderr.
+fn assert_ok_as_nagios(setup: &Setup, nagios: &User, program: &str, args: &[&str], perf: &str) {
+    let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+    let run = confined(
+        setup,
+        Some(nagios),
+        &Path::new(PLUGINS).join(program),
+        &args,
+    );
     assert_eq!(run.code, 0, "{program} {args:?}:\n{}", run.stdout);
     let first = run.stdout.lines().next().unwrap_or("");
     assert!(
@@ -183,9 +181,9 @@ fn deb_installs_runs_as_nagios_and_removes_cleanly() {
             return unable(&format!("{program} is missing"));
         }
     }
-    if id("-u", "nagios").is_none() {
+    let Some((nagios, nobody)) = attackers() else {
         return unable("there is no user nagios (packaging/ci-deps.sh --install)");
-    }
+    };
     if let Some(status) = dpkg_status() {
         return unable(&format!(
             "{PACKAGE} is already known to dpkg ({status}); the test installs and \
@@ -215,7 +213,19 @@ fn deb_installs_runs_as_nagios_and_removes_cleanly() {
         .collect();
     let bin = Path::new(PLUGINS).join(PACKAGE);
     let mode = fs::symlink_metadata(&bin).expect("installed binary");
-    assert!(mode.is_file() && mode.permissions().mode() & 0o7777 == 0o755);
+    // Only root and the group nagios may run it (dpkg-statoverride).
+    assert!(
+        mode.is_file()
+            && mode.permissions().mode() & 0o7777 == 0o750
+            && mode.uid() == 0
+            && mode.gid() == nagios.gid,
+        "{:o} {}:{}",
+        mode.permissions().mode(),
+        mode.uid(),
+        mode.gid()
+    );
+    assert!(must("dpkg-statoverride", &["--list"])
+        .contains(&format!("root nagios 750 {}", bin.display())));
     for check in CHECKS {
         let link = Path::new(PLUGINS).join(check);
         assert_eq!(
@@ -275,32 +285,59 @@ fn deb_installs_runs_as_nagios_and_removes_cleanly() {
     assert!(capability().contains(CAPABILITY), "{}", capability());
 
     // The installed check, as nagios, on the allowlisted live scoreboard.
-    let sbf = httpd.scoreboard_file();
-    let allowlist = Allowlist::set(std::slice::from_ref(&sbf));
-    let sbf = sbf.display().to_string();
+    // The allowlist exists only in the private mount namespaces of the
+    // runs (see privilege::confined): the host's /etc is not touched.
+    let sbf = httpd.scoreboard_file().display().to_string();
+    let allow = Setup::allow(&format!("{sbf}\n"));
     for (check, perf) in [
         ("check_scoreboard_busy", "busy"),
         ("check_stuck_requests", "inflight"),
         ("check_vhost_saturation", "top_vhost_pct"),
     ] {
-        assert_ok_as_nagios(check, &["--scoreboard", &sbf], perf);
+        assert_ok_as_nagios(&allow, &nagios, check, &["--scoreboard", &sbf], perf);
     }
     // Discovery finds the one running httpd, the allowlist's one entry.
-    assert_ok_as_nagios("check_scoreboard_busy", &[], "busy");
-
-    // The opt-out, applied by dpkg-reconfigure, and back.
-    let opt_out = RemoveOnDrop(OPT_OUT);
-    fs::write(OPT_OUT, "").expect("create the opt-out file");
-    must("dpkg-reconfigure", &[PACKAGE]);
-    assert_eq!(capability().trim(), "", "opt-out: capability still set");
-    let run = run_as(
-        "nagios",
+    assert_ok_as_nagios(&allow, &nagios, "check_scoreboard_busy", &[], "busy");
+    // Anyone else cannot even run it.
+    let run = confined(
+        &allow,
+        Some(&nobody),
         &Path::new(PLUGINS).join("check_scoreboard_busy"),
-        &["--scoreboard", &sbf],
+        &[],
+    );
+    assert!(
+        run.code != 0 && run.stdout.is_empty() && run.stderr.contains("Permission denied"),
+        "nobody ran it: {run:?}"
+    );
+    // Issue 9's reproductions against the installed binary, as nagios; as
+    // anyone else they end at the permission above.
+    attacks(
+        &Path::new(PLUGINS).join(PACKAGE),
+        &httpd,
+        &nagios,
+        &nobody,
+        false,
+    );
+
+    // The opt-out, applied by dpkg-reconfigure (in a private mount
+    // namespace holding the opt-out file), and back.
+    let reconfigure = tool("dpkg-reconfigure").expect("dpkg-reconfigure");
+    let opted_out = Setup {
+        opt_out: true,
+        ..Setup::default()
+    };
+    let run = confined(&opted_out, None, &reconfigure, &[PACKAGE.into()]);
+    assert_eq!(run.code, 0, "dpkg-reconfigure: {run:?}");
+    assert_eq!(capability().trim(), "", "opt-out: capability still set");
+    let run = confined(
+        &allow,
+        Some(&nagios),
+        &Path::new(PLUGINS).join("check_scoreboard_busy"),
+        &["--scoreboard".into(), sbf.clone().into()],
     );
     assert_eq!(run.code, 3, "{}", run.stdout);
     assert!(run.stdout.contains("permission denied"), "{}", run.stdout);
-    drop(opt_out);
+    assert_no_secret("opted out", &run);
     must("dpkg-reconfigure", &[PACKAGE]);
     assert!(capability().contains(CAPABILITY), "{}", capability());
     let checked_at = started.elapsed();
@@ -330,7 +367,10 @@ fn deb_installs_runs_as_nagios_and_removes_cleanly() {
         fs::symlink_metadata(NAGIOS_LINK).is_err() || !expect_link,
         "{NAGIOS_LINK} left behind"
     );
-    drop(allowlist);
+    assert!(
+        !must("dpkg-statoverride", &["--list"]).contains(&bin.display().to_string()),
+        "dpkg -r left the statoverride"
+    );
     drop(httpd);
     eprintln!(
         "package test: build {:.1} s, install {:.1} s, checks {:.1} s, remove {:.1} s",

@@ -1201,7 +1201,7 @@ fn child_pids(parent: u32) -> Vec<u32> {
 /// `/dev/shm/ShM.<h1>H<h2>`: APR 1.7's `make_shm_open_safe_name`, h1 the
 /// times-33 hash (`apr_hashfunc_default`), h2 Sedgewick's RS hash over
 /// (signed) chars.
-fn posix_shm_path(file: &Path) -> PathBuf {
+pub fn posix_shm_path(file: &Path) -> PathBuf {
     let bytes = file.as_os_str().as_bytes();
     let h1 = bytes
         .iter()
