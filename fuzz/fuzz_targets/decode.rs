@@ -19,23 +19,27 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use apache_scoreboard::checks::{busy, stuck, vhost};
-use apache_scoreboard::cli::{Applet, Cmd, SERVICE};
+use apache_scoreboard::cli::{Applet, BusyArgs, Cmd, StuckArgs, VhostArgs};
 use apache_scoreboard::commands::{dump, status};
-use apache_scoreboard::plugin::output::{Outcome, OutputLimits};
+use apache_scoreboard::measure::pool::Capacity;
+use apache_scoreboard::plugin::output::Outcome;
 use apache_scoreboard::scoreboard::{
     self, locate, rules, Form, Hints, MpmLimits, Origin, ReadOptions, Rules, Scoreboard,
 };
 use clap::Parser;
+use common::assert_no_control;
 use libfuzzer_sys::fuzz_target;
+
+mod common;
 
 /// The fixtures' capture time (2026-11-21T00:46:37.699800Z), µs.
 const CAPTURE_US: i64 = 1_795_221_997_699_800;
 
 /// Check invocations, parsed once by the real command-line definition.
 struct Invocations {
-    busy: Vec<busy::BusyArgs>,
-    stuck: Vec<stuck::StuckArgs>,
-    vhost: Vec<vhost::VhostArgs>,
+    busy: Vec<BusyArgs>,
+    stuck: Vec<StuckArgs>,
+    vhost: Vec<VhostArgs>,
 }
 
 fn parse(args: &[&str]) -> Cmd {
@@ -144,7 +148,7 @@ fuzz_target!(|data: &[u8]| {
         // matter (stuck requests, dump).
         for at in [CAPTURE_US, 0, 4_000_000_000_000_000] {
             let copied = locate::Copied {
-                bytes: data.to_vec(),
+                bytes: data.to_vec().into(),
                 origin: Origin::File(PathBuf::from("fuzz.bin")),
                 bare,
             };
@@ -160,17 +164,27 @@ fuzz_target!(|data: &[u8]| {
                 }
             };
             for a in &inv.stuck {
-                check_outcome(stuck::check(&loaded, a));
+                check_outcome(stuck::check(&loaded, &a.stuck));
             }
             check_dump(&loaded);
             if at != CAPTURE_US {
                 continue;
             }
             for a in &inv.busy {
-                check_outcome(busy::check(&loaded, a));
+                check_outcome(busy::check(
+                    &loaded,
+                    &a.busy,
+                    &a.thresholds.thresholds(),
+                    a.capacity.capacity(),
+                ));
             }
             for a in &inv.vhost {
-                check_outcome(vhost::check(&loaded, a));
+                check_outcome(vhost::check(
+                    &loaded,
+                    &a.vhost,
+                    &a.thresholds.thresholds(),
+                    a.capacity.capacity(),
+                ));
             }
             check_status(&loaded);
         }
@@ -214,73 +228,11 @@ fn check_scoreboard(sb: &Scoreboard) {
 }
 
 fn check_error(e: &scoreboard::Error) {
-    let text = Outcome::unknown(e.to_string()).render(SERVICE, &OutputLimits::default());
-    assert_eq!(text.matches('\n').count(), 1, "{text:?}");
-    assert!(text.starts_with("SCOREBOARD UNKNOWN - "), "{text:?}");
-    assert_no_control(&text, "\n");
+    common::check_error_line(&e.to_string());
 }
 
-fn assert_no_control(text: &str, allowed: &str) {
-    if let Some(c) = text
-        .chars()
-        .find(|&c| c.is_control() && !allowed.contains(c))
-    {
-        panic!("control character {c:?} in {text:?}");
-    }
-}
-
-fn check_outcome(result: anyhow::Result<Outcome>) {
-    let outcome = match result {
-        Ok(o) => o,
-        // A check may refuse with UNKNOWN; its message must still render.
-        Err(e) => Outcome::unknown(format!("{e:#}")),
-    };
-    let limits = [
-        OutputLimits::default(),
-        OutputLimits {
-            max_lines: 1000,
-            max_bytes: 65_000,
-        },
-    ];
-    for limits in limits {
-        let text = outcome.render(SERVICE, &limits);
-        assert!(text.ends_with('\n'), "{text:?}");
-        assert_no_control(&text, "\n");
-        let mut lines = text.lines();
-        let first = lines.next().unwrap_or("");
-        assert!(first.starts_with("SCOREBOARD "), "{first:?}");
-        for line in lines {
-            assert!(!line.contains('|'), "| in long output: {line:?}");
-        }
-        if outcome.perfdata.is_empty() {
-            assert!(!first.contains('|'), "{first:?}");
-            continue;
-        }
-        assert_eq!(first.matches('|').count(), 1, "{first:?}");
-        let perf = first.split_once(" | ").map_or("", |(_, p)| p);
-        let tokens: Vec<&str> = perf.split(' ').collect();
-        assert_eq!(tokens.len(), outcome.perfdata.len(), "{perf:?}");
-        for token in tokens {
-            let (label, rest) = token
-                .rsplit_once('=')
-                .unwrap_or_else(|| panic!("{token:?}"));
-            let label = label
-                .strip_prefix('\'')
-                .and_then(|l| l.strip_suffix('\''))
-                .unwrap_or(label);
-            assert!(
-                !label.is_empty() && !label.contains(['\'', '=', ' ', '|']),
-                "{token:?}"
-            );
-            let value = rest.split(';').next().unwrap_or("");
-            let number = value.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
-            let v: f64 = number
-                .parse()
-                .unwrap_or_else(|_| panic!("perfdata value {value:?} in {token:?}"));
-            assert!(v.is_finite() && v >= 0.0, "{token:?}");
-            assert!(!number.contains(['e', 'E', ',']), "{token:?}");
-        }
-    }
+fn check_outcome(outcome: Outcome) {
+    common::check_rendered(&outcome);
 }
 
 fn check_dump(loaded: &scoreboard::Loaded) {
@@ -309,7 +261,11 @@ fn check_status(loaded: &scoreboard::Loaded) {
     let slots = loaded.scoreboard.slot_count();
     for limits in [
         MpmLimits::default(),
-        status::limits(loaded, Some(12), Some(4)),
+        Capacity {
+            max_workers: Some(12),
+            threads_per_child: Some(4),
+        }
+        .limits(loaded),
     ] {
         let text = status::render(loaded, limits);
         assert_no_control(&text, "\n");

@@ -14,14 +14,17 @@
 use std::sync::OnceLock;
 
 use apache_scoreboard::checks::cluster;
-use apache_scoreboard::cli::{Applet, Cmd, SERVICE};
+use apache_scoreboard::cli::{Applet, Cmd};
 use apache_scoreboard::commands::cluster as cluster_cmd;
 use apache_scoreboard::commands::dump::Format;
 use apache_scoreboard::heartbeat::{self, Kind, Monitor, Storage};
-use apache_scoreboard::plugin::output::{Outcome, OutputLimits};
+use apache_scoreboard::plugin::output::Outcome;
 use apache_scoreboard::plugin::verdict::Thresholds;
 use clap::Parser;
+use common::assert_no_control;
 use libfuzzer_sys::fuzz_target;
+
+mod common;
 
 /// The slotmem-busy capture's time, µs.
 const NOW: i64 = 1_795_225_378_167_346;
@@ -96,50 +99,15 @@ fn check_storage(storage: &Storage) {
 }
 
 fn check_error(message: &str) {
-    let text = Outcome::unknown(message).render(SERVICE, &OutputLimits::default());
-    assert_eq!(text.matches('\n').count(), 1, "{text:?}");
-    assert_no_control(&text, "\n");
+    common::check_error_line(message);
 }
 
-fn assert_no_control(text: &str, allowed: &str) {
-    if let Some(c) = text
-        .chars()
-        .find(|&c| c.is_control() && !allowed.contains(c))
-    {
-        panic!("control character {c:?} in {text:?}");
-    }
-}
-
+/// The shared rendering invariants, and percentages within 0-100.
 fn check_outcome(outcome: &Outcome) {
-    for limits in [
-        OutputLimits::default(),
-        OutputLimits::for_max_lines(Some(1000)),
-    ] {
-        let text = outcome.render(SERVICE, &limits);
-        assert!(text.ends_with('\n'), "{text:?}");
-        assert_no_control(&text, "\n");
-        let mut lines = text.lines();
-        let first = lines.next().unwrap_or("");
-        for line in lines {
-            assert!(!line.contains('|'), "| in long output: {line:?}");
-        }
-        assert_eq!(first.matches('|').count(), 1, "{first:?}");
-        let perf = first.split_once(" | ").map_or("", |(_, p)| p);
-        for token in perf.split(' ') {
-            let (label, rest) = token
-                .rsplit_once('=')
-                .unwrap_or_else(|| panic!("{token:?}"));
-            assert!(!label.is_empty() && !label.contains([' ', '|', '=']), "{token:?}");
-            let value = rest.split(';').next().unwrap_or("");
-            let number = value.trim_end_matches('%');
-            let v: f64 = number
-                .parse()
-                .unwrap_or_else(|_| panic!("perfdata value {value:?} in {token:?}"));
-            assert!(v.is_finite() && v >= 0.0, "{token:?}");
-            assert!(!number.contains(['e', 'E', ',']), "{token:?}");
-            if label.ends_with("busy_pct") {
-                assert!(v <= 100.0, "{token:?}");
-            }
+    common::check_rendered(outcome);
+    for p in &outcome.perfdata {
+        if p.label.ends_with("busy_pct") {
+            assert!((0.0..=100.0).contains(&p.value), "{p:?}");
         }
     }
 }

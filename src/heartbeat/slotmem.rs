@@ -12,6 +12,10 @@
 //! | 32 | 72·N | `hm_slot_server_t[N]` |
 //! | 32 + 72·N | N | `inuse[N]` |
 //!
+//! On ILP32 with 8-byte-aligned 64-bit integers (armhf) only the descriptor
+//! differs: slot size, N and type are 4-byte fields at 8, 12 and 16 (the
+//! descriptor is still padded to 16 bytes, the slots the same 72).
+//!
 //! A slot: `char ip[46]` (NUL-terminated), `int busy` at 48, `int ready` at
 //! 52, `apr_time_t seen` at 56 (µs since the epoch), `int id` at 64. A
 //! released slot keeps its bytes; only `inuse[]` tells, so it is skipped
@@ -62,7 +66,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 pub fn looks_like(bytes: &[u8]) -> bool {
     bytes.len() >= HEADER
         && u64_at(bytes, 0) == bytes.len() as u64
-        && (1..=1 << 16).contains(&u64_at(bytes, 8))
+        && ((1..=1 << 16).contains(&u64_at(bytes, 8)) || u32_at(bytes, 8) == SLOT_SIZE as u32)
 }
 
 /// Checks the header against the object's size.
@@ -84,14 +88,21 @@ pub fn header(bytes: &[u8]) -> Result<Header, FormatError> {
             "{what}: the header says {apr} bytes but the object has {len}"
         )));
     }
-    let size = u64_at(bytes, 8);
-    if size != SLOT_SIZE as u64 {
+    // The descriptor: LP64 (8-byte size), else ILP32 (4-byte size).
+    let (num, kind) = if u64_at(bytes, 8) == SLOT_SIZE as u64 {
+        (u64::from(u32_at(bytes, 16)), u32_at(bytes, 20))
+    } else if u32_at(bytes, 8) == SLOT_SIZE as u32 {
+        (u64::from(u32_at(bytes, 12)), u32_at(bytes, 16))
+    } else {
+        // Shown as an LP64 size unless only the low half is set.
+        let size = match u64_at(bytes, 8) {
+            s if s >> 32 != 0 => u64::from(u32_at(bytes, 8)),
+            s => s,
+        };
         return Err(FormatError(format!(
-            "slot size {size}, not {SLOT_SIZE} (not mod_heartmonitor's slotmem, or not an LP64 httpd)"
+            "slot size {size}, not {SLOT_SIZE} (not mod_heartmonitor's slotmem)"
         )));
-    }
-    let num = u64::from(u32_at(bytes, 16));
-    let kind = u32_at(bytes, 20);
+    };
     if kind & PREGRAB == 0 {
         return Err(FormatError(format!(
             "slotmem type {kind} lacks PREGRAB (4): not mod_heartmonitor's"
@@ -227,6 +238,19 @@ mod tests {
             [(0, "192.0.2.11"), (3, "127.0.0.1")]
         );
         assert!(looks_like(&b));
+    }
+
+    /// armhf: 4-byte slot size, N and type at 8, 12, 16.
+    #[test]
+    fn ilp32_descriptor() {
+        let mut b = encode(10, &[(1, true, "192.0.2.11", 2, 6, T)]);
+        b[8..24].fill(0);
+        b[8..12].copy_from_slice(&72u32.to_le_bytes());
+        b[12..16].copy_from_slice(&10u32.to_le_bytes());
+        b[16..20].copy_from_slice(&PREGRAB.to_le_bytes());
+        assert!(looks_like(&b));
+        let (h, slots) = parse(&b).unwrap();
+        assert_eq!((h.slots, slots[0].index, slots[0].busy), (10, 1, 2));
     }
 
     #[test]
