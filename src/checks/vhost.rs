@@ -118,12 +118,27 @@ pub fn check(
     }
     let top_value = |m| top.map_or(0.0, |(_, g)| value(g, m));
     let judged = |m| thresholds.if_judged(m == args.metric);
+    o.perfdata = perfdata(&ranked, args.top, cap, total_busy, top_value, judged);
+    o
+}
+
+/// The top vhost's figures (thresholds on the judged one), the busy total
+/// and one series per listed vhost, bounded by the capacity when known.
+fn perfdata<'t>(
+    ranked: &[(String, VhostLoad)],
+    top: usize,
+    cap: Option<usize>,
+    total_busy: usize,
+    top_value: impl Fn(VhostMetric) -> f64,
+    judged: impl Fn(VhostMetric) -> &'t Thresholds,
+) -> Vec<Perfdata> {
     let bounded = |p: Perfdata| match cap {
         Some(cap) => p.max(cap as f64),
         None => p,
     };
+    let mut perfdata = Vec::new();
     if cap.is_some() {
-        o.perfdata.push(
+        perfdata.push(
             Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
                 .uom("%")
                 .thresholds(judged(VhostMetric::ShareOfCapacity))
@@ -131,7 +146,7 @@ pub fn check(
                 .max(100.0),
         );
     }
-    o.perfdata.extend([
+    perfdata.extend([
         Perfdata::new("top_vhost_busy_pct", top_value(VhostMetric::ShareOfBusy))
             .uom("%")
             .thresholds(judged(VhostMetric::ShareOfBusy))
@@ -147,14 +162,13 @@ pub fn check(
     let listed: Vec<&(String, VhostLoad)> = ranked
         .iter()
         .filter(|(n, _)| n != NO_VHOST)
-        .take(args.top)
+        .take(top)
         .collect();
     let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
     for ((_, g), label) in listed.iter().zip(vhost_labels(&names)) {
-        o.perfdata
-            .push(bounded(Perfdata::new(&label, g.busy as f64).min(0.0)));
+        perfdata.push(bounded(Perfdata::new(&label, g.busy as f64).min(0.0)));
     }
-    o
+    perfdata
 }
 
 /// The groups with their names as shown (escaped, `(none)` for no vhost),

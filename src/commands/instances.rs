@@ -12,8 +12,13 @@ pub fn render() -> String {
     if found.is_empty() {
         return "no running httpd found\n".into();
     }
+    // The segments first, then the configurations.
+    let segments: Vec<Option<String>> = found
+        .iter()
+        .map(|i| i.segment.as_deref().map(describe_segment))
+        .collect();
     let mut out = String::new();
-    for i in found {
+    for (i, segment) in found.into_iter().zip(segments) {
         let config = RunningConfig::shared(i.pid, 0);
         let mut lines = vec![format!("httpd pid {}", i.pid)];
         let mut item = |name: &str, value: String| lines.push(format!("  {name:<14}{value}"));
@@ -126,24 +131,8 @@ pub fn render() -> String {
                 }
             }
         }
-        if let Some(seg) = &i.segment {
-            let opts = ReadOptions {
-                scoreboard: Some(seg.into()),
-                ..ReadOptions::default()
-            };
-            let layout = match scoreboard::load(&opts) {
-                Ok(l) => {
-                    let g = l.scoreboard.global();
-                    format!(
-                        "{seg}, layout {}, ServerLimit {}, ThreadLimit {}",
-                        l.scoreboard.layout().name(),
-                        g.server_limit,
-                        g.thread_limit
-                    )
-                }
-                Err(e) => format!("{seg}: unreadable: {e}"),
-            };
-            item("segment", layout);
+        if let Some(segment) = segment {
+            item("segment", segment);
         }
         if let Some(note) = &i.note {
             item("note", note.clone());
@@ -154,4 +143,24 @@ pub fn render() -> String {
         }
     }
     out
+}
+
+/// A segment's path, layout and limits, or why it cannot be read.
+fn describe_segment(seg: &str) -> String {
+    let opts = ReadOptions {
+        scoreboard: Some(seg.into()),
+        ..ReadOptions::default()
+    };
+    match scoreboard::load(&opts) {
+        Ok(l) => {
+            let g = l.scoreboard.global();
+            format!(
+                "{seg}, layout {}, ServerLimit {}, ThreadLimit {}",
+                l.scoreboard.layout().name(),
+                g.server_limit,
+                g.thread_limit
+            )
+        }
+        Err(e) => format!("{seg}: unreadable: {e}"),
+    }
 }

@@ -515,7 +515,7 @@ fn allowed_object(object: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    /// The Debian defaults measured in heartbeat-format.md §4 (the
+    /// The Debian defaults (docs/heartbeat-format.md, "Slotmem"; the
     /// captures' `apr_filename` was rewritten after hashing: it does not
     /// give their `path`; the live test checks a real monitor's name).
     #[test]

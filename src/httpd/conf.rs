@@ -10,6 +10,7 @@
 
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,13 +18,19 @@ use super::process::{read_bounded, Started};
 use super::{Figure, Source};
 use crate::scoreboard::{HttpdVersion, Mpm};
 
-/// Include nesting (httpd has none for files; a loop would exhaust it).
-const MAX_DEPTH: usize = 32;
+/// httpd's AP_MAX_INCLUDE_DEPTH: it refuses to start beyond it ("There
+/// appears to be a recursion"), as it does for a file that includes itself.
+const MAX_DEPTH: usize = 128;
 /// httpd's AP_MAX_FNMATCH_DIR_DEPTH for directories read recursively.
 const MAX_DIR_DEPTH: usize = 128;
-const MAX_FILES: usize = 4096;
+/// Bounds on the whole reading (a hosting server may have tens of
+/// thousands of vhost files; hostile input must still end soon).
+const MAX_FILES: usize = 100_000;
 const MAX_FILE_BYTES: u64 = 16 << 20;
+const MAX_TOTAL_BYTES: u64 = 256 << 20;
 const MAX_DIR_ENTRIES: usize = 100_000;
+/// A logical line after `${VAR}` expansion.
+const MAX_LINE: usize = 256 << 10;
 
 /// An MPM directive as written (httpd reads the number with `atoi`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +114,8 @@ pub fn read(started: &Started) -> Read {
         server_root: started.server_root.clone(),
         loaded: started.static_modules.clone(),
         out: Read::default(),
-        depth: 0,
+        open: Vec::new(),
+        total_bytes: 0,
         vhost: None,
         extended_status: None,
         runtime_dir: None,
@@ -157,7 +165,10 @@ struct Reader<'a> {
     /// Module symbols and source names known so far.
     loaded: Vec<String>,
     out: Read,
-    depth: usize,
+    /// The files being read (device, inode), outermost first: an Include
+    /// loop is refused however its paths are spelt.
+    open: Vec<(u64, u64)>,
+    total_bytes: u64,
     vhost: Option<usize>,
     extended_status: Option<Figure<bool>>,
     /// DefaultRuntimeDir so far.
@@ -199,10 +210,16 @@ impl Reader<'_> {
         if self.out.files.len() >= MAX_FILES {
             return self.incomplete(format!("more than {MAX_FILES} configuration files"));
         }
-        if self.depth >= MAX_DEPTH {
+        let id = fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+        if self.open.len() >= MAX_DEPTH || id.is_some_and(|id| self.open.contains(&id)) {
             return self.incomplete(format!(
-                "{}: Include nesting deeper than {MAX_DEPTH} (an Include loop?)",
+                "{}: an Include loop, with which httpd does not start (it changed since?)",
                 path.display()
+            ));
+        }
+        if self.total_bytes > MAX_TOTAL_BYTES {
+            return self.incomplete(format!(
+                "more than {MAX_TOTAL_BYTES} bytes of configuration"
             ));
         }
         let bytes = match read_bounded(path, MAX_FILE_BYTES) {
@@ -216,9 +233,10 @@ impl Reader<'_> {
                 ))
             }
         };
+        self.total_bytes += bytes.len() as u64;
         let shown: Arc<Path> = Arc::from(path);
         self.out.files.push(Arc::clone(&shown));
-        self.depth += 1;
+        self.open.push(id.unwrap_or_default());
         self.lines(
             &logical_lines(&bytes),
             &Source::File {
@@ -226,7 +244,7 @@ impl Reader<'_> {
                 line: 0,
             },
         );
-        self.depth -= 1;
+        self.open.pop();
     }
 
     /// Processes the logical lines of one file (or `-C`/`-c` directive).
@@ -553,6 +571,12 @@ impl Reader<'_> {
                         .map(|(_, v)| v.as_slice())
                         .or_else(|| self.started.env(name));
                     match value {
+                        Some(v) if out.len() + v.len() > MAX_LINE => {
+                            self.incomplete(format!(
+                                "{source}: longer than {MAX_LINE} bytes with its variables"
+                            ));
+                            return out;
+                        }
                         Some(v) => out.extend_from_slice(v),
                         None => {
                             if self.out.notes.len() < 20 {

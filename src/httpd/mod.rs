@@ -144,7 +144,9 @@ pub struct RunningConfig {
 }
 
 impl RunningConfig {
-    /// Reads the configuration the httpd parent `pid` was started with.
+    /// Reads the configuration the httpd parent `pid` was started with,
+    /// with the caller's own rights only: no capability is effective here
+    /// (`shm::privilege` raises them around a segment's open alone).
     pub fn inspect(pid: i32) -> Result<RunningConfig, String> {
         let started = process::Started::read(pid)?;
         Ok(Self::from_started(&started))

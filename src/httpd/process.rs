@@ -52,8 +52,14 @@ pub struct Started {
 }
 
 impl Started {
-    /// Reads `/proc/PID/{cmdline,environ,exe,maps,stat}` and the binary.
+    /// Reads `/proc/PID/{cmdline,environ,exe,maps,stat}` and the binary;
+    /// cmdline, environ and maps wait while the process holds its memory
+    /// map locked, so beside the watchdog's thread.
     pub fn read(pid: i32) -> Result<Started, String> {
+        crate::watchdog::guard(|| Started::read_unguarded(pid))
+    }
+
+    fn read_unguarded(pid: i32) -> Result<Started, String> {
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
         let cmdline = read_bounded(&proc_dir.join("cmdline"), MAX_PROC)
             .map_err(|e| format!("httpd pid {pid}: cannot read its command line: {e}"))?;
@@ -212,7 +218,7 @@ impl Started {
 }
 
 /// What the binary itself says: version, compiled-in modules and paths.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct BinaryInfo {
     pub version: Option<HttpdVersion>,
     pub httpd_root: PathBuf,
@@ -221,21 +227,50 @@ pub struct BinaryInfo {
     pub static_mpm: Option<Mpm>,
 }
 
+/// The NUL-terminated strings of `bytes` that hold a marker every match of
+/// [`BinaryInfo::scan`] needs, in file order. A check reads the whole
+/// binary every run: the markers are found with vectorised searches
+/// (splitting the 700 KB of Debian's apache2 at every NUL cost 8 M
+/// instructions, ten times the rest of a check).
+fn marked_strings(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut starts: Vec<usize> = [
+        &b"-D HTTPD_ROOT=\""[..],
+        b"-D SERVER_CONFIG_FILE=\"",
+        b"_module",
+        b".c",
+        b"Apache/2.",
+    ]
+    .iter()
+    .flat_map(|marker| memchr::memmem::find_iter(bytes, marker))
+    .map(|hit| memchr::memrchr(0, &bytes[..hit]).map_or(0, |nul| nul + 1))
+    .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    starts.into_iter().map(move |start| {
+        let rest = &bytes[start..];
+        &rest[..memchr::memchr(0, rest).unwrap_or(rest.len())]
+    })
+}
+
 impl BinaryInfo {
     /// Scans the binary's NUL-terminated strings: `Apache/2.x.y`, the
     /// `-D HTTPD_ROOT="…"` and `-D SERVER_CONFIG_FILE="…"` lines `httpd -V`
     /// prints, module source names (`mod_so.c`, `core.c`, `http_core.c`,
     /// an MPM's `event.c`) and module symbols (`so_module`).
     pub fn scan(bytes: &[u8]) -> BinaryInfo {
+        BinaryInfo::from_strings(bytes, marked_strings(bytes))
+    }
+
+    /// [`scan`](Self::scan) over the given strings of `bytes`, in file
+    /// order (every string, or only those a marker picked).
+    fn from_strings<'a>(bytes: &[u8], strings: impl Iterator<Item = &'a [u8]>) -> BinaryInfo {
         let mut info = BinaryInfo::default();
         let quoted = |s: &[u8], key: &[u8]| -> Option<PathBuf> {
             let rest = s.trim_ascii_start().strip_prefix(key)?;
             let end = rest.iter().position(|&b| b == b'"')?;
             Some(PathBuf::from(OsStr::from_bytes(&rest[..end])))
         };
-        // Cheap tests on the last bytes first: a check reads the whole
-        // binary every run.
-        for s in bytes.split(|&b| b == 0) {
+        for s in strings {
             let n = s.len();
             if !(3..=256).contains(&n) {
                 continue;
@@ -390,6 +425,27 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The marker search finds what visiting every string finds: on the
+    /// installed httpd binary when there is one, and on strings that only
+    /// nearly match.
+    #[test]
+    fn marked_strings_are_every_string_that_matters() {
+        let every = |b: &[u8]| BinaryInfo::from_strings(b, b.split(|&c| c == 0));
+        let synthetic: &[u8] = b"\0\x01Apache/2.4.9 x\0  -D HTTPD_ROOT=\"/etc/apache2\"\0\
+            -D SERVER_CONFIG_FILE=\"apache2.conf\"\0mod_so.c\0core.c\0x.c\0\
+            so_module\0ap_x_module\0mpm_event_module\0mod_A.c\0so_module\0\
+            Apache/2.4.71 (Debian)\0-D HTTPD_ROOT=\"/srv\"\0http_core.c";
+        assert_eq!(BinaryInfo::scan(synthetic), every(synthetic));
+        let info = BinaryInfo::scan(synthetic);
+        assert_eq!(info.httpd_root, PathBuf::from("/srv"));
+        assert_eq!(info.static_mpm, Some(Mpm::Event));
+        for binary in ["/usr/sbin/apache2", "/usr/sbin/httpd"] {
+            if let Ok(bytes) = std::fs::read(binary) {
+                assert_eq!(BinaryInfo::scan(&bytes), every(&bytes), "{binary}");
+            }
+        }
+    }
 
     fn argv(words: &[&str]) -> Vec<Vec<u8>> {
         words.iter().map(|w| w.as_bytes().to_vec()).collect()

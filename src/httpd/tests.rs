@@ -334,7 +334,7 @@ fn what_cannot_be_read_makes_capacity_unknown() {
         "{why}"
     );
     assert!(
-        r.incomplete.iter().any(|i| i.contains("Include loop")),
+        r.incomplete.iter().any(|i| i.contains("an Include loop")),
         "{:?}",
         r.incomplete
     );
@@ -527,4 +527,108 @@ fn itk_tenants() {
     let v = &r.vhosts[0];
     assert_eq!(v.assign_user_id, Some(("shop".into(), "shop".into())));
     assert_eq!(v.max_clients_vhost, Some(10));
+}
+
+/// Random configurations from the syntax's pieces (sections opened and
+/// closed anyhow, Includes of themselves and of globs, variables, quotes,
+/// continuations, invalid UTF-8, NULs): read without a panic, bounded.
+#[test]
+fn hostile_configurations_never_panic() {
+    const PIECES: &[&[u8]] = &[
+        b"<IfModule ",
+        b"<IfModule !",
+        b"</IfModule>",
+        b"<IfDefine X>",
+        b"</IfDefine>",
+        b"<VirtualHost *:80>",
+        b"</VirtualHost>",
+        b"<Directory />",
+        b"</Directory>",
+        b"<IfVersion >= 2.4>",
+        b"<IfVersion ~ x>",
+        b"</IfVersion>",
+        b"<IfFile a.conf>",
+        b"</IfFile>",
+        b"Include a.conf",
+        b"Include *.conf",
+        b"IncludeOptional [a-",
+        b"Include ${X}/x",
+        b"Define X 1",
+        b"Define X ${X}y",
+        b"UnDefine X",
+        b"ServerRoot /",
+        b"ServerRoot ..",
+        b"LoadModule mpm_event_module m.so",
+        b"LoadModule mpm_prefork_module m.so",
+        b"MaxRequestWorkers -5",
+        b"ThreadsPerChild 0",
+        b"ServerLimit 99999999999",
+        b"ThreadLimit \"7",
+        b"MaxClients '3'",
+        b"ScoreBoardFile \"../../x\"",
+        b"Listen [::1",
+        b"ServerName \xff\xfe",
+        b"ServerAlias a b",
+        b"AssignUserID",
+        b"MaxClientsVHost x",
+        b"\\\n",
+        b"\n",
+        b"\n",
+        b"\n",
+        b" ",
+        b"#",
+        b"\0",
+        b"\"",
+        b"'",
+        b">",
+        b"<",
+        b"${",
+        b"}",
+    ];
+    let t = Tree::new("fuzz");
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for _ in 0..60 {
+        for name in ["a.conf", "b.conf"] {
+            let mut text = Vec::new();
+            for _ in 0..next(60) {
+                text.extend_from_slice(PIECES[next(PIECES.len())]);
+                if next(3) == 0 {
+                    text.push(b'\n');
+                }
+            }
+            fs::write(t.0.join(name), &text).expect("write");
+        }
+        let r = t.read("a.conf", &["-D", "X"], &[("X", "b")]);
+        assert!(r.files.len() <= 10_000, "{}", r.files.len());
+        if let Some(f) = &r.figures {
+            assert!(f.max_request_workers.value >= 1 && f.threads_per_child.value >= 1);
+            assert!(
+                f.max_request_workers.value <= f.server_limit.value * f.threads_per_child.value
+            );
+        }
+    }
+}
+
+#[test]
+fn variables_are_bounded() {
+    let t = Tree::new("doubling");
+    let mut conf = String::from("LoadModule mpm_event_module m.so\nDefine X ab\n");
+    for _ in 0..40 {
+        conf.push_str("Define X ${X}${X}\n");
+    }
+    t.write("httpd.conf", &conf);
+    let r = t.read("httpd.conf", &[], &[]);
+    assert!(
+        r.incomplete
+            .iter()
+            .any(|i| i.contains("with its variables")),
+        "{:?}",
+        r.incomplete
+    );
 }

@@ -884,27 +884,16 @@ impl HttpdVersion {
 
     /// Finds `Apache/2.x.y` in a binary or in `apache2 -v` output.
     pub fn find_in(haystack: &[u8]) -> Option<HttpdVersion> {
-        const NEEDLE: &[u8] = b"Apache/2.";
-        let mut from = 0;
-        while let Some(pos) = haystack[from..]
-            .windows(NEEDLE.len())
-            .position(|w| w == NEEDLE)
-        {
-            let start = from + pos + "Apache/".len();
+        // A vectorised search: the haystack may be a whole httpd binary.
+        memchr::memmem::find_iter(haystack, b"Apache/2.").find_map(|pos| {
+            let start = pos + "Apache/".len();
             let rest = &haystack[start..haystack.len().min(start + 16)];
             let end = rest
                 .iter()
                 .position(|b| !(b.is_ascii_digit() || *b == b'.'))
                 .unwrap_or(rest.len());
-            if let Some(v) = std::str::from_utf8(&rest[..end])
-                .ok()
-                .and_then(|s| s.parse().ok())
-            {
-                return Some(v);
-            }
-            from = start;
-        }
-        None
+            std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+        })
     }
 }
 

@@ -79,6 +79,16 @@ fn pile_up(h: &Httpd, n: usize) -> Vec<TcpStream> {
         .collect()
 }
 
+/// Prefork's StartServers 3, once all three run (on a loaded machine they
+/// come up one after the other).
+fn three_children(h: &Httpd) -> Vec<u32> {
+    h.wait_until("prefork's 3 children", Duration::from_secs(15), || {
+        h.child_pids().len() == 3
+    })
+    .expect("StartServers 3");
+    h.child_pids()
+}
+
 #[test]
 fn clean_stop_is_critical_not_running() {
     if !require_apache() {
@@ -149,8 +159,7 @@ fn stopped_children_are_critical_and_named_with_the_connections_they_leave_waiti
     let mut cfg = HttpdConfig::new(Mpm::Prefork);
     cfg.extra_conf = "ListenBacklog 16\n".into();
     let h = Httpd::start(cfg).expect("start apache2");
-    let children = h.child_pids();
-    assert_eq!(children.len(), 3, "prefork StartServers 3: {children:?}");
+    let children = three_children(&h);
     let frozen = Stopped::stop(children.clone());
     let out = busy(&h, &[]);
     assert_eq!(out.code, 2, "{}", out.stdout);
@@ -260,8 +269,7 @@ fn children_left_by_a_killed_parent_are_critical_and_named() {
         return;
     }
     let mut h = Httpd::start(HttpdConfig::new(Mpm::Prefork)).expect("start apache2");
-    let children = h.child_pids();
-    assert_eq!(children.len(), 3, "prefork StartServers 3: {children:?}");
+    let children = three_children(&h);
     let shm = h.shm_path();
     send_signal(h.pid(), libc::SIGKILL).expect("SIGKILL the parent");
     h.wait_until("the parent gone", Duration::from_secs(10), || {
@@ -289,4 +297,70 @@ fn children_left_by_a_killed_parent_are_critical_and_named() {
             .join(", ")
     );
     assert!(status_line(&out).contains(&named), "{}", out.stdout);
+}
+
+/// httpd without a ScoreBoardFile keeps its scoreboard in anonymous memory:
+/// UNKNOWN with the exact line to add, found and given, named or not. Run
+/// in a private pid namespace, where this httpd is the only one (and dies
+/// with the namespace).
+#[test]
+fn anonymous_scoreboard_is_unknown_with_the_line_to_add() {
+    if !require_apache() {
+        return;
+    }
+    let t = crate::util::TempDir::new("anonymous");
+    for d in ["logs", "run"] {
+        std::fs::create_dir(t.path(d)).expect("mkdir");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let root = t.0.display().to_string();
+    let modules = "/usr/lib/apache2/modules";
+    std::fs::write(
+        t.path("httpd.conf"),
+        format!(
+            "ServerRoot \"{root}\"\nDefaultRuntimeDir \"{root}/run\"\nPidFile \"{root}/run/httpd.pid\"\n\
+             ErrorLog \"{root}/logs/error.log\"\nServerName lab.test\nListen 127.0.0.1:{port}\n\
+             User www-data\nGroup www-data\nMutex file:{root}/run default\n\
+             LoadModule mpm_event_module {modules}/mod_mpm_event.so\n\
+             LoadModule authz_core_module {modules}/mod_authz_core.so\n\
+             StartServers 1\nServerLimit 2\nThreadsPerChild 4\nMaxRequestWorkers 8\n"
+        ),
+    )
+    .expect("write httpd.conf");
+    let script = format!(
+        "/usr/sbin/apache2 -f {root}/httpd.conf -k start || exit 99\n\
+         for i in $(seq 100); do [ -s {root}/run/httpd.pid ] && break; sleep 0.1; done\n\
+         sleep 0.5\n\
+         echo ===; {BIN} check_scoreboard_busy; echo \"exit $?\"\n\
+         echo ===; {BIN} check_scoreboard_busy --scoreboard /run/apache2/lab_scoreboard; echo \"exit $?\"\n\
+         /usr/sbin/apache2 -f {root}/httpd.conf -k stop\n"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "bash", "-c", &script]);
+    let run = wait_bounded(
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare"),
+        "anonymous httpd in a private pid namespace",
+    );
+    let parts: Vec<&str> = run.stdout.split("===\n").collect();
+    assert_eq!(parts.len(), 3, "{}{}", run.stdout, run.stderr);
+    let found = parts[1];
+    assert!(
+        found.starts_with("SCOREBOARD UNKNOWN - httpd pid ")
+            && found.contains(
+                " keeps its scoreboard in anonymous memory: add `ScoreBoardFile /run/apache2/apache_scoreboard` to its configuration and restart it\nexit 3\n"
+            ),
+        "{found}"
+    );
+    let named = parts[2];
+    assert!(
+        named.contains("add `ScoreBoardFile /run/apache2/lab_scoreboard` to its configuration")
+            && named.ends_with("exit 3\n"),
+        "{named}"
+    );
 }
