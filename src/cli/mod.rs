@@ -19,6 +19,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
 use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
 use crate::plugin::output::{Outcome, OutputLimits};
+use crate::scoreboard::ReadOptions;
 use crate::shm::privilege;
 
 pub use args::{
@@ -369,7 +370,7 @@ impl ClusterCheckArgs {
 
 impl DumpArgs {
     fn run(self) -> anyhow::Result<Report> {
-        let loaded = checks::load(&self.source.details_options())?;
+        let loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
         Ok(Report::Text(dump::render(
             &loaded,
             self.all,
@@ -381,7 +382,7 @@ impl DumpArgs {
 
 impl StatusArgs {
     fn run(self) -> anyhow::Result<Report> {
-        let mut loaded = checks::load(&self.source.details_options())?;
+        let mut loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
         let capacity = self.capacity.capacity();
         checks::know_the_server(&mut loaded, Some(capacity), self.run.verbose);
         let limits = capacity.limits(&loaded);
@@ -391,7 +392,7 @@ impl StatusArgs {
 
 impl SnapshotArgs {
     fn run(self) -> anyhow::Result<Report> {
-        let loaded = checks::load(&self.source.details_options())?;
+        let loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
         Ok(Report::Text(snapshot::write(
             &loaded, &self.out, self.force,
         )?))
@@ -410,7 +411,7 @@ impl ClusterArgs {
 impl MetricsArgs {
     fn run(self) -> anyhow::Result<Report> {
         let e = metrics::scrape(
-            &self.source.read_options(),
+            &ReadOptions::from(&self.source),
             self.capacity.capacity(),
             self.prometheus.max_vhosts,
             checks::load,
@@ -422,7 +423,7 @@ impl MetricsArgs {
 impl ExporterArgs {
     fn run(self) -> anyhow::Result<Report> {
         let exporter = crate::exporter::Exporter::new(
-            self.source.read_options(),
+            ReadOptions::from(&self.source),
             self.capacity.capacity(),
             self.prometheus.max_vhosts,
         )?;
@@ -457,7 +458,7 @@ fn plugin_report(
     check: impl FnOnce(&crate::scoreboard::Loaded) -> Outcome,
 ) -> Report {
     let outcome = checks::run(
-        &source.read_options(),
+        &ReadOptions::from(source),
         checks::Policies {
             stale: plugin.stale,
             frozen: plugin.frozen,

@@ -62,6 +62,17 @@ pub struct ReadOptions {
     pub wants_details: bool,
 }
 
+impl ReadOptions {
+    /// For `dump`, `status` and `snapshot`, which show request lines and
+    /// clients (see [`ReadOptions::wants_details`]).
+    pub fn with_details(self) -> ReadOptions {
+        ReadOptions {
+            wants_details: true,
+            ..self
+        }
+    }
+}
+
 /// A decoded scoreboard and what is known about it.
 pub struct Loaded {
     pub scoreboard: Scoreboard,
