@@ -225,12 +225,22 @@ fn explain_absence(e: crate::shm::Error, named: Option<&std::path::Path>) -> cra
 }
 
 /// Decodes a copy made by [`locate`], consulting the live server where the
-/// segment alone cannot decide.
+/// segment alone cannot decide. Errors name the segment as `shown`.
 pub fn decode_copied(
     copied: locate::Copied,
     shown: String,
     opts: &ReadOptions,
 ) -> Result<Loaded, Error> {
+    decode(copied, shown.clone(), opts).map_err(|e| match e {
+        Error::Shm(_) | Error::Undecodable { .. } => e,
+        what => Error::Undecodable {
+            shown,
+            what: Box::new(what),
+        },
+    })
+}
+
+fn decode(copied: locate::Copied, shown: String, opts: &ReadOptions) -> Result<Loaded, Error> {
     let form = if copied.bare { Form::Bare } else { Form::Auto };
     let mut hints = Hints {
         layout: opts.layout,
