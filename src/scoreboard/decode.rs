@@ -112,14 +112,6 @@ pub struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    pub fn tid(&self) -> u64 {
-        self.rec.uint(self.fields.tid)
-    }
-
-    pub fn thread_num(&self) -> i32 {
-        self.rec.int(self.fields.thread_num)
-    }
-
     fn own_pid(&self) -> i32 {
         self.fields.pid.map_or(0, |f| self.rec.int(f))
     }
@@ -141,50 +133,6 @@ impl<'a> Worker<'a> {
         }
     }
 
-    pub fn status(&self) -> u8 {
-        self.rec.uint(self.fields.status) as u8
-    }
-
-    pub fn conn_count(&self) -> u16 {
-        self.rec.uint(self.fields.conn_count) as u16
-    }
-
-    pub fn conn_bytes(&self) -> u64 {
-        self.rec.uint(self.fields.conn_bytes)
-    }
-
-    pub fn access_count(&self) -> u64 {
-        self.rec.uint(self.fields.access_count)
-    }
-
-    pub fn bytes_served(&self) -> u64 {
-        self.rec.uint(self.fields.bytes_served)
-    }
-
-    pub fn my_access_count(&self) -> u64 {
-        self.rec.uint(self.fields.my_access_count)
-    }
-
-    pub fn my_bytes_served(&self) -> u64 {
-        self.rec.uint(self.fields.my_bytes_served)
-    }
-
-    pub fn start_time(&self) -> i64 {
-        self.rec.i64(self.fields.start_time)
-    }
-
-    pub fn stop_time(&self) -> i64 {
-        self.rec.i64(self.fields.stop_time)
-    }
-
-    pub fn last_used(&self) -> i64 {
-        self.rec.i64(self.fields.last_used)
-    }
-
-    pub fn times(&self) -> Tms {
-        self.rec.tms(self.fields.times)
-    }
-
     /// µs, 2.4.35+.
     pub fn duration(&self) -> Option<i64> {
         self.fields.duration.map(|f| self.rec.i64(f))
@@ -197,14 +145,6 @@ impl<'a> Worker<'a> {
             Some(c) if !c.is_empty() => c,
             _ => self.rec.cstr(self.fields.client),
         }
-    }
-
-    pub fn request(&self) -> &'a [u8] {
-        self.rec.cstr(self.fields.request)
-    }
-
-    pub fn vhost(&self) -> &'a [u8] {
-        self.rec.cstr(self.fields.vhost)
     }
 
     /// Empty before 2.4.19.
@@ -234,35 +174,83 @@ impl<'a> Worker<'a> {
     }
 }
 
-impl std::fmt::Debug for Worker<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        f.debug_struct("Worker")
-            .field("process_slot", &self.process_slot)
-            .field("thread_slot", &self.thread_slot)
-            .field("tid", &self.tid())
-            .field("thread_num", &self.thread_num())
-            .field("pid", &self.pid())
-            .field("generation", &self.generation())
-            .field("status", &self.status())
-            .field("conn_count", &self.conn_count())
-            .field("conn_bytes", &self.conn_bytes())
-            .field("access_count", &self.access_count())
-            .field("bytes_served", &self.bytes_served())
-            .field("my_access_count", &self.my_access_count())
-            .field("my_bytes_served", &self.my_bytes_served())
-            .field("start_time", &self.start_time())
-            .field("stop_time", &self.stop_time())
-            .field("last_used", &self.last_used())
-            .field("times", &self.times())
-            .field("duration", &self.duration())
-            .field("client", &text(self.client()))
-            .field("request", &text(self.request()))
-            .field("vhost", &text(self.vhost()))
-            .field("protocol", &text(self.protocol()))
-            .finish()
-    }
+// The accessors and `Debug` from the one field list; `pid`, `generation`,
+// `client`, `protocol` and `duration` have their own accessors above.
+macro_rules! worker_accessor {
+    (pid $($t:tt)*) => {};
+    (generation $($t:tt)*) => {};
+    (client $($t:tt)*) => {};
+    (protocol $($t:tt)*) => {};
+    (duration $($t:tt)*) => {};
+    ($name:ident req u64) => {
+        pub fn $name(&self) -> u64 {
+            self.rec.uint(self.fields.$name)
+        }
+    };
+    ($name:ident req u16) => {
+        pub fn $name(&self) -> u16 {
+            self.rec.uint(self.fields.$name) as u16
+        }
+    };
+    ($name:ident req u8) => {
+        pub fn $name(&self) -> u8 {
+            self.rec.uint(self.fields.$name) as u8
+        }
+    };
+    ($name:ident req i32) => {
+        pub fn $name(&self) -> i32 {
+            self.rec.int(self.fields.$name)
+        }
+    };
+    ($name:ident req i64) => {
+        pub fn $name(&self) -> i64 {
+            self.rec.i64(self.fields.$name)
+        }
+    };
+    ($name:ident req tms) => {
+        pub fn $name(&self) -> Tms {
+            self.rec.tms(self.fields.$name)
+        }
+    };
+    ($name:ident req cstr) => {
+        pub fn $name(&self) -> &'a [u8] {
+            self.rec.cstr(self.fields.$name)
+        }
+    };
 }
+
+/// A field's value for `Debug`: C strings as (lossy) text.
+macro_rules! debug_value {
+    (cstr, $v:expr) => {
+        String::from_utf8_lossy($v).into_owned()
+    };
+    ($kind:ident, $v:expr) => {
+        $v
+    };
+}
+
+macro_rules! worker_accessors {
+    (
+        values: [$($name:ident: $presence:ident $kind:ident,)*],
+        copies: [$($copies:tt)*],
+    ) => {
+        impl<'a> Worker<'a> {
+            $(worker_accessor!($name $presence $kind);)*
+        }
+
+        impl std::fmt::Debug for Worker<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("Worker")
+                    .field("process_slot", &self.process_slot)
+                    .field("thread_slot", &self.thread_slot)
+                    $(.field(stringify!($name), &debug_value!($kind, self.$name())))*
+                    .finish()
+            }
+        }
+    };
+}
+
+layout::with_worker_fields!(worker_accessors);
 
 /// A bounds-checked view of one record.
 #[derive(Clone, Copy)]

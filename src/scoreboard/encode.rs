@@ -36,30 +36,76 @@ pub struct ProcessValues {
     pub wait_io: u32,
 }
 
-/// Values of one `worker_score` slot.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WorkerValues {
-    pub tid: u64,
-    pub thread_num: i32,
-    pub pid: i32,
-    pub generation: i32,
-    pub status: u8,
-    pub conn_count: u16,
-    pub conn_bytes: u64,
-    pub access_count: u64,
-    pub bytes_served: u64,
-    pub my_access_count: u64,
-    pub my_bytes_served: u64,
-    pub start_time: i64,
-    pub stop_time: i64,
-    pub last_used: i64,
-    pub times: Tms,
-    pub duration: i64,
-    pub client: Vec<u8>,
-    pub request: Vec<u8>,
-    pub vhost: Vec<u8>,
-    pub protocol: Vec<u8>,
+/// A value's type in [`WorkerValues`], by the field's kind.
+macro_rules! value_type {
+    (u8) => { u8 };
+    (u16) => { u16 };
+    (u64) => { u64 };
+    (i32) => { i32 };
+    (i64) => { i64 };
+    (tms) => { Tms };
+    (cstr) => { Vec<u8> };
 }
+
+/// Writes one value of `kind` into field `$f` (skipped where the layout
+/// lacks it) of the record at `$base`.
+macro_rules! put_value {
+    ($b:expr, $base:expr, $presence:ident tms, $f:expr, $v:expr) => {
+        $b.put_tms($base, $f, &$v)
+    };
+    ($b:expr, $base:expr, req cstr, $f:expr, $v:expr) => {
+        $b.put_str($base, Some($f), &$v)
+    };
+    ($b:expr, $base:expr, opt cstr, $f:expr, $v:expr) => {
+        $b.put_str($base, $f, &$v)
+    };
+    // A C `int`: its 32 bits, not sign-extended.
+    ($b:expr, $base:expr, req i32, $f:expr, $v:expr) => {
+        $b.put($base, $f, $v as u32 as u64)
+    };
+    ($b:expr, $base:expr, opt i32, $f:expr, $v:expr) => {
+        $b.put_opt($base, $f, $v as u32 as u64)
+    };
+    ($b:expr, $base:expr, req $kind:ident, $f:expr, $v:expr) => {
+        $b.put($base, $f, $v as value_type!($kind) as u64)
+    };
+    ($b:expr, $base:expr, opt $kind:ident, $f:expr, $v:expr) => {
+        $b.put_opt($base, $f, $v as value_type!($kind) as u64)
+    };
+}
+
+macro_rules! worker_values {
+    (
+        values: [$($name:ident: $presence:ident $kind:ident,)*],
+        copies: [$($copy:ident: $cpresence:ident $ckind:ident = $from:ident,)*],
+    ) => {
+        /// Values of one `worker_score` slot (the field list of
+        /// [`layout::with_worker_fields`](super::layout)).
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct WorkerValues {
+            $(pub $name: value_type!($kind),)*
+        }
+
+        impl SegmentBuilder {
+            /// Writes `worker[i][j]`: every field the layout has.
+            ///
+            /// Panics when the slot is out of range.
+            pub fn worker(&mut self, i: usize, j: usize, w: &WorkerValues) -> &mut Self {
+                assert!(
+                    i < self.server_limit && j < self.thread_limit,
+                    "worker slot ({i}, {j}) out of range"
+                );
+                let l = self.layout.worker;
+                let base = self.worker_offset(i, j);
+                $(put_value!(self, base, $presence $kind, l.$name, w.$name);)*
+                $(put_value!(self, base, $cpresence $ckind, l.$copy, w.$from);)*
+                self
+            }
+        }
+    };
+}
+
+super::layout::with_worker_fields!(worker_values);
 
 /// Builds one scoreboard area of a given layout and limits.
 #[derive(Clone, Debug)]
@@ -165,38 +211,6 @@ impl SegmentBuilder {
             }
         }
         self.put_opt(base, l.wait_io, u64::from(p.wait_io));
-        self
-    }
-
-    /// Writes worker `j` of process slot `i`. Panics when out of range.
-    pub fn worker(&mut self, i: usize, j: usize, w: &WorkerValues) -> &mut Self {
-        assert!(
-            i < self.server_limit && j < self.thread_limit,
-            "worker slot ({i}, {j}) out of range"
-        );
-        let l = self.layout.worker;
-        let base = self.worker_offset(i, j);
-        self.put(base, l.tid, w.tid);
-        self.put(base, l.thread_num, w.thread_num as u32 as u64);
-        self.put_opt(base, l.pid, w.pid as u32 as u64);
-        self.put_opt(base, l.generation, w.generation as u32 as u64);
-        self.put(base, l.status, u64::from(w.status));
-        self.put(base, l.conn_count, u64::from(w.conn_count));
-        self.put(base, l.conn_bytes, w.conn_bytes);
-        self.put(base, l.access_count, w.access_count);
-        self.put(base, l.bytes_served, w.bytes_served);
-        self.put(base, l.my_access_count, w.my_access_count);
-        self.put(base, l.my_bytes_served, w.my_bytes_served);
-        self.put(base, l.start_time, w.start_time as u64);
-        self.put(base, l.stop_time, w.stop_time as u64);
-        self.put(base, l.last_used, w.last_used as u64);
-        self.put_tms(base, l.times, &w.times);
-        self.put_opt(base, l.duration, w.duration as u64);
-        self.put_str(base, Some(l.client), &w.client);
-        self.put_str(base, l.client64, &w.client);
-        self.put_str(base, Some(l.request), &w.request);
-        self.put_str(base, Some(l.vhost), &w.vhost);
-        self.put_str(base, l.protocol, &w.protocol);
         self
     }
 

@@ -213,33 +213,101 @@ pub struct ProcessFields {
     pub size: usize,
 }
 
-/// Offsets inside `worker_score`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WorkerFields {
-    pub tid: Field,
-    pub thread_num: Field,
-    pub pid: Option<Field>,
-    pub generation: Option<Field>,
-    pub status: Field,
-    pub conn_count: Field,
-    pub conn_bytes: Field,
-    pub access_count: Field,
-    pub bytes_served: Field,
-    pub my_access_count: Field,
-    pub my_bytes_served: Field,
-    pub start_time: Field,
-    pub stop_time: Field,
-    pub last_used: Field,
-    /// `struct tms`: four `clock_t` of `width` bytes each.
-    pub times: Field,
-    pub client: Field,
-    pub request: Field,
-    pub vhost: Field,
-    pub protocol: Option<Field>,
-    pub duration: Option<Field>,
-    pub client64: Option<Field>,
-    pub size: usize,
+/// The `worker_score` field list, once: every field by its C name in
+/// `scoreboard.h` order of 2.4, whether every revision has it (`req`) or
+/// some lack it (`opt`), and its kind (`u8`..`i64` little-endian integers
+/// of the layout's width, `tms`: a `struct tms` of four `clock_t`, `cstr`:
+/// a NUL-terminated char array). `$then!` gets the values a slot holds,
+/// then the fields written from another's value (`client64` holds the
+/// client too). [`WorkerFields`] and its `named`, the decoder's
+/// `Worker` accessors and the test encoder's `WorkerValues` derive from it.
+macro_rules! with_worker_fields {
+    ($then:ident) => {
+        $then! {
+            values: [
+                tid: req u64,
+                thread_num: req i32,
+                pid: opt i32,
+                generation: opt i32,
+                status: req u8,
+                conn_count: req u16,
+                conn_bytes: req u64,
+                access_count: req u64,
+                bytes_served: req u64,
+                my_access_count: req u64,
+                my_bytes_served: req u64,
+                start_time: req i64,
+                stop_time: req i64,
+                last_used: req i64,
+                times: req tms,
+                client: req cstr,
+                request: req cstr,
+                vhost: req cstr,
+                protocol: opt cstr,
+                duration: opt i64,
+            ],
+            copies: [
+                client64: opt cstr = client,
+            ],
+        }
+    };
 }
+pub(crate) use with_worker_fields;
+
+/// `Field` for a field every revision has, `Option<Field>` for one some lack.
+macro_rules! field_type {
+    (req) => { Field };
+    (opt) => { Option<Field> };
+}
+
+/// A field of `WorkerFields` as an `Option<Field>`; a `tms` as one field
+/// of its four `clock_t`.
+macro_rules! named_field {
+    (req tms, $f:expr) => {
+        Some(f($f.offset, 4 * $f.width))
+    };
+    (opt tms, $f:expr) => {
+        $f.map(|t| f(t.offset, 4 * t.width))
+    };
+    (req $kind:ident, $f:expr) => {
+        Some($f)
+    };
+    (opt $kind:ident, $f:expr) => {
+        $f
+    };
+}
+
+macro_rules! define_worker_fields {
+    (
+        values: [$($name:ident: $presence:ident $kind:ident,)*],
+        copies: [$($copy:ident: $cpresence:ident $ckind:ident = $from:ident,)*],
+    ) => {
+        /// Offsets inside `worker_score` (see [`with_worker_fields`]).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct WorkerFields {
+            $(pub $name: field_type!($presence),)*
+            $(pub $copy: field_type!($cpresence),)*
+            pub size: usize,
+        }
+
+        impl WorkerFields {
+            /// How many fields [`named`](Self::named) lists.
+            pub const COUNT: usize = [$(stringify!($name),)* $(stringify!($copy),)*].len();
+
+            /// The record's field list by C name, in `scoreboard.h` order
+            /// of 2.4 (`times` as one field of its four `clock_t`), `None`
+            /// where this revision lacks it.
+            pub fn named(&self) -> [(&'static str, Option<Field>); Self::COUNT] {
+                [
+                    $((stringify!($name), named_field!($presence $kind, self.$name)),)*
+                    $((stringify!($copy), named_field!($cpresence $ckind, self.$copy)),)*
+                ]
+            }
+        }
+    };
+}
+
+with_worker_fields!(define_worker_fields);
 
 impl GlobalFields {
     /// The record's field list by C name (server_limit and thread_limit,
@@ -278,39 +346,6 @@ impl ProcessFields {
 }
 
 impl WorkerFields {
-    /// The record's field list, once: every field by its C name in
-    /// `scoreboard.h` order of 2.4 (`times` as one field of its four
-    /// `clock_t`), `None` where this revision lacks it.
-    pub fn named(&self) -> [(&'static str, Option<Field>); 21] {
-        let times = Field {
-            offset: self.times.offset,
-            width: 4 * self.times.width,
-        };
-        [
-            ("tid", Some(self.tid)),
-            ("thread_num", Some(self.thread_num)),
-            ("pid", self.pid),
-            ("generation", self.generation),
-            ("status", Some(self.status)),
-            ("conn_count", Some(self.conn_count)),
-            ("conn_bytes", Some(self.conn_bytes)),
-            ("access_count", Some(self.access_count)),
-            ("bytes_served", Some(self.bytes_served)),
-            ("my_access_count", Some(self.my_access_count)),
-            ("my_bytes_served", Some(self.my_bytes_served)),
-            ("start_time", Some(self.start_time)),
-            ("stop_time", Some(self.stop_time)),
-            ("last_used", Some(self.last_used)),
-            ("times", Some(times)),
-            ("client", Some(self.client)),
-            ("request", Some(self.request)),
-            ("vhost", Some(self.vhost)),
-            ("protocol", self.protocol),
-            ("duration", self.duration),
-            ("client64", self.client64),
-        ]
-    }
-
     /// Every field this revision has.
     pub fn all(&self) -> impl Iterator<Item = Field> {
         self.named().into_iter().filter_map(|(_, f)| f)
