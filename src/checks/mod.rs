@@ -51,23 +51,15 @@ pub struct Policies {
     pub frozen: FrozenPolicy,
 }
 
-/// Loads the scoreboard the options name; errors name the file.
+/// Loads the scoreboard the options name; errors name the file (the
+/// reading layers attach it).
 pub fn load(opts: &ReadOptions) -> anyhow::Result<Loaded> {
     use scoreboard::Error as E;
     // One line, `<file>: <what is wrong>`. Display only, not the `{:#}`
     // chain, which would repeat an I/O error's text with its os error code.
-    scoreboard::load(opts).map_err(|e| match (&opts.scoreboard, &e) {
+    scoreboard::load(opts).map_err(|e| match e {
         // Kept typed: `run` reports it with the --stale state.
-        (_, E::Shm(crate::shm::Error::NotRunning { .. })) => anyhow::Error::new(e),
-        (
-            Some(path),
-            E::TooSmall { .. }
-            | E::HeaderMismatch { .. }
-            | E::BadLimits { .. }
-            | E::UnknownLayout { .. }
-            | E::LayoutMismatch { .. }
-            | E::AmbiguousLayout { .. },
-        ) => anyhow::anyhow!("{}: {e}", path.display()),
+        E::Shm(crate::shm::Error::NotRunning { .. }) => anyhow::Error::new(e),
         _ => anyhow::anyhow!("{e}"),
     })
 }

@@ -48,25 +48,26 @@ pub struct SourceArgs {
     pub at: Option<i64>,
 }
 
-impl SourceArgs {
-    pub fn read_options(&self) -> ReadOptions {
+/// The one conversion from the command line's source flags to the domain's
+/// options (destructured, so a new flag cannot be forgotten here).
+impl From<&SourceArgs> for ReadOptions {
+    fn from(args: &SourceArgs) -> ReadOptions {
+        let SourceArgs {
+            scoreboard,
+            server_root,
+            layout,
+            httpd_version,
+            mpm,
+            at,
+        } = args.clone();
         ReadOptions {
-            scoreboard: self.scoreboard.clone(),
-            server_root: self.server_root.clone(),
-            layout: self.layout,
-            httpd_version: self.httpd_version,
-            mpm: self.mpm,
-            at: self.at,
+            scoreboard,
+            server_root,
+            layout,
+            httpd_version,
+            mpm,
+            at,
             wants_details: false,
-        }
-    }
-
-    /// For `dump`, `status` and `snapshot`, which show request lines and
-    /// clients (see `ReadOptions::wants_details`).
-    pub fn details_options(&self) -> ReadOptions {
-        ReadOptions {
-            wants_details: true,
-            ..self.read_options()
         }
     }
 }

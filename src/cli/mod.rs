@@ -19,6 +19,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
 use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
 use crate::plugin::output::{Outcome, OutputLimits};
+use crate::scoreboard::ReadOptions;
 use crate::shm::privilege;
 
 pub use args::{
@@ -309,87 +310,144 @@ fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
 }
 
 fn execute(cmd: Cmd) -> anyhow::Result<Report> {
-    Ok(match cmd {
-        Cmd::Busy(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
-            busy::check(
-                l,
-                &a.busy,
-                &a.thresholds.thresholds(),
-                a.capacity.capacity(),
-            )
-        }),
-        Cmd::Stuck(a) => plugin_report(&a.source, &a.plugin, None, |l| stuck::check(l, &a.stuck)),
-        Cmd::Vhost(a) => plugin_report(&a.source, &a.plugin, Some(a.capacity.capacity()), |l| {
-            vhost::check(
-                l,
-                &a.vhost,
-                &a.thresholds.thresholds(),
-                a.capacity.capacity(),
-            )
-        }),
-        Cmd::Dump(a) => {
-            let loaded = checks::load(&a.source.details_options())?;
-            Report::Text(dump::render(&loaded, a.all, a.format, a.header))
+    match cmd {
+        Cmd::Busy(a) => Ok(a.run()),
+        Cmd::Stuck(a) => Ok(a.run()),
+        Cmd::Vhost(a) => Ok(a.run()),
+        Cmd::ClusterCheck(a) => Ok(a.run()),
+        Cmd::Dump(a) => a.run(),
+        Cmd::Status(a) => a.run(),
+        Cmd::Metrics(a) => a.run(),
+        Cmd::Exporter(a) => a.run(),
+        Cmd::Snapshot(a) => a.run(),
+        Cmd::Instances(_) => Ok(Report::Text(instances::render())),
+        Cmd::Cluster(a) => a.run(),
+        Cmd::Manpage(a) => a.run(),
+    }
+}
+
+// The checks: each a plugin report.
+
+impl BusyArgs {
+    fn run(self) -> Report {
+        let capacity = self.capacity.capacity();
+        plugin_report(&self.source, &self.plugin, Some(capacity), |l| {
+            busy::check(l, &self.busy, &self.thresholds.thresholds(), capacity)
+        })
+    }
+}
+
+impl StuckArgs {
+    fn run(self) -> Report {
+        plugin_report(&self.source, &self.plugin, None, |l| {
+            stuck::check(l, &self.stuck)
+        })
+    }
+}
+
+impl VhostArgs {
+    fn run(self) -> Report {
+        let capacity = self.capacity.capacity();
+        plugin_report(&self.source, &self.plugin, Some(capacity), |l| {
+            vhost::check(l, &self.vhost, &self.thresholds.thresholds(), capacity)
+        })
+    }
+}
+
+impl ClusterCheckArgs {
+    fn run(self) -> Report {
+        let outcome = cluster_check::run(
+            &self.storage.options(),
+            &self.cluster,
+            &self.thresholds.thresholds(),
+            self.run.verbose,
+        );
+        Report::Plugin(outcome, OutputLimits::for_max_lines(self.max_lines))
+    }
+}
+
+// The commands that show a segment: text for stdout.
+
+impl DumpArgs {
+    fn run(self) -> anyhow::Result<Report> {
+        let loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
+        Ok(Report::Text(dump::render(
+            &loaded,
+            self.all,
+            self.format,
+            self.header,
+        )))
+    }
+}
+
+impl StatusArgs {
+    fn run(self) -> anyhow::Result<Report> {
+        let mut loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
+        let capacity = self.capacity.capacity();
+        checks::know_the_server(&mut loaded, Some(capacity), self.run.verbose);
+        let limits = capacity.limits(&loaded);
+        Ok(Report::Text(status::render(&loaded, limits)))
+    }
+}
+
+impl SnapshotArgs {
+    fn run(self) -> anyhow::Result<Report> {
+        let loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
+        Ok(Report::Text(snapshot::write(
+            &loaded, &self.out, self.force,
+        )?))
+    }
+}
+
+impl ClusterArgs {
+    fn run(self) -> anyhow::Result<Report> {
+        let storage = crate::heartbeat::load(&self.storage.options())?;
+        Ok(Report::Text(cluster::render(&storage, self.format)))
+    }
+}
+
+// Prometheus: once, or served until SIGTERM.
+
+impl MetricsArgs {
+    fn run(self) -> anyhow::Result<Report> {
+        let e = metrics::scrape(
+            &ReadOptions::from(&self.source),
+            self.capacity.capacity(),
+            self.prometheus.max_vhosts,
+            checks::load,
+        );
+        Ok(Report::Text(metrics::emit(&e, self.output.as_deref())?))
+    }
+}
+
+impl ExporterArgs {
+    fn run(self) -> anyhow::Result<Report> {
+        let exporter = crate::exporter::Exporter::new(
+            ReadOptions::from(&self.source),
+            self.capacity.capacity(),
+            self.prometheus.max_vhosts,
+        )?;
+        crate::exporter::serve::serve(exporter, &self.listen)?;
+        Ok(Report::Text(String::new()))
+    }
+}
+
+impl ManpageArgs {
+    /// apache-scoreboard.1 on stdout, or every page into `--dir`.
+    fn run(self) -> anyhow::Result<Report> {
+        let pages = man_pages(Applet::command(), BINARY)?;
+        let Some(dir) = self.dir else {
+            return Ok(Report::Text(pages.into_iter().next().unwrap_or_default().1));
+        };
+        let mut names = Vec::new();
+        for (name, text) in pages {
+            let path = dir.join(&name);
+            std::fs::write(&path, text)
+                .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+            names.push(name);
         }
-        Cmd::Status(a) => {
-            let mut loaded = checks::load(&a.source.details_options())?;
-            checks::know_the_server(&mut loaded, Some(a.capacity.capacity()), a.run.verbose);
-            let limits = a.capacity.capacity().limits(&loaded);
-            Report::Text(status::render(&loaded, limits))
-        }
-        Cmd::Metrics(a) => {
-            let e = metrics::scrape(
-                &a.source.read_options(),
-                a.capacity.capacity(),
-                a.prometheus.max_vhosts,
-                checks::load,
-            );
-            Report::Text(metrics::emit(&e, a.output.as_deref())?)
-        }
-        Cmd::Exporter(a) => {
-            let exporter = crate::exporter::Exporter::new(
-                a.source.read_options(),
-                a.capacity.capacity(),
-                a.prometheus.max_vhosts,
-            )?;
-            crate::exporter::serve::serve(exporter, &a.listen)?;
-            Report::Text(String::new())
-        }
-        Cmd::Snapshot(a) => {
-            let loaded = checks::load(&a.source.details_options())?;
-            Report::Text(snapshot::write(&loaded, &a.out, a.force)?)
-        }
-        Cmd::Instances(_) => Report::Text(instances::render()),
-        Cmd::ClusterCheck(a) => {
-            let outcome = cluster_check::run(
-                &a.storage.options(),
-                &a.cluster,
-                &a.thresholds.thresholds(),
-                a.run.verbose,
-            );
-            Report::Plugin(outcome, OutputLimits::for_max_lines(a.max_lines))
-        }
-        Cmd::Cluster(a) => {
-            let storage = crate::heartbeat::load(&a.storage.options())?;
-            Report::Text(cluster::render(&storage, a.format))
-        }
-        Cmd::Manpage(a) => {
-            let pages = man_pages(Applet::command(), BINARY)?;
-            match a.dir {
-                None => Report::Text(pages.into_iter().next().unwrap_or_default().1),
-                Some(dir) => {
-                    let mut names = Vec::new();
-                    for (name, text) in pages {
-                        let path = dir.join(&name);
-                        std::fs::write(&path, text)
-                            .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
-                        names.push(name);
-                    }
-                    Report::Text(names.join("\n") + "\n")
-                }
-            }
-        }
-    })
+        Ok(Report::Text(names.join("\n") + "\n"))
+    }
 }
 
 /// A check's run: probe, judge with `check`, and the output limits.
@@ -400,7 +458,7 @@ fn plugin_report(
     check: impl FnOnce(&crate::scoreboard::Loaded) -> Outcome,
 ) -> Report {
     let outcome = checks::run(
-        &source.read_options(),
+        &ReadOptions::from(source),
         checks::Policies {
             stale: plugin.stale,
             frozen: plugin.frozen,

@@ -161,6 +161,7 @@ fn describe_segment(seg: &str) -> String {
                 g.thread_limit
             )
         }
-        Err(e) => format!("{seg}: unreadable: {e}"),
+        // The error names the segment.
+        Err(e) => format!("unreadable: {e}"),
     }
 }

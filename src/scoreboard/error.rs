@@ -1,12 +1,16 @@
 //! Why a segment is not a scoreboard this reader can decode: one lowercase
-//! line each, without the file name (the caller adds it, so the final
-//! message reads `<file>: <what is wrong>`); or why it could not be read
-//! ([`crate::shm::Error`]).
+//! line each, without the file name; [`decode_copied`](super::decode_copied),
+//! which knows the name, wraps them once in [`Error::Undecodable`], so the
+//! message reads `<file>: <what is wrong>`. Or why it could not be read
+//! ([`crate::shm::Error`], which names the file itself).
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Shm(#[from] crate::shm::Error),
+    /// One of the others, with the segment's name (as shown).
+    #[error("{shown}: {what}")]
+    Undecodable { shown: String, what: Box<Error> },
     #[error("segment too small ({len} bytes) to hold a scoreboard")]
     TooSmall { len: usize },
     #[error("segment header says {header} bytes but the segment has {len} (truncated or not a scoreboard)")]

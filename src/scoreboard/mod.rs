@@ -62,6 +62,17 @@ pub struct ReadOptions {
     pub wants_details: bool,
 }
 
+impl ReadOptions {
+    /// For `dump`, `status` and `snapshot`, which show request lines and
+    /// clients (see [`ReadOptions::wants_details`]).
+    pub fn with_details(self) -> ReadOptions {
+        ReadOptions {
+            wants_details: true,
+            ..self
+        }
+    }
+}
+
 /// A decoded scoreboard and what is known about it.
 pub struct Loaded {
     pub scoreboard: Scoreboard,
@@ -214,12 +225,22 @@ fn explain_absence(e: crate::shm::Error, named: Option<&std::path::Path>) -> cra
 }
 
 /// Decodes a copy made by [`locate`], consulting the live server where the
-/// segment alone cannot decide.
+/// segment alone cannot decide. Errors name the segment as `shown`.
 pub fn decode_copied(
     copied: locate::Copied,
     shown: String,
     opts: &ReadOptions,
 ) -> Result<Loaded, Error> {
+    decode(copied, shown.clone(), opts).map_err(|e| match e {
+        Error::Shm(_) | Error::Undecodable { .. } => e,
+        what => Error::Undecodable {
+            shown,
+            what: Box::new(what),
+        },
+    })
+}
+
+fn decode(copied: locate::Copied, shown: String, opts: &ReadOptions) -> Result<Loaded, Error> {
     let form = if copied.bare { Form::Bare } else { Form::Auto };
     let mut hints = Hints {
         layout: opts.layout,
