@@ -244,7 +244,7 @@ pub fn know_the_server(loaded: &mut Loaded, capacity: Option<Capacity>, verbose:
                 loaded.version_known = true;
             }
             if loaded.mpm.is_none() {
-                loaded.mpm = config.mpm.as_ref().map(|m| m.value);
+                loaded.mpm = config.conf.mpm.as_ref().map(|m| m.value);
             }
         }
     }
@@ -349,16 +349,17 @@ fn server_lines(
             .map_or("(binary unknown)".into(), |b| b.display().to_string()),
         c.version
             .map_or("(version unknown)".into(), |v| v.to_string()),
-        c.config_file.display(),
-        c.files.len(),
-        c.mpm.as_ref().map_or("unknown".into(), |m| format!(
+        c.conf.config_file.display(),
+        c.conf.files.len(),
+        c.conf.mpm.as_ref().map_or("unknown".into(), |m| format!(
             "{} ({})",
             crate::httpd::mpm_name(m.value),
             m.source
         )),
     )];
     lines.extend(
-        c.incomplete
+        c.conf
+            .incomplete
             .iter()
             .map(|i| format!("configuration incomplete: {i}")),
     );
@@ -369,7 +370,7 @@ fn server_lines(
         )
     }));
     if verbose >= 2 {
-        lines.extend(c.notes.iter().map(|n| format!("configuration: {n}")));
+        lines.extend(c.conf.notes.iter().map(|n| format!("configuration: {n}")));
     }
     lines
 }

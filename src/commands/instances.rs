@@ -37,7 +37,7 @@ pub fn render() -> String {
                 );
                 item(
                     "mpm",
-                    c.mpm.as_ref().map_or("unknown".into(), |m| {
+                    c.conf.mpm.as_ref().map_or("unknown".into(), |m| {
                         format!("{} ({})", mpm_name(m.value), m.source)
                     }),
                 );
@@ -45,19 +45,19 @@ pub fn render() -> String {
                     "configuration",
                     format!(
                         "{} (ServerRoot {}, {} files)",
-                        c.config_file.display(),
-                        c.server_root.display(),
-                        c.files.len()
+                        c.conf.config_file.display(),
+                        c.conf.server_root.display(),
+                        c.conf.files.len()
                     ),
                 );
                 item(
                     "scoreboard",
-                    match &c.scoreboard_file {
+                    match &c.conf.scoreboard_file {
                         Some(f) => format!("{} ({})", f.value.display(), f.source),
                         None => format!(
                             "anonymous: add `{}` to {} to read it",
                             c.scoreboard_file_suggestion(),
-                            c.config_file.display()
+                            c.conf.config_file.display()
                         ),
                     },
                 );
@@ -82,7 +82,7 @@ pub fn render() -> String {
                         ),
                     );
                 }
-                let listen: Vec<String> = c.listen.iter().map(|l| l.describe()).collect();
+                let listen: Vec<String> = c.conf.listen.iter().map(|l| l.describe()).collect();
                 item(
                     "listen",
                     if listen.is_empty() {
@@ -95,11 +95,15 @@ pub fn render() -> String {
                     "extended",
                     format!(
                         "ExtendedStatus {} ({})",
-                        if c.extended_status.value { "On" } else { "Off" },
-                        c.extended_status.source
+                        if c.conf.extended_status.value {
+                            "On"
+                        } else {
+                            "Off"
+                        },
+                        c.conf.extended_status.source
                     ),
                 );
-                for v in &c.vhosts {
+                for v in &c.conf.vhosts {
                     let mut text = format!(
                         "{} {}",
                         v.addresses.join(" "),
@@ -108,15 +112,15 @@ pub fn render() -> String {
                     if !v.aliases.is_empty() {
                         text.push_str(&format!(" alias {}", v.aliases.join(" ")));
                     }
-                    if let (true, Some((user, group))) = (c.itk, &v.assign_user_id) {
+                    if let (true, Some((user, group))) = (c.conf.itk, &v.assign_user_id) {
                         text.push_str(&format!(" AssignUserID {user} {group}"));
                     }
-                    if let (true, Some(n)) = (c.itk, v.max_clients_vhost) {
+                    if let (true, Some(n)) = (c.conf.itk, v.max_clients_vhost) {
                         text.push_str(&format!(" MaxClientsVHost {n}"));
                     }
                     item("vhost", format!("{text} ({})", v.source));
                 }
-                for why in &c.incomplete {
+                for why in &c.conf.incomplete {
                     item("incomplete", why.clone());
                 }
                 let changed = c.started_at.map(|t| c.changed_since(t)).unwrap_or_default();

@@ -242,13 +242,15 @@ fn generation_and_start(
     pid: i32,
     conf: Option<&crate::httpd::RunningConfig>,
 ) -> (Option<u32>, Option<i64>) {
-    let scoreboard = conf.and_then(|c| c.scoreboard_file.as_ref()).and_then(|f| {
-        crate::scoreboard::load(&crate::scoreboard::ReadOptions {
-            scoreboard: Some(f.value.clone()),
-            ..Default::default()
-        })
-        .ok()
-    });
+    let scoreboard = conf
+        .and_then(|c| c.conf.scoreboard_file.as_ref())
+        .and_then(|f| {
+            crate::scoreboard::load(&crate::scoreboard::ReadOptions {
+                scoreboard: Some(f.value.clone()),
+                ..Default::default()
+            })
+            .ok()
+        });
     let process = || {
         crate::httpd::process::Started::read(pid)
             .ok()
@@ -277,6 +279,7 @@ fn file_monitor(path: &Path) -> Monitor {
             continue;
         };
         let keeps = conf
+            .conf
             .heartmonitor
             .as_ref()
             .is_some_and(|hm| hm.max_servers.value == 0 && hm.storage_file.value == wanted);
@@ -314,7 +317,7 @@ fn discover(format: Option<Kind>) -> Result<Found, Error> {
     if let (true, Some(kind)) = (found.len() > 1, format) {
         found.retain(|(_, c)| {
             c.as_ref()
-                .and_then(|c| c.heartmonitor.as_ref())
+                .and_then(|c| c.conf.heartmonitor.as_ref())
                 .is_some_and(|hm| (hm.max_servers.value == 0) == (kind == Kind::File))
         });
     }
@@ -338,7 +341,7 @@ fn discover(format: Option<Kind>) -> Result<Found, Error> {
     };
     let monitor = &monitor;
     let (generation, started) = generation_and_start(monitor.pid, conf.as_ref());
-    let hm = conf.as_ref().and_then(|c| c.heartmonitor.clone());
+    let hm = conf.as_ref().and_then(|c| c.conf.heartmonitor.clone());
     let file_mode = match (&hm, format) {
         (_, Some(kind)) => kind == Kind::File,
         (Some(hm), None) => hm.max_servers.value == 0,

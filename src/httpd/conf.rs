@@ -78,23 +78,40 @@ pub struct Heartmonitor {
     pub runtime_dir: PathBuf,
 }
 
-/// What [`read`] found.
+/// The configuration as [`read`] parsed it (the MPM and what is
+/// incomplete reconciled with the process by
+/// [`RunningConfig`](super::RunningConfig)).
 #[derive(Clone, Debug, Default)]
-pub struct Read {
+pub struct Parsed {
     pub server_root: PathBuf,
+    /// The main configuration file (`-f`, else the compiled-in one).
     pub config_file: PathBuf,
+    /// The MPM loaded (configuration's LoadModule; `RunningConfig`
+    /// cross-checks it with the maps); `None` when nothing tells.
     pub mpm: Option<Figure<Mpm>>,
+    /// The MPM directives in configuration order.
     pub mpm_directives: Vec<MpmDirective>,
+    /// ScoreBoardFile, joined to ServerRoot as httpd does (`None`:
+    /// anonymous shared memory).
     pub scoreboard_file: Option<Figure<PathBuf>>,
     pub extended_status: Figure<bool>,
+    /// Listen directives as written (`80`, `127.0.0.1:8080`, `[::]:443 https`).
     pub listen: Vec<Figure<String>>,
+    /// The main server's ServerName.
     pub server_name: Option<Figure<String>>,
     pub vhosts: Vec<VirtualHost>,
+    /// The mpm-itk module is loaded (AssignUserID, MaxClientsVHost apply).
     pub itk: bool,
-    /// mod_heartmonitor is loaded.
+    /// mod_heartmonitor is loaded: its storage settings.
     pub heartmonitor: Option<Heartmonitor>,
+    /// Every configuration file read, in order.
     pub files: Vec<Arc<Path>>,
+    /// Why the configuration could not be read fully (a file that cannot be
+    /// read, an Include that fails, a section that cannot be evaluated):
+    /// figures may then differ from the running ones.
     pub incomplete: Vec<String>,
+    /// What httpd would have said about the configuration (unknown
+    /// variables, files changed since it started).
     pub notes: Vec<String>,
 }
 
@@ -106,14 +123,14 @@ impl Default for Figure<bool> {
 
 /// Reads the configuration `started` names: `-C` directives, the main
 /// file, `-c` directives.
-pub fn read(started: &Started) -> Read {
+pub fn read(started: &Started) -> Parsed {
     let mut r = Reader {
         started,
         defines: started.defines.clone(),
         vars: Vec::new(),
         server_root: started.server_root.clone(),
         loaded: started.static_modules.clone(),
-        out: Read::default(),
+        out: Parsed::default(),
         open: Vec::new(),
         total_bytes: 0,
         vhost: None,
@@ -164,7 +181,7 @@ struct Reader<'a> {
     server_root: PathBuf,
     /// Module symbols and source names known so far.
     loaded: Vec<String>,
-    out: Read,
+    out: Parsed,
     /// The files being read (device, inode), outermost first: an Include
     /// loop is refused however its paths are spelt.
     open: Vec<(u64, u64)>,

@@ -108,39 +108,13 @@ pub struct RunningConfig {
     pub version: Option<HttpdVersion>,
     /// When the process started.
     pub started_at: Option<SystemTime>,
-    pub server_root: PathBuf,
-    /// The main configuration file (`-f`, else the compiled-in one).
-    pub config_file: PathBuf,
-    /// The MPM loaded (configuration's LoadModule, cross-checked with the
-    /// maps); `None` when neither tells.
-    pub mpm: Option<Figure<Mpm>>,
+    /// The configuration files as parsed, with the MPM the process has
+    /// loaded (`conf.mpm`) and what contradicts the process
+    /// (`conf.incomplete`).
+    pub conf: conf::Parsed,
     /// ServerLimit, ThreadLimit, ThreadsPerChild, MaxRequestWorkers as
     /// httpd runs with them (`None` without an MPM).
     pub figures: Option<MpmFigures>,
-    /// ScoreBoardFile, joined to ServerRoot as httpd does (`None`:
-    /// anonymous shared memory).
-    pub scoreboard_file: Option<Figure<PathBuf>>,
-    pub extended_status: Figure<bool>,
-    /// Listen directives as written (`80`, `127.0.0.1:8080`, `[::]:443 https`).
-    pub listen: Vec<Figure<String>>,
-    /// The main server's ServerName.
-    pub server_name: Option<Figure<String>>,
-    pub vhosts: Vec<VirtualHost>,
-    /// The mpm-itk module is loaded (AssignUserID, MaxClientsVHost apply).
-    pub itk: bool,
-    /// mod_heartmonitor is loaded: its storage settings.
-    pub heartmonitor: Option<conf::Heartmonitor>,
-    /// Every configuration file read, in order.
-    pub files: Vec<Arc<Path>>,
-    /// The MPM directives in configuration order.
-    pub mpm_directives: Vec<conf::MpmDirective>,
-    /// Why the configuration could not be read fully (a file that cannot be
-    /// read, an Include that fails, a section that cannot be evaluated):
-    /// figures may then differ from the running ones.
-    pub incomplete: Vec<String>,
-    /// What httpd would have said about the configuration (unknown
-    /// variables, files changed since it started).
-    pub notes: Vec<String>,
 }
 
 impl RunningConfig {
@@ -155,13 +129,10 @@ impl RunningConfig {
     /// Reads the configuration as `started` describes it (also for tests,
     /// which build a [`process::Started`] by hand).
     pub fn from_started(started: &process::Started) -> RunningConfig {
-        let mut read = conf::read(started);
-        let maps_mpm = started.maps_mpm;
-        let mut incomplete = read.incomplete;
-        let mut notes = Vec::new();
-        let mpm = match (read.mpm, maps_mpm) {
+        let mut conf = conf::read(started);
+        conf.mpm = match (conf.mpm.take(), started.maps_mpm) {
             (Some(c), Some(m)) if c.value != m => {
-                incomplete.push(format!(
+                conf.incomplete.push(format!(
                     "the configuration loads the {} MPM but the process runs {}: the files changed since httpd started",
                     mpm_name(c.value),
                     mpm_name(m)
@@ -172,33 +143,21 @@ impl RunningConfig {
             (None, Some(m)) => Some(Figure::new(m, Source::Maps)),
             (None, None) => started.static_mpm.map(|m| Figure::new(m, Source::Default)),
         };
-        let figures = mpm
+        let figures = conf
+            .mpm
             .as_ref()
-            .map(|m| mpm::figures(m.value, &read.mpm_directives));
-        notes.append(&mut read.notes);
-        if mpm.is_none() {
-            incomplete.push("no MPM found (no LoadModule mpm_*_module, none compiled in)".into());
+            .map(|m| mpm::figures(m.value, &conf.mpm_directives));
+        if conf.mpm.is_none() {
+            conf.incomplete
+                .push("no MPM found (no LoadModule mpm_*_module, none compiled in)".into());
         }
         RunningConfig {
             pid: started.pid,
             binary: started.binary.clone(),
             started_at: started.start_time,
             version: started.version,
-            server_root: read.server_root,
-            config_file: read.config_file,
-            mpm,
+            conf,
             figures,
-            scoreboard_file: read.scoreboard_file,
-            extended_status: read.extended_status,
-            listen: read.listen,
-            server_name: read.server_name,
-            vhosts: read.vhosts,
-            itk: read.itk,
-            heartmonitor: read.heartmonitor,
-            files: read.files,
-            mpm_directives: read.mpm_directives,
-            incomplete,
-            notes,
         }
     }
 
@@ -222,7 +181,7 @@ impl RunningConfig {
     /// scoreboard has them: httpd keeps the first ones across restarts
     /// (AH00501/AH00304), so files edited since do not change them.
     pub fn figures_with_limits(&self, server_limit: usize, thread_limit: usize) -> MpmFigures {
-        let mut directives = self.mpm_directives.clone();
+        let mut directives = self.conf.mpm_directives.clone();
         for (name, value) in [("ServerLimit", server_limit), ("ThreadLimit", thread_limit)] {
             directives.push(conf::MpmDirective {
                 name,
@@ -230,7 +189,7 @@ impl RunningConfig {
                 source: Source::Segment,
             });
         }
-        match &self.mpm {
+        match &self.conf.mpm {
             Some(m) => mpm::figures(m.value, &directives),
             None => mpm::figures(Mpm::Event, &directives),
         }
@@ -239,7 +198,8 @@ impl RunningConfig {
     /// The configuration files modified after `t` (httpd's last restart):
     /// what they say now is not what httpd runs with until it restarts.
     pub fn changed_since(&self, t: SystemTime) -> Vec<&Path> {
-        self.files
+        self.conf
+            .files
             .iter()
             .filter(|f| {
                 std::fs::metadata(f)
@@ -253,7 +213,7 @@ impl RunningConfig {
     /// MaxRequestWorkers and ThreadsPerChild as httpd runs with them, or
     /// why they are not known.
     pub fn capacity(&self) -> Result<&MpmFigures, String> {
-        if let Some(why) = self.incomplete.first() {
+        if let Some(why) = self.conf.incomplete.first() {
             return Err(format!(
                 "httpd pid {}'s configuration could not be read fully ({why})",
                 self.pid
@@ -267,7 +227,8 @@ impl RunningConfig {
     /// The addresses the Listen directives bind: (address, port); `None`
     /// for every address (`Listen 80`). Unparsable ones are left out.
     pub fn listen_addresses(&self) -> Vec<(Option<std::net::IpAddr>, u16)> {
-        self.listen
+        self.conf
+            .listen
             .iter()
             .filter_map(|l| parse_listen(&l.value))
             .collect()
@@ -281,7 +242,7 @@ impl RunningConfig {
         } else if Path::new("/run/httpd").is_dir() {
             PathBuf::from("/run/httpd")
         } else {
-            self.server_root.join("logs")
+            self.conf.server_root.join("logs")
         };
         format!("ScoreBoardFile {}", dir.join("apache_scoreboard").display())
     }

@@ -64,7 +64,9 @@ fn at(r: &RunningConfig, f: &Figure<usize>) -> String {
         Source::File { path, line } => format!(
             "{} {}:{line}",
             f.value,
-            path.strip_prefix(&r.server_root).unwrap_or(path).display()
+            path.strip_prefix(&r.conf.server_root)
+                .unwrap_or(path)
+                .display()
         ),
         other => format!("{} {other}", f.value),
     }
@@ -116,8 +118,8 @@ fn debian_event_stock() {
         &["-k", "start"],
         &[("APACHE_LOCK_DIR", "/run/lock/apache2")],
     );
-    assert_eq!(r.incomplete, Vec::<String>::new());
-    assert_eq!(r.mpm.as_ref().map(|m| m.value), Some(Mpm::Event));
+    assert_eq!(r.conf.incomplete, Vec::<String>::new());
+    assert_eq!(r.conf.mpm.as_ref().map(|m| m.value), Some(Mpm::Event));
     let f = r.capacity().expect("capacity");
     assert_eq!(
         at(&r, &f.max_request_workers),
@@ -130,29 +132,39 @@ fn debian_event_stock() {
     assert_eq!(at(&r, &f.server_limit), "16 httpd default");
     assert_eq!(f.max_daemons(), 6);
     assert_eq!(
-        r.scoreboard_file.as_ref().map(|s| s.value.clone()),
+        r.conf.scoreboard_file.as_ref().map(|s| s.value.clone()),
         Some(t.0.join("run/sb"))
     );
     assert!(
-        r.extended_status.value,
+        r.conf.extended_status.value,
         "mod_status loaded: ExtendedStatus on"
     );
     assert_eq!(
-        r.listen
+        r.conf
+            .listen
             .iter()
             .map(|l| l.value.as_str())
             .collect::<Vec<_>>(),
         ["80"]
     );
-    assert_eq!(r.vhosts.len(), 1);
-    assert_eq!(r.vhosts[0].server_name.as_deref(), Some("www.example.test"));
-    assert_eq!(r.vhosts[0].aliases, ["example.test", "alt.example.test"]);
-    assert_eq!(r.vhosts[0].port(), Some(80));
+    assert_eq!(r.conf.vhosts.len(), 1);
+    assert_eq!(
+        r.conf.vhosts[0].server_name.as_deref(),
+        Some("www.example.test")
+    );
+    assert_eq!(
+        r.conf.vhosts[0].aliases,
+        ["example.test", "alt.example.test"]
+    );
+    assert_eq!(r.conf.vhosts[0].port(), Some(80));
     // APACHE_PID_FILE is not in this environment: httpd leaves it as written.
     assert!(
-        r.notes.iter().any(|n| n.contains("${APACHE_PID_FILE}")),
+        r.conf
+            .notes
+            .iter()
+            .any(|n| n.contains("${APACHE_PID_FILE}")),
         "{:?}",
-        r.notes
+        r.conf.notes
     );
     assert_eq!(
         f.max_request_workers.describe(),
@@ -295,18 +307,19 @@ fn rhel_tree_with_conditionals_defines_and_globs() {
         &["-DFOREGROUND"],
         &[],
     ));
-    assert_eq!(r.incomplete, Vec::<String>::new());
+    assert_eq!(r.conf.incomplete, Vec::<String>::new());
     let f = r.capacity().expect("capacity");
     assert_eq!(at(&r, &f.max_request_workers), "30 conf/httpd.conf:11");
     assert_eq!(at(&r, &f.threads_per_child), "10 conf/httpd.conf:10");
     assert_eq!(at(&r, &f.server_limit), "5 conf/httpd.conf:30");
     assert_eq!(
-        r.scoreboard_file.as_ref().map(|s| s.value.clone()),
+        r.conf.scoreboard_file.as_ref().map(|s| s.value.clone()),
         Some(t.0.join("run/scoreboard"))
     );
-    assert!(!r.extended_status.value);
+    assert!(!r.conf.extended_status.value);
     assert_eq!(
-        r.vhosts
+        r.conf
+            .vhosts
             .iter()
             .map(|v| (v.server_name.clone().unwrap_or_default(), v.port()))
             .collect::<Vec<_>>(),
@@ -315,7 +328,7 @@ fn rhel_tree_with_conditionals_defines_and_globs() {
             ("b.test".to_string(), Some(8443))
         ]
     );
-    assert_eq!(r.files.len(), 4, "{:?}", r.files);
+    assert_eq!(r.conf.files.len(), 4, "{:?}", r.conf.files);
 }
 
 #[test]
@@ -334,9 +347,12 @@ fn what_cannot_be_read_makes_capacity_unknown() {
         "{why}"
     );
     assert!(
-        r.incomplete.iter().any(|i| i.contains("an Include loop")),
+        r.conf
+            .incomplete
+            .iter()
+            .any(|i| i.contains("an Include loop")),
         "{:?}",
-        r.incomplete
+        r.conf.incomplete
     );
 
     let t = Tree::new("nompm");
@@ -344,9 +360,9 @@ fn what_cannot_be_read_makes_capacity_unknown() {
     let r = t.read("httpd.conf", &[], &[]);
     assert!(r.capacity().is_err());
     assert!(
-        r.incomplete[0].contains("undefined variable"),
+        r.conf.incomplete[0].contains("undefined variable"),
         "{:?}",
-        r.incomplete
+        r.conf.incomplete
     );
 
     let t = Tree::new("unclosed");
@@ -370,9 +386,9 @@ fn what_cannot_be_read_makes_capacity_unknown() {
     assert!(made.success());
     let r = t.read("httpd.conf", &[], &[]);
     assert!(
-        r.incomplete[0].contains("not a regular file"),
+        r.conf.incomplete[0].contains("not a regular file"),
         "{:?}",
-        r.incomplete
+        r.conf.incomplete
     );
 }
 
@@ -415,7 +431,7 @@ fn heartmonitor_storage_as_it_resolves_it() {
          HeartbeatListen 239.0.0.1:27999\n",
     );
     let r = tree.read("httpd.conf", &[], &[]);
-    let hm = r.heartmonitor.expect("loaded");
+    let hm = r.conf.heartmonitor.expect("loaded");
     assert_eq!(hm.storage_file.value, tree.0.join("run/hb.dat"));
     assert_eq!(hm.storage_file.source, Source::Default);
     assert_eq!(hm.max_servers.value, 10);
@@ -430,7 +446,7 @@ fn heartmonitor_storage_as_it_resolves_it() {
          DefaultRuntimeDir /var/run/apache2\n",
     );
     let r = tree.read("httpd.conf", &[], &[]);
-    let hm = r.heartmonitor.expect("loaded");
+    let hm = r.conf.heartmonitor.expect("loaded");
     assert_eq!(
         hm.storage_file.value,
         PathBuf::from(format!("{root}/logs/data/hb.dat"))
@@ -438,7 +454,11 @@ fn heartmonitor_storage_as_it_resolves_it() {
     assert_eq!(hm.max_servers.value, 0);
     assert_eq!(hm.runtime_dir, PathBuf::from("/var/run/apache2"));
     tree.write("httpd.conf", "LoadModule mpm_event_module m.so\n");
-    assert!(tree.read("httpd.conf", &[], &[]).heartmonitor.is_none());
+    assert!(tree
+        .read("httpd.conf", &[], &[])
+        .conf
+        .heartmonitor
+        .is_none());
 }
 
 #[test]
@@ -519,12 +539,12 @@ fn itk_tenants() {
          <VirtualHost *:80>\n  ServerName shop.test\n  <IfModule mpm_itk_module>\n    AssignUserID shop shop\n    MaxClientsVHost 10\n  </IfModule>\n</VirtualHost>\n",
     );
     let r = t.read("httpd.conf", &[], &[]);
-    assert!(r.itk);
+    assert!(r.conf.itk);
     assert_eq!(
         r.capacity().expect("capacity").max_request_workers.value,
         40
     );
-    let v = &r.vhosts[0];
+    let v = &r.conf.vhosts[0];
     assert_eq!(v.assign_user_id, Some(("shop".into(), "shop".into())));
     assert_eq!(v.max_clients_vhost, Some(10));
 }
@@ -605,7 +625,7 @@ fn hostile_configurations_never_panic() {
             fs::write(t.0.join(name), &text).expect("write");
         }
         let r = t.read("a.conf", &["-D", "X"], &[("X", "b")]);
-        assert!(r.files.len() <= 10_000, "{}", r.files.len());
+        assert!(r.conf.files.len() <= 10_000, "{}", r.conf.files.len());
         if let Some(f) = &r.figures {
             assert!(f.max_request_workers.value >= 1 && f.threads_per_child.value >= 1);
             assert!(
@@ -625,10 +645,11 @@ fn variables_are_bounded() {
     t.write("httpd.conf", &conf);
     let r = t.read("httpd.conf", &[], &[]);
     assert!(
-        r.incomplete
+        r.conf
+            .incomplete
             .iter()
             .any(|i| i.contains("with its variables")),
         "{:?}",
-        r.incomplete
+        r.conf.incomplete
     );
 }

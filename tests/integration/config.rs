@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::httpd::Tree;
-use crate::support::httpd::MAX_HOLD_SECONDS;
 use crate::support::{auto_value, require_apache, Httpd, HttpdConfig, Mpm};
 use crate::util::{perfdata, run_bin, run_program};
 
@@ -385,11 +384,7 @@ fn saturated_stock_configuration_is_critical() {
         &[("mods-available/mpm_event.conf", pool)],
     ))
     .expect("Debian event");
-    let held: Vec<_> = (0..10)
-        // Held for sleep.cgi's longest: ten holds and the checks after
-        // them may take a while on a loaded machine.
-        .map(|k| h.hold("lab.test", MAX_HOLD_SECONDS, &format!("sat{k}")))
-        .collect();
+    let held = h.saturate("lab.test", 60, "sat", 10);
     assert!(
         h.get("lab.test", "/server-status?auto", Duration::from_secs(2))
             .is_err(),
