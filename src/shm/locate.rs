@@ -212,7 +212,7 @@ impl Opened {
                     source,
                 };
                 let meta = file.metadata().map_err(read_err)?;
-                let bytes = source::read_file(file, &meta).map_err(read_err)?;
+                let bytes = source::read_file(file, &meta, path).map_err(read_err)?;
                 Ok(Copied {
                     bytes,
                     origin: if *posix {

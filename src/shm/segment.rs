@@ -14,6 +14,13 @@
 //!   plain `pread`: a mapped file that another process shrinks would kill
 //!   the reader with SIGBUS, a `read` just comes back short.
 //!
+//! A root process can still truncate such an object while it is mapped (a
+//! hostile one, or an admin's mistake): the next read of a page past the
+//! new end raises SIGBUS. Before mapping, the object's name goes to the
+//! watchdog ([`crate::watchdog::explain_sigbus`]) for as long as the
+//! mapping lives, so that signal ends the run as the UNKNOWN line naming
+//! the file and what happened, like any other bad input.
+//!
 //! Mapped bytes change while they are read (httpd keeps writing): they are
 //! untrusted input like a copy, and a field read twice may differ, exactly
 //! as two copies would; decoding never relies on a byte keeping its value.
@@ -24,6 +31,7 @@ use std::io;
 use std::ops::Deref;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::io::AsRawFd;
+use std::path::Path;
 use std::ptr::NonNull;
 
 /// A segment's bytes: owned, or a read-only view of live shared memory.
@@ -36,6 +44,9 @@ enum Inner {
         ptr: NonNull<u8>,
         len: usize,
         sysv: bool,
+        /// What a SIGBUS means while a POSIX object is mapped; dropped
+        /// after the mapping.
+        _sigbus: Option<crate::watchdog::SigbusNote>,
     },
 }
 
@@ -45,9 +56,11 @@ impl Deref for Bytes {
         match &self.0 {
             Inner::Owned(v) => v,
             // SAFETY: `ptr` is a PROT_READ mapping (or SHM_RDONLY
-            // attachment) of `len` bytes that stays until `drop`; the
-            // object behind it cannot shrink (module comment), so every
-            // byte stays readable for the borrow's lifetime. Other
+            // attachment) of `len` bytes that stays until `drop`. A SysV
+            // segment cannot shrink; a POSIX object only by root (module
+            // comment), and a page past its new end then raises SIGBUS,
+            // which ends the process (the watchdog's line names the
+            // object) instead of yielding any value. Other
             // processes may change the contents meanwhile: they are
             // read as untrusted plain bytes.
             Inner::Mapped { ptr, len, .. } => unsafe {
@@ -59,8 +72,9 @@ impl Deref for Bytes {
 
 impl Drop for Bytes {
     fn drop(&mut self) {
-        if let Inner::Mapped { ptr, len, sysv } = self.0 {
-            if sysv {
+        if let Inner::Mapped { ptr, len, sysv, .. } = &self.0 {
+            let (ptr, len) = (*ptr, *len);
+            if *sysv {
                 // SAFETY: `ptr` came from shmat and nothing borrows it
                 // any more (`&mut self`).
                 unsafe { libc::shmdt(ptr.as_ptr().cast()) };
@@ -109,8 +123,8 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 /// Reads an open regular file whose `fstat` is `meta`: mapped read-only if
 /// only root can resize it and it lives on tmpfs (a root httpd's POSIX
-/// object), else copied.
-pub fn read_file(file: &File, meta: &std::fs::Metadata) -> io::Result<Bytes> {
+/// object), else copied. `path` names it in the line of a SIGBUS.
+pub fn read_file(file: &File, meta: &std::fs::Metadata, path: &Path) -> io::Result<Bytes> {
     let len = meta.len();
     if len > MAX_SEGMENT {
         return Err(io::Error::new(
@@ -122,6 +136,10 @@ pub fn read_file(file: &File, meta: &std::fs::Metadata) -> io::Result<Bytes> {
     if len == 0 || !only_root_resizes || !on_tmpfs(file) {
         return copy_file(file, len).map(Bytes::from);
     }
+    let sigbus = crate::watchdog::explain_sigbus(&format!(
+        "{}: the segment shrank while being read (SIGBUS)",
+        path.display()
+    ));
     // SAFETY: a fresh read-only shared mapping at an address the kernel
     // chooses touches no existing memory; the file descriptor is valid for
     // the call (the mapping keeps its own reference to the object).
@@ -140,6 +158,7 @@ pub fn read_file(file: &File, meta: &std::fs::Metadata) -> io::Result<Bytes> {
             ptr,
             len: len as usize,
             sysv: false,
+            _sigbus: Some(sigbus),
         })),
         _ => copy_file(file, len).map(Bytes::from),
     }
@@ -256,6 +275,7 @@ pub fn attach_sysv(shmid: i32) -> io::Result<(Bytes, SysvInfo)> {
             ptr,
             len: info.size as usize,
             sysv: true,
+            _sigbus: None,
         }),
         info,
     ))
@@ -276,7 +296,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
         let file = File::open(&path).unwrap();
-        let bytes = read_file(&file, &file.metadata().unwrap()).unwrap();
+        let bytes = read_file(&file, &file.metadata().unwrap(), &path).unwrap();
         assert!(!bytes.is_mapped());
         std::fs::write(&path, b"").unwrap();
         assert_eq!(&bytes[..], b"0123456789");

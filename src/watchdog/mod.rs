@@ -36,6 +36,26 @@ pub fn arm(timeout_s: u64) {
     signals::arm_timeout(timeout_s);
 }
 
+/// What a SIGBUS means while the returned [`SigbusNote`] lives: the
+/// reading layer names the mapped object whose shrinking raises it, so the
+/// UNKNOWN line says which file and what went wrong (`message`, escaped
+/// here like every status line).
+pub fn explain_sigbus(message: &str) -> SigbusNote {
+    SigbusNote(signals::explain_sigbus(
+        crate::plugin::text::escape_str(message).as_bytes(),
+    ))
+}
+
+/// Ends its explanation when dropped (unless a later one replaced it).
+#[derive(Debug)]
+pub struct SigbusNote(u64);
+
+impl Drop for SigbusNote {
+    fn drop(&mut self) {
+        signals::forget_sigbus(self.0);
+    }
+}
+
 /// The watchdog thread's stack: it only waits and writes one line.
 const STACK: usize = 64 * 1024;
 

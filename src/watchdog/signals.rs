@@ -18,7 +18,7 @@
 //! a signal handler cannot return to `main` with an exit code.
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use libc::c_int;
 
@@ -34,6 +34,37 @@ static DEADLINE_NS: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// What every UNKNOWN line starts with, set once by [`install`].
 static LINE_START: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// What a SIGBUS means right now, if the reading layer said (see
+/// [`explain_sigbus`]): the escaped text of the UNKNOWN line after its
+/// start. Atomics, so the handler reads it without a lock or `unsafe`.
+const SIGBUS_TEXT_MAX: usize = 4352;
+static SIGBUS_TEXT: [AtomicU8; SIGBUS_TEXT_MAX] = [const { AtomicU8::new(0) }; SIGBUS_TEXT_MAX];
+/// How many bytes of `SIGBUS_TEXT` are valid (0: none, the plain line).
+static SIGBUS_LEN: AtomicUsize = AtomicUsize::new(0);
+/// Which explanation is current (a later one replaces an earlier one).
+static SIGBUS_GEN: AtomicU64 = AtomicU64::new(0);
+
+/// Sets what a SIGBUS reports (already escaped for the status line, at
+/// most `SIGBUS_TEXT_MAX` bytes kept) until [`forget_sigbus`] is called
+/// with the returned token. Not for the handler: called by the run.
+pub fn explain_sigbus(text: &[u8]) -> u64 {
+    SIGBUS_LEN.store(0, Ordering::SeqCst);
+    let token = SIGBUS_GEN.fetch_add(1, Ordering::SeqCst) + 1;
+    let n = text.len().min(SIGBUS_TEXT_MAX);
+    for (slot, &b) in SIGBUS_TEXT.iter().zip(&text[..n]) {
+        slot.store(b, Ordering::Relaxed);
+    }
+    SIGBUS_LEN.store(n, Ordering::SeqCst);
+    token
+}
+
+/// Ends the explanation `token` set, unless a later one replaced it.
+pub fn forget_sigbus(token: u64) {
+    if SIGBUS_GEN.load(Ordering::SeqCst) == token {
+        SIGBUS_LEN.store(0, Ordering::SeqCst);
+    }
+}
 
 /// The signals whose default action ends the process, by name (besides
 /// the real-time ones, SIGRTMIN..SIGRTMAX, named SIGRTMIN+n). Not here:
@@ -198,10 +229,29 @@ impl Line {
     }
 }
 
-/// The UNKNOWN line for `sig` arriving at `now_ns` (monotonic).
-pub fn report_line(sig: c_int, now_ns: u64) -> Line {
+/// The UNKNOWN line for `sig` arriving at `now_ns` (monotonic), handed
+/// to `out` in pieces (no allocation: a stack buffer at a time).
+fn report(sig: c_int, now_ns: u64, out: &mut dyn FnMut(&[u8])) {
+    out(LINE_START.get().copied().unwrap_or("UNKNOWN - ").as_bytes());
+    let explained = SIGBUS_LEN.load(Ordering::SeqCst);
+    if sig == libc::SIGBUS && explained > 0 {
+        let mut chunk = [0u8; 128];
+        for start in (0..explained).step_by(chunk.len()) {
+            let end = explained.min(start + chunk.len());
+            for (b, slot) in chunk.iter_mut().zip(&SIGBUS_TEXT[start..end]) {
+                *b = slot.load(Ordering::Relaxed);
+            }
+            out(&chunk[..end - start]);
+        }
+        out(b"\n");
+        return;
+    }
+    out(report_line(sig, now_ns).as_bytes());
+}
+
+/// The line for `sig` after its start, when no explanation applies.
+fn report_line(sig: c_int, now_ns: u64) -> Line {
     let mut line = Line::new();
-    line.push(LINE_START.get().copied().unwrap_or("UNKNOWN - ").as_bytes());
     let timeout = TIMEOUT_S.load(Ordering::SeqCst);
     if sig == libc::SIGALRM && timeout > 0 && now_ns >= DEADLINE_NS.load(Ordering::SeqCst) {
         line.push(b"timed out after ");
@@ -275,6 +325,23 @@ impl Drop for Blocked {
     }
 }
 
+/// Writes all of `bytes` to stdout (async-signal-safe; errors end it).
+fn write_all(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: write reads `rest.len()` bytes of the live buffer `rest`
+        // borrows; it is async-signal-safe.
+        let n = unsafe { libc::write(1, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            rest = &rest[n as usize..];
+        } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        } else {
+            break;
+        }
+    }
+}
+
 /// Writes the UNKNOWN line for `sig` (at `now_ns`) and ends the process
 /// with exit code 3, unless the run already claimed the report (then it
 /// returns, faults aside). Async-signal-safe.
@@ -287,20 +354,7 @@ fn report_and_exit(sig: c_int, now_ns: u64) {
         // The run is writing its report and ends by itself.
         return;
     }
-    let line = report_line(sig, now_ns);
-    let mut rest = line.as_bytes();
-    while !rest.is_empty() {
-        // SAFETY: write reads `rest.len()` bytes of the live stack buffer
-        // `rest` borrows; it is async-signal-safe.
-        let n = unsafe { libc::write(1, rest.as_ptr().cast(), rest.len()) };
-        if n > 0 {
-            rest = &rest[n as usize..];
-        } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        } else {
-            break;
-        }
-    }
+    report(sig, now_ns, &mut write_all);
     // SAFETY: _exit is async-signal-safe and ends the process at once,
     // without running atexit handlers or flushing buffers.
     unsafe { libc::_exit(3) };
@@ -313,7 +367,11 @@ mod tests {
     #[test]
     fn lines_name_the_signal_or_the_timeout() {
         let _ = LINE_START.set("SCOREBOARD UNKNOWN - ");
-        let text = |sig, now| String::from_utf8(report_line(sig, now).as_bytes().to_vec()).unwrap();
+        let text = |sig, now| {
+            let mut line = Vec::new();
+            report(sig, now, &mut |b: &[u8]| line.extend_from_slice(b));
+            String::from_utf8(line).unwrap()
+        };
         assert_eq!(
             text(libc::SIGTERM, 0),
             "SCOREBOARD UNKNOWN - terminated by SIGTERM\n"
@@ -336,6 +394,25 @@ mod tests {
         assert_eq!(
             text(libc::SIGALRM, 1_000),
             "SCOREBOARD UNKNOWN - timed out after 10 s (-t)\n"
+        );
+        // A SIGBUS the reading layer explained names what was read, at
+        // any length; once forgotten it is a plain signal again.
+        let path = "/dev/shm/".to_string() + &"x".repeat(300);
+        let token = explain_sigbus(format!("{path}: shrank").as_bytes());
+        assert_eq!(
+            text(libc::SIGBUS, 0),
+            format!("SCOREBOARD UNKNOWN - {path}: shrank\n")
+        );
+        assert_eq!(
+            text(libc::SIGSEGV, 0),
+            "SCOREBOARD UNKNOWN - terminated by SIGSEGV\n"
+        );
+        forget_sigbus(token - 1);
+        assert!(text(libc::SIGBUS, 0).contains(&path));
+        forget_sigbus(token);
+        assert_eq!(
+            text(libc::SIGBUS, 0),
+            "SCOREBOARD UNKNOWN - terminated by SIGBUS\n"
         );
         let mut long = Line::new();
         long.push(&[b'x'; 200]);

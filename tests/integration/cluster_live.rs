@@ -23,6 +23,10 @@ use crate::util::{perfdata, run_bin, Run};
 const MODULES: &str = "/usr/lib/apache2/modules";
 const GROUP: &str = "239.0.0.1:27999";
 const ORIGINS: [&str; 3] = ["192.0.2.11", "192.0.2.12", "192.0.2.13"];
+/// How long a state the lab drives to may take to show: polled, so only a
+/// failing run waits it out; generous for a loaded 2-core machine running
+/// the suite in parallel (heartbeats are sent every second).
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn module(name: &str) -> String {
     format!("LoadModule {name}_module {MODULES}/mod_{name}.so\n")
@@ -175,7 +179,7 @@ fn heartbeat_cluster_live() {
     for storage in [&slot_arg, &hb_arg] {
         let args = args_of(storage, &[]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = wait_for("three live members", Duration::from_secs(20), &args, |r| {
+        let run = wait_for("three live members", PATIENCE, &args, |r| {
             r.code == 0 && perfdata(&r.stdout).get("live") == Some(&3.0)
         });
         assert!(
@@ -258,7 +262,7 @@ fn heartbeat_cluster_live() {
     for (storage, before) in [&slot_arg, &hb_arg].into_iter().zip(idle_pct) {
         let args = args_of(storage, &[]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = wait_for("origin 2 busy", Duration::from_secs(15), &args, |r| {
+        let run = wait_for("origin 2 busy", PATIENCE, &args, |r| {
             perfdata(&r.stdout)
                 .get("busy_192_0_2_12")
                 .is_some_and(|&b| b >= 3.0)
@@ -275,7 +279,7 @@ fn heartbeat_cluster_live() {
     for storage in [&slot_arg, &hb_arg] {
         let args = args_of(storage, &["--max-age", "3s"]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = wait_for("192.0.2.13 stale", Duration::from_secs(15), &args, |r| {
+        let run = wait_for("192.0.2.13 stale", Duration::from_secs(25), &args, |r| {
             first(r).contains("192.0.2.13 stale (")
         });
         assert_eq!(run.code, 2, "{}", run.stdout);
@@ -283,9 +287,12 @@ fn heartbeat_cluster_live() {
     for storage in [&slot_arg, &hb_arg] {
         let args = args_of(storage, &[]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let run = wait_for("192.0.2.13 missing", Duration::from_secs(50), &args, |r| {
-            first(r).contains("192.0.2.13 missing")
-        });
+        let run = wait_for(
+            "192.0.2.13 missing",
+            PATIENCE + Duration::from_secs(30),
+            &args,
+            |r| first(r).contains("192.0.2.13 missing"),
+        );
         assert_eq!(run.code, 2, "{}", run.stdout);
         assert_eq!(perfdata(&run.stdout)["missing"], 1.0, "{}", run.stdout);
     }
@@ -293,8 +300,10 @@ fn heartbeat_cluster_live() {
     // 4. The file monitor stops: its file stays, frozen; then the slotmem
     // monitor restarts gracefully and, the only monitor left, is found
     // without --storage: the new generation's object, members waited for.
-    mon_file.stop().expect("stop the file monitor");
+    // Timed from before the stop: on a loaded machine stopping takes
+    // seconds, and the file's last write may come anywhere in them.
     let stopped = Instant::now();
+    mon_file.stop().expect("stop the file monitor");
     mon_slot.graceful();
     let gen1 = object_for(&run_dir, 1);
     let two = ["--member", ORIGINS[0], "--member", ORIGINS[1], "-v"];
@@ -302,33 +311,28 @@ fn heartbeat_cluster_live() {
     // scoreboard's generation: "<name> (<object>)".
     let gen1_name = slotmem_name(&run_dir, 1).display().to_string();
     let wanted = format!("storage: slotmem {gen1_name} ({}),", gen1.display());
-    let run = wait_for("the new generation", Duration::from_secs(15), &two, |r| {
+    let run = wait_for("the new generation", PATIENCE, &two, |r| {
         r.stdout.contains(&wanted)
     });
     assert!(!gen0.exists(), "{} outlived the restart", gen0.display());
     if run.stdout.contains("waiting for the first heartbeats") {
         assert_eq!(run.code, 0, "{}", run.stdout);
     }
-    let run = wait_for(
-        "two live members after the restart",
-        Duration::from_secs(20),
-        &two,
-        |r| r.code == 0 && perfdata(&r.stdout).get("live") == Some(&2.0),
-    );
+    let run = wait_for("two live members after the restart", PATIENCE, &two, |r| {
+        r.code == 0 && perfdata(&r.stdout).get("live") == Some(&2.0)
+    });
     assert!(run.stdout.contains(&wanted), "{}", run.stdout);
 
     // 5. Monitors stopped: CRITICAL "heartbeat monitor not running".
     let file_args = args_of(&hb_arg, &[]);
     let file_args: Vec<&str> = file_args.iter().map(String::as_str).collect();
-    let run = wait_for(
-        "the frozen file",
-        Duration::from_secs(25),
-        &file_args,
-        |r| first(r).contains("heartbeat monitor not running"),
-    );
+    let run = wait_for("the frozen file", PATIENCE, &file_args, |r| {
+        first(r).contains("heartbeat monitor not running")
+    });
     assert_eq!(run.code, 2, "{}", run.stdout);
-    // Written every 5 s, dead after 15 s without a write.
-    assert!(stopped.elapsed() > Duration::from_secs(9), "{}", run.stdout);
+    // Written every 5 s, dead after 15 s without a write: never at once
+    // (a late write under load may shorten the 10 s the stop leaves).
+    assert!(stopped.elapsed() > Duration::from_secs(5), "{}", run.stdout);
     mon_slot.stop().expect("stop the slotmem monitor");
     // (The harness removed the ServerRoot, run/ with it: name the object.)
     let name = slotmem_name(&run_dir, 1).display().to_string();

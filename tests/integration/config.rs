@@ -384,9 +384,7 @@ fn saturated_stock_configuration_is_critical() {
         &[("mods-available/mpm_event.conf", pool)],
     ))
     .expect("Debian event");
-    let held: Vec<_> = (0..10)
-        .map(|k| h.hold("lab.test", 60, &format!("sat{k}")))
-        .collect();
+    let held = h.saturate("lab.test", 60, "sat", 10);
     assert!(
         h.get("lab.test", "/server-status?auto", Duration::from_secs(2))
             .is_err(),

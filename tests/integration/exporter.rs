@@ -356,9 +356,7 @@ fn side_by_side_with_debian_apache_exporter_and_under_saturation() {
     compare(&theirs, &ours);
     // Every worker held: theirs gets no answer at all; ours answers at once
     // with every worker busy.
-    let more: Vec<_> = (3..12)
-        .map(|i| httpd.hold("c.test", 25, &format!("sat{i}")))
-        .collect();
+    let more = httpd.saturate("c.test", 25, "sat", 9);
     let started = Instant::now();
     let ours = scrape(&url);
     assert!(started.elapsed() < Duration::from_secs(1));

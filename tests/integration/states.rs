@@ -54,7 +54,9 @@ impl Drop for Stopped {
 }
 
 fn wait_for_state(pid: u32, state: char) {
-    for _ in 0..500 {
+    // Polled up to 30 s: a loaded 2-core machine may take seconds to run
+    // the process the signal went to.
+    for _ in 0..3000 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let now = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
         if now == Some(state) {
@@ -79,14 +81,34 @@ fn pile_up(h: &Httpd, n: usize) -> Vec<TcpStream> {
         .collect()
 }
 
-/// Prefork's StartServers 3, once all three run (on a loaded machine they
-/// come up one after the other).
+/// Prefork's StartServers 3, once all three run and each is ready in the
+/// scoreboard (on a loaded machine they come up one after the other, and
+/// the parent records a child's pid only after the fork returns: a check
+/// sampling earlier sees fewer children than /proc does).
 fn three_children(h: &Httpd) -> Vec<u32> {
-    h.wait_until("prefork's 3 children", Duration::from_secs(15), || {
-        h.child_pids().len() == 3
-    })
+    let mut children = Vec::new();
+    h.wait_until(
+        "prefork's 3 children, ready in the scoreboard",
+        Duration::from_secs(30),
+        || {
+            children = h.child_pids();
+            children.len() == 3 && {
+                let dump = run_bin(&[
+                    "dump".to_string(),
+                    "--scoreboard".into(),
+                    h.scoreboard_file().display().to_string(),
+                ]);
+                children.iter().all(|pid| {
+                    dump.stdout.lines().any(|l| {
+                        let mut f = l.split('\t');
+                        f.next() == Some(&pid.to_string()) && f.next() == Some("_")
+                    })
+                })
+            }
+        },
+    )
     .expect("StartServers 3");
-    h.child_pids()
+    children
 }
 
 #[test]
@@ -176,7 +198,13 @@ fn stopped_children_are_critical_and_named_with_the_connections_they_leave_waiti
     // Nobody accepts: connections wait in the kernel, while the scoreboard
     // still shows the frozen children's workers idle.
     let _waiting = pile_up(&h, 4);
-    let out = busy(&h, &[]);
+    // The kernel queues a connection once its bytes arrive: on a loaded
+    // machine that may be after the check's first look.
+    let mut out = busy(&h, &[]);
+    let _ = h.wait_until("4 connections queued", Duration::from_secs(30), || {
+        out = busy(&h, &[]);
+        perfdata(&out.stdout).get("listen_queue") == Some(&4.0)
+    });
     let line = status_line(&out);
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(line.contains(&named), "{line}");

@@ -48,10 +48,14 @@ pub const STATUS_VHOST: &str = "lab.test";
 /// above it, so a held request never times out on the server side).
 pub const MAX_HOLD_SECONDS: u32 = 120;
 
-const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// An upper bound, polled: only a failing start waits it out, and a 2-core
+/// machine running the suite in parallel needs seconds where an idle one
+/// needs milliseconds.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Above the 9 to 10 s httpd itself takes to escalate to SIGKILL for a
 /// child that ignores SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Kept short: [`Httpd::saturate`] waits it out for every surplus request.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(20);
 const CGI_EXIT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -252,7 +256,7 @@ pub struct Httpd {
 
 impl Httpd {
     /// Generates a ServerRoot, starts `apache2 -D FOREGROUND` on a free port
-    /// of 127.0.0.1 and waits (at most 15 s) until the pidfile names our
+    /// of 127.0.0.1 and waits (at most 30 s) until the pidfile names our
     /// child, the scoreboard segment exists and mod_status answers with the
     /// expected MPM. On failure the message carries the server's logs.
     pub fn start(config: HttpdConfig) -> Result<Httpd, String> {
@@ -405,6 +409,46 @@ impl Httpd {
     /// is certainly in flight. Panics (with the server's logs) when that does
     /// not happen within 10 s.
     pub fn hold(&self, vhost: &str, seconds: u32, id: &str) -> Held {
+        self.try_hold(vhost, seconds, id)
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+
+    /// Holds `workers` more workers (every one still idle): `2 × workers`
+    /// requests are sent at once and the `workers` whose CGI started are
+    /// returned; panics (with the logs) when fewer started within 10 s. On
+    /// the event MPM a process keeps accepting connections while all its
+    /// workers are busy (AsyncRequestWorkerFactor), so with exactly
+    /// `workers` requests one may wait in a full process's queue while
+    /// another process keeps an idle worker. The surplus requests, queued
+    /// in httpd, are dropped (closed) before this returns.
+    pub fn saturate(&self, vhost: &str, seconds: u32, prefix: &str, workers: usize) -> Vec<Held> {
+        let attempts: Vec<Result<Held, String>> = thread::scope(|scope| {
+            let tries: Vec<_> = (0..2 * workers)
+                .map(|i| {
+                    let id = format!("{prefix}{i}");
+                    scope.spawn(move || self.try_hold(vhost, seconds, &id))
+                })
+                .collect();
+            tries
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|_| Err("hold panicked".into())))
+                .collect()
+        });
+        let (held, failed): (Vec<_>, Vec<_>) = attempts.into_iter().partition(Result::is_ok);
+        let mut held: Vec<Held> = held.into_iter().filter_map(Result::ok).collect();
+        assert!(
+            held.len() >= workers,
+            "saturate({vhost}): only {} of {workers} requests started: {:?}\n{}",
+            held.len(),
+            failed.into_iter().filter_map(Result::err).next(),
+            self.logs()
+        );
+        held.truncate(workers);
+        held
+    }
+
+    /// [`Httpd::hold`] that reports instead of panicking.
+    pub fn try_hold(&self, vhost: &str, seconds: u32, id: &str) -> Result<Held, String> {
         assert!(
             !id.is_empty()
                 && id.len() <= 64
@@ -421,34 +465,35 @@ impl Httpd {
         let sent_at = SystemTime::now();
         let stream = self
             .send(vhost, &target, &[], IO_TIMEOUT)
-            .unwrap_or_else(|e| panic!("hold({vhost}, {id}): {e}"));
+            .map_err(|e| format!("hold({vhost}, {id}): {e}"))?;
         let banner = format!("started id={id}\n");
         let deadline = Instant::now() + IO_TIMEOUT;
         let mut received = Vec::new();
         while !contains(&received, banner.as_bytes()) {
             match read_some(&stream, deadline) {
                 Ok(chunk) if !chunk.is_empty() => received.extend_from_slice(&chunk),
-                outcome => panic!(
-                    "hold({vhost}, {id}): no banner {banner:?} ({}); received so far:\n{}\n{}",
-                    outcome
-                        .err()
-                        .unwrap_or_else(|| "connection closed".to_string()),
-                    String::from_utf8_lossy(&received),
-                    self.logs()
-                ),
+                outcome => {
+                    return Err(format!(
+                        "hold({vhost}, {id}): no banner {banner:?} ({}); received so far:\n{}",
+                        outcome
+                            .err()
+                            .unwrap_or_else(|| "connection closed".to_string()),
+                        String::from_utf8_lossy(&received),
+                    ))
+                }
             }
         }
         let banner_at = SystemTime::now();
         let stream = Arc::new(stream);
         lock(&self.clients).push(Arc::downgrade(&stream));
-        Held {
+        Ok(Held {
             id: id.to_string(),
             vhost: vhost.to_string(),
             sent_at,
             banner_at,
             request_line: format!("GET {target} HTTP/1.1"),
             stream,
-        }
+        })
     }
 
     /// Reads `/server-status?auto` and calls `read` at the instant the page
