@@ -174,11 +174,12 @@ fn perfdata<'t>(
                 .max(100.0),
         ]);
     }
-    // Counters graphers derive rates from.
+    // Counters graphers derive rates from. A counter is never negative: the
+    // durations httpd writes are, but a hostile segment's need not be.
     perfdata.extend([
         Perfdata::new("accesses", s.total_accesses as f64).uom("c"),
         Perfdata::new("traffic", s.total_bytes as f64).uom("c"),
-        Perfdata::new("duration", (s.total_duration / 1000) as f64).uom("c"),
+        Perfdata::new("duration", (s.total_duration / 1000).max(0) as f64).uom("c"),
     ]);
     perfdata.extend(
         STATE_LABELS
