@@ -22,6 +22,7 @@
 //! without a look at its contents.
 
 use super::{parse_ip, FormatError};
+use crate::scoreboard::le;
 
 pub const HEADER: usize = 32;
 pub const SLOT_SIZE: usize = 72;
@@ -49,16 +50,13 @@ pub struct Header {
     pub free: u32,
 }
 
+// The project's one little-endian reader; callers check bounds first.
 fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut le = [0u8; 4];
-    le.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(le)
+    le::uint(b, at, 4) as u32
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut le = [0u8; 8];
-    le.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(le)
+    le::uint(b, at, 8)
 }
 
 /// Whether `bytes` are a slotmem object (size header matching the length

@@ -1044,9 +1044,7 @@ fn timeout_expires_on_a_large_segment() {
     assert_well_formed("-t 1", &r);
     match r.code {
         3 => assert_eq!(r.stdout, format!("{UNKNOWN}timed out after 1 s (-t)\n")),
-        0 => assert!(r
-            .stdout
-            .starts_with("SCOREBOARD OK - 0/32 workers busy")),
+        0 => assert!(r.stdout.starts_with("SCOREBOARD OK - 0/32 workers busy")),
         other => panic!("exit {other:?}: {r:?}"),
     }
     // No wall-clock bound: the exact timeout line is the watchdog's own
