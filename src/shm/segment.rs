@@ -214,8 +214,6 @@ pub fn copy_file(file: &File, len: u64) -> io::Result<Vec<u8>> {
 pub struct SysvInfo {
     pub shmid: i32,
     pub size: u64,
-    pub creator_pid: i32,
-    pub attached: u64,
     /// The owner (`shm_perm.uid`).
     pub owner: u32,
 }
@@ -245,8 +243,6 @@ pub fn sysv_stat(shmid: i32) -> io::Result<SysvInfo> {
     Ok(SysvInfo {
         shmid,
         size: ds.shm_segsz as u64,
-        creator_pid: ds.shm_cpid,
-        attached: ds.shm_nattch as u64,
         owner: ds.shm_perm.uid,
     })
 }
