@@ -296,6 +296,9 @@ fn side_by_side_with_debian_apache_exporter_and_under_saturation() {
     let mut config = HttpdConfig::new(Mpm::Event);
     // apache_exporter's Go client would keep its connection open.
     config.extra_conf = "KeepAlive Off\n".into();
+    // Every process from the start: the saturation below then needs no
+    // process started on demand while requests arrive.
+    config.start_servers = config.max_request_workers / config.threads_per_child;
     let httpd = Httpd::start(config).expect("httpd");
     let (_ours, url) = our_exporter(&httpd, &logs.0);
     let their_port = free_port();
