@@ -12,8 +12,8 @@
 //! - [`checks`] and [`commands`]: the three checks and `dump`/`status`/`snapshot`/`instances`.
 //! - [`cli`]: the multi-call front end that turns every outcome into one
 //!   stdout report and an exit code 0-3.
-//! - [`watchdog`]: signals and the `-t` deadline (the second module with
-//!   `unsafe` code, `watchdog::signals`).
+//! - [`watchdog`]: signals and the `-t` deadline (`watchdog::signals` is the
+//!   second and last module allowed raw libc calls).
 
 pub mod checks;
 pub mod cli;

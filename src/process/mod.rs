@@ -232,7 +232,7 @@ mod tests {
         };
         let h = measure(&subject(vec![pid]));
         assert!(h.stopped.is_empty() && !h.frozen(), "{h:?}");
-        // kill(1) by pid: unsafe code is for the reading module only.
+        // kill(1) by pid: raw libc calls stay in the two audited modules.
         let signal = |sig: &str| {
             let ok = std::process::Command::new("kill")
                 .args([sig, &pid.to_string()])

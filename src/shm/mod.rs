@@ -1,5 +1,5 @@
 //! Shared memory: finding a segment and copying it out. The one module with
-//! `unsafe` code is [`segment`]; [`locate`] turns what `--scoreboard` names
+//! raw system calls on memory is [`segment`]; [`locate`] turns what `--scoreboard` names
 //! into a copy, [`privilege`] decides what a capability may open.
 
 pub mod apr;

@@ -42,6 +42,10 @@ const CHECKS: [&str; 4] = [
 const NAGIOS_CFG: &str = "/usr/share/apache-scoreboard/apache-scoreboard.cfg";
 const NAGIOS_LINK: &str = "/etc/nagios-plugins/config/apache-scoreboard.cfg";
 const ICINGA_CONF: &str = "/usr/share/icinga2/include/plugins-contrib.d/apache-scoreboard.conf";
+// Only looked at on the host (the package must not create its directory);
+// the opt-out file and the allowlist are written only inside the private
+// mount namespaces of privilege::confined (`unshare --mount`, /etc an
+// overlay on a tmpfs).
 const OPT_OUT: &str = "/etc/apache-scoreboard/no-capability";
 const CAPABILITY: &str = "cap_dac_read_search,cap_ipc_owner=ep";
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
