@@ -234,7 +234,9 @@ fn listeners() -> Vec<Socket> {
         {
             return found;
         }
-        let mut buf = vec![0u8; 32 * 1024];
+        // A page or two: the kernel fills datagrams to what fits (ss and
+        // libmnl use 8 KB), and zeroing more only faults in pages.
+        let mut buf = vec![0u8; 8 * 1024];
         // A bounded number of datagrams: a dump of listeners is short.
         'dump: for _ in 0..4096 {
             let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
