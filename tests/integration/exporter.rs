@@ -663,6 +663,11 @@ fn prometheus_scrapes_the_exporter_and_node_exporter_reads_the_textfile() {
     let load = query("sum(apache_workers{state=\"busy\"}) / sum(apache_scoreboard)")
         .expect("ApacheWorkersLoad");
     assert_eq!(load, busy / 12.0, "busy {busy} of MaxRequestWorkers 12");
+    // The same expression evaluated by promtool over the series of our
+    // scrape (`promtool test rules`).
+    let scraped = parse(&text);
+    let scraped_busy = scraped.get("apache_workers", &[("state", "busy")]).unwrap();
+    assert_eq!(promtool_workers_load(&dir, &scraped), scraped_busy / 12.0);
     assert_eq!(query("apache_segment_requests_in_flight"), Some(3.0));
     // node_exporter's textfile collector reads `metrics --output`.
     let textfiles = dir.path("textfile");
@@ -693,6 +698,51 @@ fn prometheus_scrapes_the_exporter_and_node_exporter_reads_the_textfile() {
     assert_eq!(node.get("apache_up", &[]), Some(1.0));
     assert_eq!(node.get("apache_workers", &[("state", "busy")]), Some(busy));
     assert_eq!(node.get("node_textfile_scrape_error", &[]), Some(0.0));
+}
+
+/// The apache-http mixin's `ApacheWorkersLoad` expression evaluated by
+/// `promtool test rules` over `scrape`'s `apache_workers` and
+/// `apache_scoreboard` series must give busy / (the states' sum) of that
+/// scrape, which is returned.
+fn promtool_workers_load(dir: &TempDir, scrape: &Scrape) -> f64 {
+    let mut series = String::new();
+    for ((name, labels), value) in &scrape.samples {
+        if name != "apache_workers" && name != "apache_scoreboard" {
+            continue;
+        }
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        series.push_str(&format!(
+            "      - series: '{name}{{{}}}'\n        values: '{value}x2'\n",
+            labels.join(",")
+        ));
+    }
+    let busy = scrape.get("apache_workers", &[("state", "busy")]).unwrap();
+    let slots: f64 = scrape
+        .samples
+        .iter()
+        .filter(|(s, _)| s.0 == "apache_scoreboard")
+        .map(|(_, v)| v)
+        .sum();
+    let expected = busy / slots;
+    let tests = dir.write(
+        "workers-load.test.yml",
+        format!(
+            "tests:\n  - interval: 1m\n    input_series:\n{series}    promql_expr_test:\n      \
+             - expr: sum(apache_workers{{state=\"busy\"}}) / sum(apache_scoreboard)\n        \
+             eval_time: 1m\n        exp_samples:\n          - labels: '{{}}'\n            \
+             value: {expected}\n"
+        )
+        .as_bytes(),
+    );
+    let out = Command::new(PROMTOOL)
+        .args(["test", "rules"])
+        .arg(&tests)
+        .output()
+        .expect("promtool");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "promtool test rules: {said}");
+    expected
 }
 
 /// The packaged unit and the contrib timer pass `systemd-analyze verify`
