@@ -22,5 +22,6 @@ mod revisions;
 mod signals;
 mod states;
 mod support;
+mod tenants_itk;
 mod torn;
 mod util;
