@@ -23,5 +23,6 @@ mod signals;
 mod states;
 mod support;
 mod tenants_itk;
+mod top;
 mod torn;
 mod util;
