@@ -22,5 +22,7 @@ mod revisions;
 mod signals;
 mod states;
 mod support;
+mod tenants_itk;
+mod top;
 mod torn;
 mod util;
