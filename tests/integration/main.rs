@@ -22,5 +22,6 @@ mod revisions;
 mod signals;
 mod states;
 mod support;
+mod tenants;
 mod torn;
 mod util;
