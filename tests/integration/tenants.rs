@@ -21,6 +21,107 @@ fn check(f: &Fixture, extra: &[&str]) -> crate::util::Run {
     run_bin(&args)
 }
 
+/// mpm-itk's count against a limit, on a segment the test writes (prefork,
+/// 2.4.63+ layout): every process's worker 0 whose status is at least
+/// BUSY_READ and whose vhost is exactly `shop.test:80` (mpm_itk.c,
+/// itk_post_perdir_config), whatever the process; mod_status's busy count
+/// (the `active` column) leaves out `I` and quiescing processes.
+#[test]
+fn limits_count_as_mpm_itk_counts() {
+    use apache_scoreboard::scoreboard::encode::{
+        ProcessValues, SegmentBuilder, WorkerValues, DEFAULT_RESTART_TIME,
+    };
+    use apache_scoreboard::scoreboard::{status, Abi, Layout, Revision};
+    let layout = Layout::new(Revision::H, Abi::Lp64).expect("layout");
+    let slots: [(u8, &[u8], u32); 8] = [
+        (status::BUSY_WRITE, b"shop.test:80", 0),
+        (status::BUSY_KEEPALIVE, b"shop.test:80", 0),
+        (status::IDLE_KILL, b"shop.test:80", 0),
+        (status::GRACEFUL, b"shop.test:80", 1),
+        (status::READY, b"shop.test:80", 0),
+        (status::STARTING, b"shop.test:80", 0),
+        (status::BUSY_WRITE, b"shop.test:8080", 0),
+        (status::BUSY_READ, b"SHOP.test:80", 0),
+    ];
+    let mut b = SegmentBuilder::new(layout, slots.len(), 1);
+    b.global(0, DEFAULT_RESTART_TIME);
+    for (i, (st, vhost, quiescing)) in slots.iter().enumerate() {
+        b.process(
+            i,
+            &ProcessValues {
+                pid: 4000 + i as i32,
+                quiescing: *quiescing,
+                ..ProcessValues::default()
+            },
+        );
+        b.worker(
+            i,
+            0,
+            &WorkerValues {
+                status: *st,
+                vhost: vhost.to_vec(),
+                start_time: DEFAULT_RESTART_TIME + 1_000_000,
+                ..WorkerValues::default()
+            },
+        );
+    }
+    let file = environments_file("itk-count", &b.posix());
+    let at = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_micros(DEFAULT_RESTART_TIME as u64 + 60_000_000),
+    )
+    .to_string();
+    let mut args: Vec<String> = [
+        "check_vhost_saturation",
+        "--scoreboard",
+        file.to_str().expect("utf-8"),
+        "--at",
+        &at,
+        "--mpm",
+        "prefork",
+        "--httpd-version",
+        "2.4.71",
+        "--max-workers",
+        "8",
+        "--metric",
+        "avail_pct",
+        "-c",
+        "1:",
+        "--limit",
+        "shop.test:80=5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run_bin(&args);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    // W, K, I and the quiescing process's G: 4 of 5.
+    assert!(
+        out.stdout
+            .starts_with("SCOREBOARD OK - shop.test:80 AVAIL 20.0%: 4/5 workers (--limit) |"),
+        "{}",
+        out.stdout
+    );
+    let row: Vec<&str> = out
+        .stdout
+        .lines()
+        .nth(2)
+        .expect("row")
+        .split_whitespace()
+        .collect();
+    // mod_status: W and K busy (2.4.58+: G apart, and its process quiesces).
+    assert_eq!(row[..5], ["shop.test:80", "2", "-", "5", "20.0%"]);
+    args.extend(["--limit".into(), "shop.test:80=4".into()]);
+    let full = run_bin(&args);
+    assert_eq!(full.code, 2, "{}", full.stdout);
+    assert!(
+        full.stdout.contains("AVAIL 0.0%: 4/4 workers"),
+        "{}",
+        full.stdout
+    );
+    std::fs::remove_dir_all(file.parent().expect("dir")).ok();
+}
+
 /// A file of `text` in a fresh directory of its own.
 fn environments_file(name: &str, text: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tenants-{}-{name}", std::process::id()));
