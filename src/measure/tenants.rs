@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::httpd::conf::Parsed;
+use crate::httpd::VirtualHost;
 use crate::scoreboard::{status, Counted, Loaded, Mpm, Worker};
 
 use super::environments::{self, environment_of, Environment};
@@ -210,19 +211,12 @@ pub fn measure(loaded: &Loaded, by: GroupBy, t: &Tenancy) -> Vec<Group> {
     let rules = loaded.rules();
     let mpm = loaded.mpm_guess();
     let generation = loaded.scoreboard.global().running_generation;
-    let key = |vhost: &[u8], pid: i32| -> Option<Vec<u8>> {
-        Some(match by {
-            GroupBy::Vhost => vhost.to_vec(),
-            GroupBy::Host => host_part(vhost).unwrap_or(vhost).to_vec(),
-            GroupBy::Environment => match environment_of(&t.environments, vhost) {
-                Some(e) if !vhost.is_empty() => e.name.as_bytes().to_vec(),
-                _ => vhost.to_vec(),
-            },
-            GroupBy::User => t.users.get(&pid)?.as_bytes().to_vec(),
-        })
-    };
-    let mut groups: HashMap<Vec<u8>, Group> = HashMap::new();
-    let mut held_by_group: HashMap<Vec<u8>, usize> = HashMap::new();
+    // Keys borrow from the segment or the tenancy: no allocation per slot.
+    let key = |vhost, pid| group_key(by, t, vhost, pid);
+    // Counted against a limit only where there is one.
+    let (by_vhost, by_group) = (!t.vhost_limits.is_empty(), !t.limits.is_empty());
+    let mut groups: HashMap<&[u8], Group> = HashMap::new();
+    let mut held_by_group: HashMap<&[u8], usize> = HashMap::new();
     let mut held_by_vhost: HashMap<&[u8], usize> = HashMap::new();
     for (p, w) in loaded.scoreboard.workers() {
         let vhost = w.vhost();
@@ -231,19 +225,19 @@ pub fn measure(loaded: &Loaded, by: GroupBy, t: &Tenancy) -> Vec<Group> {
         } else {
             Counted::Neither
         };
-        let against_limit = counts_against_limit(&w, mpm);
-        if against_limit {
+        let against_limit = (by_vhost || by_group) && counts_against_limit(&w, mpm);
+        if against_limit && by_vhost {
             *held_by_vhost.entry(vhost).or_default() += 1;
         }
         let grouped = counted == Counted::Busy || (counted == Counted::Idle && t.idle_by_user);
-        if !(grouped || against_limit) {
+        if !(grouped || against_limit && by_group) {
             continue;
         }
         let Some(k) = key(vhost, w.pid()) else {
             continue;
         };
-        if against_limit {
-            *held_by_group.entry(k.clone()).or_default() += 1;
+        if against_limit && by_group {
+            *held_by_group.entry(k).or_default() += 1;
         }
         if !grouped {
             continue;
@@ -256,13 +250,7 @@ pub fn measure(loaded: &Loaded, by: GroupBy, t: &Tenancy) -> Vec<Group> {
             *g.idle.get_or_insert(0) += 1;
         }
     }
-    // Groups a limit or an environment names, busy or not.
-    let named = t
-        .limits
-        .keys()
-        .cloned()
-        .chain(t.environments.iter().map(|e| e.name.as_bytes().to_vec()));
-    let vhost_groups: Vec<(Vec<u8>, &[u8], usize)> = match by {
+    let vhost_groups: Vec<(&[u8], &[u8], usize)> = match by {
         GroupBy::User => Vec::new(),
         _ => t
             .vhost_limits
@@ -270,22 +258,29 @@ pub fn measure(loaded: &Loaded, by: GroupBy, t: &Tenancy) -> Vec<Group> {
             .filter_map(|(v, max)| Some((key(v, 0)?, v.as_slice(), *max)))
             .collect(),
     };
-    for k in named.chain(vhost_groups.iter().map(|(k, _, _)| k.clone())) {
+    // Groups a limit or an environment names, busy or not.
+    let named = t
+        .limits
+        .keys()
+        .map(Vec::as_slice)
+        .chain(t.environments.iter().map(|e| e.name.as_bytes()))
+        .chain(vhost_groups.iter().map(|&(k, _, _)| k));
+    for k in named {
         groups.entry(k).or_default();
     }
     groups
         .into_iter()
         .map(|(name, mut g)| {
-            let total = t.limits.get(&name).map(|&(max, source)| Limit {
+            let total = t.limits.get(name).map(|&(max, source)| Limit {
                 max,
-                held: held_by_group.get(&name).copied().unwrap_or(0),
+                held: held_by_group.get(name).copied().unwrap_or(0),
                 vhost: None,
                 source,
             });
             let per_vhost =
                 vhost_groups
                     .iter()
-                    .filter(|(k, _, _)| *k == name)
+                    .filter(|&&(k, _, _)| k == name)
                     .map(|&(_, v, max)| Limit {
                         max,
                         held: held_by_vhost.get(v).copied().unwrap_or(0),
@@ -302,9 +297,26 @@ pub fn measure(loaded: &Loaded, by: GroupBy, t: &Tenancy) -> Vec<Group> {
             if t.idle_by_user && g.idle.is_none() {
                 g.idle = Some(0);
             }
-            Group { name, ..g }
+            Group {
+                name: name.to_vec(),
+                ..g
+            }
         })
         .collect()
+}
+
+/// The group of a slot with `vhost` in the process `pid`; `None` for a
+/// process whose user is unknown (by user).
+fn group_key<'a>(by: GroupBy, t: &'a Tenancy, vhost: &'a [u8], pid: i32) -> Option<&'a [u8]> {
+    Some(match by {
+        GroupBy::Vhost => vhost,
+        GroupBy::Host => host_part(vhost).unwrap_or(vhost),
+        GroupBy::Environment => match environment_of(&t.environments, vhost) {
+            Some(e) if !vhost.is_empty() => e.name.as_bytes(),
+            _ => vhost,
+        },
+        GroupBy::User => t.users.get(&pid)?.as_bytes(),
+    })
 }
 
 /// Whether the segment is a running httpd's, whose processes /proc shows
@@ -345,7 +357,7 @@ fn vhost_width(loaded: &Loaded) -> usize {
 
 /// mpm-itk's limit of a vhost: `MaxClientsVHost` above 0 (mpm-itk enforces
 /// none for 0 or less).
-fn limit_of(v: &crate::httpd::VirtualHost) -> Option<usize> {
+fn limit_of(v: &VirtualHost) -> Option<usize> {
     v.max_clients_vhost
         .filter(|&n| n > 0)
         .and_then(|n| usize::try_from(n).ok())
@@ -432,5 +444,67 @@ mod tests {
         assert_eq!(host_part(b"a.test:80"), Some(&b"a.test"[..]));
         assert_eq!(host_part(b"[::1]:8080"), Some(&b"[::1]"[..]));
         assert_eq!(host_part(b"very-long-virtual-host-name.exa"), None);
+    }
+
+    fn vhost(
+        name: Option<&str>,
+        address: &str,
+        user: Option<&str>,
+        max: Option<i64>,
+    ) -> VirtualHost {
+        VirtualHost {
+            addresses: vec![address.into()],
+            server_name: name.map(String::from),
+            aliases: Vec::new(),
+            assign_user_id: user.map(|u| (u.into(), u.into())),
+            max_clients_vhost: max,
+            source: crate::httpd::Source::Default,
+        }
+    }
+
+    /// The strings mpm-itk compares (`server_hostname:local port`, cut to
+    /// the 31 bytes the scoreboard keeps) and the environments of the
+    /// AssignUserID users.
+    #[test]
+    fn vhosts_and_environments_of_the_configuration() {
+        let conf = Parsed {
+            server_name: Some(crate::httpd::Figure::default("main.test".to_string())),
+            listen: vec![crate::httpd::Figure::default("8080".to_string())],
+            vhosts: vec![
+                vhost(Some("shop.test"), "*:80", Some("shop"), Some(2)),
+                vhost(
+                    Some("https://www.shop.test:443"),
+                    "192.0.2.1:443",
+                    Some("shop"),
+                    None,
+                ),
+                vhost(None, "*", Some("blog"), Some(0)),
+                vhost(
+                    Some("a-very-long-virtual-host-name.example.test"),
+                    "*:80",
+                    None,
+                    None,
+                ),
+            ],
+            itk: true,
+            ..Parsed::default()
+        };
+        let s = |i: usize| {
+            vhost_string(&conf, &conf.vhosts[i], 31).map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(s(0).as_deref(), Some("shop.test:80"));
+        assert_eq!(s(1).as_deref(), Some("www.shop.test:443"));
+        // No ServerName: the main server's; no port: the one Listen port.
+        assert_eq!(s(2).as_deref(), Some("main.test:8080"));
+        assert_eq!(s(3).as_deref(), Some("a-very-long-virtual-host-name.e"));
+        let envs = assigned_environments(&conf, 31);
+        assert_eq!(envs.len(), 2);
+        assert_eq!(envs[0].name, "shop");
+        assert_eq!(envs[0].patterns, ["shop.test:80", "www.shop.test:443"]);
+        assert!(envs[0].takes(b"shop.test:80") && !envs[0].takes(b"shop.test:8080"));
+        assert_eq!(envs[1].name, "blog");
+        // MaxClientsVHost 0 is no limit to mpm-itk.
+        assert_eq!(limit_of(&conf.vhosts[0]), Some(2));
+        assert_eq!(limit_of(&conf.vhosts[2]), None);
     }
 }
