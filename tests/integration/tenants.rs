@@ -236,21 +236,22 @@ fn environments_group_vhosts_and_limit_their_total() {
         b"# the shop: a and c\nshop a.test c.test:18081 limit=5\n\
           blog B.TEST:* # case and port ignored\nquiet quiet.test limit=2\n",
     );
-    let out = check(
-        &f,
-        &[
+    let shown = file.display().to_string();
+    let by_environment = |more: &[&str]| {
+        let mut args = vec![
             "--group-by",
             "environment",
             "--environments",
-            file.to_str().expect("utf-8"),
+            &shown,
             "--metric",
             "avail_pct",
             "-c",
             "1:",
-            "-w",
-            "25:",
-        ],
-    );
+        ];
+        args.extend(more);
+        check(&f, &args)
+    };
+    let out = by_environment(&["-w", "25:"]);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(
         out.stdout.starts_with(
@@ -270,21 +271,7 @@ fn environments_group_vhosts_and_limit_their_total() {
     assert!(table[1].starts_with("shop "), "{}", out.stdout);
     assert!(table[2].starts_with("quiet "), "{}", out.stdout);
     // A later --limit overrides the file's.
-    let out = check(
-        &f,
-        &[
-            "--group-by",
-            "environment",
-            "--environments",
-            file.to_str().expect("utf-8"),
-            "--metric",
-            "avail_pct",
-            "-c",
-            "1:",
-            "--limit",
-            "shop=4",
-        ],
-    );
+    let out = by_environment(&["--limit", "shop=4"]);
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(
         out.stdout
