@@ -9,8 +9,10 @@
 
 pub mod auto;
 pub mod environments;
+pub mod health;
 pub mod inflight;
 pub mod pool;
 pub mod tenants;
 
+pub use health::health;
 pub use pool::{percent, running_httpd, Capacity, Pool, Resolved};

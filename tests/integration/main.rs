@@ -23,5 +23,7 @@ mod signals;
 mod states;
 mod support;
 mod tenants;
+mod tenants_itk;
+mod top;
 mod torn;
 mod util;
