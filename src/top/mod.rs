@@ -83,10 +83,15 @@ struct Kernel {
 impl Kernel {
     fn measure(loaded: &scoreboard::Loaded) -> Kernel {
         let health = measure::health(loaded);
-        // Not for a snapshot, nor while /proc blocks.
+        // Not for a snapshot, nor while /proc blocks; only the processes
+        // with a request in flight (each process's threads are looked at
+        // for children: 16 event processes have over a thousand).
         let users = match &health {
             Some(h) if h.blocked.is_none() => {
-                let pids: Vec<i32> = loaded.scoreboard.processes().map(|p| p.pid).collect();
+                let mut pids: Vec<i32> = measure::inflight::requests(loaded, true)
+                    .map(|r| r.worker.pid())
+                    .collect();
+                pids.dedup();
                 process::proc::time_boxed(USERS_TIME_BOX, move |_| serving_users(pids))
                     .unwrap_or_default()
             }

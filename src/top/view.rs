@@ -558,30 +558,36 @@ pub fn group_cells(g: &GroupRow) -> Vec<String> {
 
 /// The workers' table title.
 pub fn workers_title(s: &Sample, ui: &Ui, shown: usize) -> String {
-    format!(
-        "Workers in flight: {}{} · sort {}{}",
+    table_title(
+        "Workers in flight",
         shown,
-        if shown == s.workers.len() {
-            String::new()
-        } else {
-            format!(" of {}", s.workers.len())
-        },
-        ui.sort_name(View::Workers),
-        filter_note(ui)
+        s.workers.len(),
+        ui,
+        View::Workers,
     )
 }
 
 /// The vhosts' table title.
 pub fn groups_title(s: &Sample, ui: &Ui, shown: usize) -> String {
-    format!(
-        "Busy workers per vhost: {}{} · sort {}{}",
+    table_title(
+        "Busy workers per vhost",
         shown,
-        if shown == s.groups.len() {
-            String::new()
-        } else {
-            format!(" of {}", s.groups.len())
-        },
-        ui.sort_name(View::Groups),
+        s.groups.len(),
+        ui,
+        View::Groups,
+    )
+}
+
+/// `What: 2 of 5 · sort age · filter "b.test"`.
+fn table_title(what: &str, shown: usize, all: usize, ui: &Ui, view: View) -> String {
+    let of = if shown == all {
+        String::new()
+    } else {
+        format!(" of {all}")
+    };
+    format!(
+        "{what}: {shown}{of} · sort {}{}",
+        ui.sort_name(view),
         filter_note(ui)
     )
 }
