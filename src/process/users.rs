@@ -26,8 +26,6 @@ use super::proc::{for_each_line, read_bounded, stat};
 const STATUS_LIMIT: u64 = 4096;
 /// One task's `children` file: pids and spaces.
 const CHILDREN_LIMIT: u64 = 64 * 1024;
-/// Threads of one process looked at for children.
-const MAX_TASKS: usize = 4096;
 /// Processes looked at when the kernel has no `children` files.
 const MAX_SCANNED: usize = 1 << 20;
 /// `/etc/passwd` is read up to here (a hoster's with 100 000 users is
@@ -98,25 +96,16 @@ fn real_uid(pid: i32) -> Option<u32> {
     uid
 }
 
-/// The children of every thread of `pid` (`/proc/PID/task/TID/children`);
+/// The children of `pid`'s main thread (`/proc/PID/task/PID/children`);
 /// `None` when the kernel has no such files (built without
-/// `CONFIG_PROC_CHILDREN`) or the process is gone.
+/// `CONFIG_PROC_CHILDREN`) or the process is gone. mpm-itk's fork is the
+/// main thread's child: mpm-itk refuses threaded MPMs, and prefork serves
+/// its connection on the main thread. The other threads' children files
+/// are not read (an event child has dozens of threads; a child they fork
+/// to run a CGI is no serving httpd).
 fn children(pid: i32) -> Option<Vec<i32>> {
     let main = read_bounded(&format!("/proc/{pid}/task/{pid}/children"), CHILDREN_LIMIT)?;
-    let mut children = pid_list(&main);
-    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    for tid in tasks
-        .take(MAX_TASKS)
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&tid| tid != pid)
-    {
-        if let Some(list) =
-            read_bounded(&format!("/proc/{pid}/task/{tid}/children"), CHILDREN_LIMIT)
-        {
-            children.extend(pid_list(&list));
-        }
-    }
-    Some(children)
+    Some(pid_list(&main))
 }
 
 fn pid_list(bytes: &[u8]) -> Vec<i32> {
