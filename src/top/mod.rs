@@ -218,11 +218,19 @@ fn live(mut source: Source, mut sample: Sample) -> anyhow::Result<()> {
                         (KeyCode::Enter, _) => Some(Key::Enter),
                         (KeyCode::Esc, _) => Some(Key::Escape),
                         (KeyCode::Backspace, _) => Some(Key::Backspace),
+                        (KeyCode::Up, _) => Some(Key::Up),
+                        (KeyCode::Down, _) => Some(Key::Down),
+                        (KeyCode::PageUp, _) => Some(Key::PageUp),
+                        (KeyCode::PageDown, _) => Some(Key::PageDown),
+                        (KeyCode::Home, _) => Some(Key::Home),
                         _ => None,
                     };
                     match key.map(|k| ui.key(k)) {
                         Some(Action::Quit) => break,
-                        Some(Action::Changed) => dirty = true,
+                        Some(Action::Changed) => {
+                            ui.clamp_scroll(&sample);
+                            dirty = true;
+                        }
                         _ => {}
                     }
                 }
