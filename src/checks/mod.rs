@@ -85,7 +85,7 @@ pub fn run(
         },
         Ok(mut loaded) => {
             know_the_server(&mut loaded, capacity, verbose);
-            loaded.health = measure_health(&loaded);
+            loaded.health = measure::health(&loaded);
             let health = loaded.health.as_ref();
             let mut outcome = match stale_outcome(&loaded, policies.stale) {
                 Some(o) if health.is_none_or(|h| h.orphaned.is_empty()) => o,
@@ -124,32 +124,6 @@ fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
         loaded.origin.describe()
     ));
     Some(o)
-}
-
-/// The kernel's view of a live segment's processes (not for a file read
-/// with `--at`: no process of a snapshot is ours to look at).
-fn measure_health(loaded: &Loaded) -> Option<crate::process::Health> {
-    let live = loaded.live.as_ref().filter(|_| !loaded.at_given)?;
-    // Idle workers of processes that accept connections: event stops a
-    // process's listener by design when its connections outnumber its
-    // workers, and then connections queue while its workers look idle.
-    let sb = &loaded.scoreboard;
-    let generation = sb.global().running_generation;
-    let idle = || {
-        sb.workers()
-            .filter(|(p, w)| {
-                p.is_counted()
-                    && p.not_accepting == 0
-                    && p.generation == generation
-                    && w.status() == scoreboard::status::READY
-            })
-            .count()
-    };
-    Some(crate::process::measure(&crate::process::Subject {
-        parent: live.parent,
-        segment_pids: loaded.scoreboard.processes().map(|p| p.pid).collect(),
-        idle_workers: &idle,
-    }))
 }
 
 /// Frozen and hung processes first in the status line, waiting connections

@@ -238,6 +238,10 @@ fn examples(name: &str, binary: &str) -> Vec<(&'static str, String)> {
         "snapshot" => vec![
             ("Save the segment for a bug report (never overwrites without --force):", format!("{binary} snapshot /tmp/scoreboard.bin {sb}")),
         ],
+        "top" => vec![
+            ("The workers, refreshed every second (q quits):", format!("{binary} top {sb}")),
+            ("One plain frame of a saved snapshot, as of when it was saved:", format!("{binary} top --scoreboard /tmp/scoreboard.bin --at 2026-11-21T00:46:33Z --once")),
+        ],
         "instances" => vec![("The running httpd instances and their scoreboards:", format!("{binary} instances"))],
         _ => vec![
             ("How full the pool is:", format!("{binary} check_scoreboard_busy {sb} -w 80 -c 95")),

@@ -19,7 +19,7 @@ pub fn render() -> String {
         .collect();
     let mut out = String::new();
     for (i, segment) in found.into_iter().zip(segments) {
-        let config = RunningConfig::shared(i.pid, 0);
+        let config = RunningConfig::shared(i.pid, None);
         let mut lines = vec![format!("httpd pid {}", i.pid)];
         let mut item = |name: &str, value: String| lines.push(format!("  {name:<14}{value}"));
         match config.as_ref() {

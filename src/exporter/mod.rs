@@ -9,6 +9,12 @@
 //! and the scrape says `apache_up 0`; when httpd starts again and creates
 //! a new segment under the same name, the next scrape opens that one.
 //!
+//! The exporter runs with default signal actions (it handles SIGTERM and
+//! SIGINT itself), so it never maps a segment: every scrape copies it
+//! ([`Opened::copy_unmapped`]), and a segment that shrinks under it, even
+//! at root's hand, is `apache_up 0` and a line on stdout (the journal),
+//! never a SIGBUS. Each change between readable and not is logged once.
+//!
 //! Several httpd instances: the multi-target pattern (`/probe?target=`,
 //! like the blackbox and snmp exporters), limited to the scoreboards
 //! named on the command line and in the allowlist. Each instance then
@@ -20,11 +26,14 @@
 pub mod serve;
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::measure::Capacity;
+use crate::plugin::text::{escape_bytes, escape_str};
 use crate::prometheus::{self, Exposition, Server};
 use crate::scoreboard::{self, Loaded, ReadOptions};
 use crate::shm::locate::{self, Opened};
@@ -36,6 +45,9 @@ struct Target {
     /// `/probe`.
     spec: PathBuf,
     opened: Mutex<Option<Opened>>,
+    /// Whether the last scrape read it (`None`: not scraped yet), so the
+    /// log says each change once.
+    readable: Mutex<Option<bool>>,
 }
 
 /// The exporter's state: its targets, the first the one `/metrics` reads.
@@ -101,6 +113,7 @@ impl Exporter {
                 .map(|spec| Target {
                     spec,
                     opened: Mutex::new(None),
+                    readable: Mutex::new(None),
                 })
                 .collect(),
             options,
@@ -111,7 +124,8 @@ impl Exporter {
         };
         for t in &exporter.targets {
             // A server not running yet is apache_up 0 until it is.
-            let _ = exporter.copy(t);
+            let read = exporter.copy(t).map(drop).map_err(|e| e.to_string());
+            t.log_change(read);
         }
 
         Ok(exporter)
@@ -132,11 +146,15 @@ impl Exporter {
         let started = Instant::now();
         let mut e = match self.load(t) {
             Ok(mut loaded) => {
+                t.log_change(Ok(()));
                 let server = self.server(&loaded);
                 server.apply(&mut loaded);
                 prometheus::up(&loaded, &server, self.capacity, self.max_vhosts)
             }
-            Err(_) => prometheus::down(),
+            Err(why) => {
+                t.log_change(Err(why.to_string()));
+                prometheus::down()
+            }
         };
         prometheus::scrape_duration(&mut e, started.elapsed().as_secs_f64());
         Some(e)
@@ -160,9 +178,9 @@ impl Exporter {
         }
         let o = opened.as_ref().ok_or(Error::Discovery(String::new()))?;
         let copied = if self.privileged && o.needs_capability_to_copy() {
-            privilege::raised_again(|| o.copy())
+            privilege::raised_again(|| o.copy_unmapped())
         } else {
-            o.copy()
+            o.copy_unmapped()
         };
         if copied.is_err() {
             *opened = None;
@@ -195,6 +213,29 @@ impl Exporter {
         servers.clear();
         servers.insert(parent, s.clone());
         s
+    }
+}
+
+impl Target {
+    /// One line on stdout when the target becomes unreadable (why) or
+    /// readable again; nothing while it stays as it was.
+    fn log_change(&self, read: Result<(), String>) {
+        let was = self
+            .readable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(read.is_ok());
+        // Readable from the start is the normal case, not news.
+        if was.unwrap_or(true) == read.is_ok() {
+            return;
+        }
+        let spec = escape_bytes(self.spec.as_os_str().as_bytes());
+        let line = match read {
+            Ok(()) => format!("{spec}: read again, apache_up 1\n"),
+            Err(why) => format!("{spec}: apache_up 0: {}\n", escape_str(&why)),
+        };
+        // Nobody to tell if stdout is gone.
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
 }
 

@@ -98,6 +98,12 @@ impl<T: fmt::Display> Figure<T> {
 /// A reading shared by everything one run prints.
 pub type Shared = Arc<Result<RunningConfig, String>>;
 
+/// Which start of one httpd parent a configuration was read for: the
+/// segment's restart time (a full restart, SIGHUP) and running generation
+/// (advanced by every restart, graceful ones too, which keep the restart
+/// time). `None` where no segment tells (`instances`).
+pub type Generation = Option<(i64, i32)>;
+
 /// What one running httpd was started with.
 #[derive(Clone, Debug)]
 pub struct RunningConfig {
@@ -161,12 +167,14 @@ impl RunningConfig {
         }
     }
 
-    /// [`RunningConfig::inspect`] once per pid and `generation` (the
-    /// segment's restart time, which every restart changes): the checks,
-    /// their `-v` lines and `status` share one reading, and a long-running
-    /// consumer reads the configuration again after httpd restarted.
-    pub fn shared(pid: i32, generation: i64) -> Shared {
-        static READ: Mutex<Vec<(i32, i64, Shared)>> = Mutex::new(Vec::new());
+    /// [`RunningConfig::inspect`] once per pid and `generation`: the
+    /// checks, their `-v` lines and `status` share one reading, and a
+    /// long-running consumer reads the configuration again after httpd
+    /// restarted. The segment's restart time alone would not do: a
+    /// graceful restart keeps it (httpd creates the scoreboard again only
+    /// on a full restart) and only advances the running generation.
+    pub fn shared(pid: i32, generation: Generation) -> Shared {
+        static READ: Mutex<Vec<(i32, Generation, Shared)>> = Mutex::new(Vec::new());
         let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, _, c)) = read.iter().find(|(p, g, _)| *p == pid && *g == generation) {
             return Arc::clone(c);

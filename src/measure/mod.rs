@@ -7,8 +7,10 @@
 //! text for people.
 
 pub mod auto;
+pub mod health;
 pub mod inflight;
 pub mod pool;
 pub mod vhosts;
 
+pub use health::health;
 pub use pool::{percent, running_httpd, Capacity, Pool, Resolved};

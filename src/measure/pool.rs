@@ -112,9 +112,10 @@ pub fn running_httpd(loaded: &Loaded) -> Option<Shared> {
         return None;
     }
     let parent = loaded.live.as_ref()?.parent?;
+    let g = loaded.scoreboard.global();
     Some(RunningConfig::shared(
         parent,
-        loaded.scoreboard.global().restart_time,
+        Some((g.restart_time, g.running_generation)),
     ))
 }
 

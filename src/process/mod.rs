@@ -9,6 +9,7 @@
 
 pub mod listen;
 pub mod proc;
+pub mod users;
 
 use std::time::Duration;
 

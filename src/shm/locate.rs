@@ -201,9 +201,26 @@ impl Opened {
     }
 
     /// The whole segment as it is now (mapped where it cannot shrink, else
-    /// copied: see `segment`). A SysV segment is
-    /// attached for the copy (with CAP_IPC_OWNER when it is root's).
+    /// copied: see `segment`), for a run whose watchdog turns the SIGBUS of
+    /// a root truncating a mapped object into its UNKNOWN line. A SysV
+    /// segment is attached for the copy (with CAP_IPC_OWNER when it is
+    /// root's).
     pub fn copy(&self) -> Result<Copied, Error> {
+        self.read(true)
+    }
+
+    /// The whole segment as it is now, never mapped: for a process that
+    /// reads it again and again without the watchdog's handlers (the
+    /// exporter restores default signal actions). A POSIX object that
+    /// even root truncates meanwhile makes the copy come back short, an
+    /// error of this read, where a mapping would end the process with
+    /// SIGBUS. SysV segments, which never shrink, are attached as by
+    /// [`Opened::copy`].
+    pub fn copy_unmapped(&self) -> Result<Copied, Error> {
+        self.read(false)
+    }
+
+    fn read(&self, may_map: bool) -> Result<Copied, Error> {
         match &self.handle {
             Handle::File { file, path, posix } => {
                 let read_err = |source| Error::Io {
@@ -212,7 +229,12 @@ impl Opened {
                     source,
                 };
                 let meta = file.metadata().map_err(read_err)?;
-                let bytes = source::read_file(file, &meta, path).map_err(read_err)?;
+                let bytes = if may_map {
+                    source::read_file(file, &meta, path)
+                } else {
+                    source::copy_file(file, meta.len()).map(source::Bytes::from)
+                }
+                .map_err(read_err)?;
                 Ok(Copied {
                     bytes,
                     origin: if *posix {

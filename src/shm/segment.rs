@@ -19,7 +19,11 @@
 //! new end raises SIGBUS. Before mapping, the object's name goes to the
 //! watchdog ([`crate::watchdog::explain_sigbus`]) for as long as the
 //! mapping lives, so that signal ends the run as the UNKNOWN line naming
-//! the file and what happened, like any other bad input.
+//! the file and what happened, like any other bad input. A process that
+//! runs on without those handlers (the exporter restores default signal
+//! actions) never maps a POSIX object: it copies every read with
+//! [`copy_file`] (`locate::Opened::copy_unmapped`), and a truncation is an
+//! error of that read.
 //!
 //! Mapped bytes change while they are read (httpd keeps writing): they are
 //! untrusted input like a copy, and a field read twice may differ, exactly
@@ -60,7 +64,8 @@ impl Deref for Bytes {
             // segment cannot shrink; a POSIX object only by root (module
             // comment), and a page past its new end then raises SIGBUS,
             // which ends the process (the watchdog's line names the
-            // object) instead of yielding any value. Other
+            // object; a process without it never maps one, see the
+            // module comment) instead of yielding any value. Other
             // processes may change the contents meanwhile: they are
             // read as untrusted plain bytes.
             Inner::Mapped { ptr, len, .. } => unsafe {

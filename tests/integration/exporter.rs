@@ -178,13 +178,28 @@ fn exporter_follows_httpd_through_restarts_stops_parallel_scrapes_and_sigterm() 
         om.ends_with("# EOF\n") && om.contains("# TYPE apache_accesses counter\n"),
         "{om}"
     );
-    // A graceful restart: same segment, next generation.
+    // The capacity from the running configuration, which the scoreboard's
+    // states add up to (ServerLimit 4 x ThreadsPerChild 4, MaxRequestWorkers 12).
+    assert_eq!(capacity(&first), (Some(12.0), 12.0));
+    // A graceful restart after editing the configuration: same parent pid,
+    // same segment, next generation. httpd keeps ServerLimit 4 until a full
+    // restart (AH00501), so of MaxRequestWorkers 20 it runs with 16
+    // (4 x 4, AH00511); the long-running exporter must read the files again.
+    let conf = std::fs::read_to_string(httpd.conf_path()).unwrap();
+    assert!(conf.contains("\nServerLimit 4\n") && conf.contains("\nMaxRequestWorkers 12\n"));
+    let conf = conf
+        .replace("\nServerLimit 4\n", "\nServerLimit 6\n")
+        .replace("\nMaxRequestWorkers 12\n", "\nMaxRequestWorkers 20\n");
+    std::fs::write(httpd.conf_path(), conf).unwrap();
+    let parent = httpd.pid();
     httpd.graceful();
     httpd
         .wait_until("generation 1", Duration::from_secs(15), || {
             scrape(&url).get("apache_generation", &[("type", "mpm")]) == Some(1.0)
         })
         .unwrap();
+    assert_eq!(httpd.pid(), parent);
+    assert_eq!(capacity(&scrape(&url)), (Some(16.0), 16.0));
     // Stopped: the segment is gone, apache_up 0 (and the exporter stays).
     httpd.halt().expect("halt");
     assert_eq!(scrape(&url).get("apache_up", &[]), Some(0.0));
@@ -197,6 +212,10 @@ fn exporter_follows_httpd_through_restarts_stops_parallel_scrapes_and_sigterm() 
         Some(0.0)
     );
     assert!(again.get("apache_uptime_seconds_total", &[]).unwrap() < 10.0);
+    // A new parent with the edited files: ServerLimit 6 now, all of
+    // MaxRequestWorkers 20.
+    assert_eq!(capacity(&again), (Some(20.0), 20.0));
+    assert_eq!(again.get("apache_segment_slots", &[]), Some(48.0));
     // Parallel scrapes all answer.
     let threads: Vec<_> = (0..8)
         .map(|_| {
@@ -224,13 +243,170 @@ fn exporter_follows_httpd_through_restarts_stops_parallel_scrapes_and_sigterm() 
         Duration::from_secs(5)
     )
     .is_err());
-    // SIGTERM: a clean exit, nothing printed.
+    // SIGTERM: a clean exit. The log has one line for the stop and one
+    // for the start, nothing else.
     let status = exporter
         .terminate(Duration::from_secs(3))
         .expect("exits on SIGTERM");
     assert_eq!(status.code(), Some(0));
     let log = std::fs::read_to_string(logs.path("apache-scoreboard-exporter.log")).unwrap();
-    assert_eq!(log, "");
+    let sbf = httpd.scoreboard_file().display().to_string();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].starts_with(&format!("{sbf}: apache_up 0: ")),
+        "{log}"
+    );
+    assert_eq!(lines[1], format!("{sbf}: read again, apache_up 1"));
+}
+
+/// `apache_segment_capacity_workers` and the sum of `apache_scoreboard`'s
+/// states (what the apache-http mixin divides by).
+fn capacity(s: &Scrape) -> (Option<f64>, f64) {
+    let states: f64 = s
+        .samples
+        .iter()
+        .filter(|(series, _)| series.0 == "apache_scoreboard")
+        .map(|(_, v)| v)
+        .sum();
+    (s.get("apache_segment_capacity_workers", &[]), states)
+}
+
+/// A root-owned object in /dev/shm (which a one-shot check maps) removed,
+/// truncated and rewritten while the exporter is scraped in parallel: the
+/// exporter runs with default signal actions, so a read of a mapping past
+/// the new end would kill it with SIGBUS. Every scrape answers, with
+/// `apache_up 0` or the object's true figures; each change between the two
+/// is one line of its log; the true figures again once the object is
+/// whole; and the process is alive throughout.
+#[test]
+fn exporter_survives_its_segment_shrinking_under_it() {
+    use apache_scoreboard::scoreboard::encode::busy_server;
+    use apache_scoreboard::scoreboard::{Abi, Layout, Revision};
+    let logs = TempDir::new("exporter-shrink");
+    let path = std::path::PathBuf::from(format!(
+        "/dev/shm/ShM.exporter-shrink-{}",
+        std::process::id()
+    ));
+    let layout = Layout::new(Revision::H, Abi::Lp64).expect("layout H");
+    let whole = busy_server(layout, 16, 64).posix();
+    // Owned by the test's user (root in CI), writable by nobody else.
+    std::fs::write(&path, &whole).unwrap();
+    let port = free_port();
+    let mut exporter = Program::start(
+        "exporter-shrink",
+        BIN,
+        &[
+            "exporter".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--scoreboard".into(),
+            path.display().to_string(),
+            "--max-workers".into(),
+            "1024".into(),
+        ],
+        &logs.0,
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    wait_answering(&url);
+    let figures = |s: &Scrape| {
+        (
+            s.get("apache_workers", &[("state", "busy")]),
+            s.get("apache_workers", &[("state", "idle")]),
+            s.get("apache_segment_requests_in_flight", &[]),
+        )
+    };
+    // What a whole object gives: the exporter read once, without churn.
+    let expected = {
+        let dir = TempDir::new("exporter-shrink-whole");
+        let copy = dir.write("whole.bin", &whole);
+        let out = run_bin(&[
+            "metrics".into(),
+            "--scoreboard".into(),
+            copy.display().to_string(),
+            "--max-workers".into(),
+            "1024".into(),
+        ]);
+        let whole = parse(&out.stdout);
+        assert_eq!(whole.get("apache_up", &[]), Some(1.0), "{}", out.stdout);
+        figures(&whole)
+    };
+    assert_eq!(figures(&scrape(&url)), expected);
+    let churn_bytes = whole.clone();
+    let churn = crate::hostile::Background::start(&path, move |path, n| {
+        match n % 3 {
+            0 => {
+                let _ = std::fs::remove_file(path);
+            }
+            1 => {
+                let _ = std::fs::write(path, &churn_bytes[..churn_bytes.len() / 2]);
+            }
+            _ => {
+                let _ = std::fs::write(path, &churn_bytes);
+            }
+        }
+        std::thread::sleep(Duration::from_micros(300));
+    });
+    let scrapers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let (mut up, mut down) = (0, 0);
+                let until = Instant::now() + Duration::from_secs(4);
+                while Instant::now() < until {
+                    let s = parse(&get(&url, None, Duration::from_secs(5))?);
+                    match s.get("apache_up", &[]) {
+                        Some(1.0) => {
+                            assert_eq!(figures(&s), expected, "a torn read was exposed");
+                            up += 1;
+                        }
+                        Some(0.0) => down += 1,
+                        other => panic!("apache_up {other:?}"),
+                    }
+                }
+                Ok::<_, String>((up, down))
+            })
+        })
+        .collect();
+    let answers: Vec<_> = scrapers
+        .into_iter()
+        .map(|t| t.join().expect("scraper"))
+        .collect();
+    let steps = churn.finish();
+    let status = exporter.child.try_wait();
+    assert!(matches!(status, Ok(None)), "the exporter died: {status:?}");
+    let (mut up, mut down) = (0, 0);
+    for a in answers {
+        let (u, d) = a.unwrap_or_else(|e| panic!("{e}"));
+        up += u;
+        down += d;
+    }
+    eprintln!("shrinking segment: {steps} changes, {up} scrapes up, {down} down");
+    assert!(down > 0, "the churn never made a scrape fail");
+    // Whole again: the true figures.
+    std::fs::write(&path, &whole).unwrap();
+    let again = scrape(&url);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(again.get("apache_up", &[]), Some(1.0));
+    assert_eq!(figures(&again), expected);
+    let status = exporter
+        .terminate(Duration::from_secs(3))
+        .expect("exits on SIGTERM");
+    assert_eq!(status.code(), Some(0));
+    // The log: each change once, why it could not be read, and back.
+    let log = std::fs::read_to_string(logs.path("exporter-shrink.log")).unwrap();
+    let shown = path.display().to_string();
+    assert!(
+        log.lines()
+            .all(|l| l.starts_with(&format!("{shown}: apache_up 0: "))
+                || l == format!("{shown}: read again, apache_up 1")),
+        "{log}"
+    );
+    assert!(log.lines().count() >= 2, "{log}");
+    assert!(
+        log.ends_with(&format!("{shown}: read again, apache_up 1\n")),
+        "{log}"
+    );
 }
 
 /// Samples of apache_exporter's that ours must have with the same value,
@@ -487,6 +663,11 @@ fn prometheus_scrapes_the_exporter_and_node_exporter_reads_the_textfile() {
     let load = query("sum(apache_workers{state=\"busy\"}) / sum(apache_scoreboard)")
         .expect("ApacheWorkersLoad");
     assert_eq!(load, busy / 12.0, "busy {busy} of MaxRequestWorkers 12");
+    // The same expression evaluated by promtool over the series of our
+    // scrape (`promtool test rules`).
+    let scraped = parse(&text);
+    let scraped_busy = scraped.get("apache_workers", &[("state", "busy")]).unwrap();
+    assert_eq!(promtool_workers_load(&dir, &scraped), scraped_busy / 12.0);
     assert_eq!(query("apache_segment_requests_in_flight"), Some(3.0));
     // node_exporter's textfile collector reads `metrics --output`.
     let textfiles = dir.path("textfile");
@@ -517,6 +698,51 @@ fn prometheus_scrapes_the_exporter_and_node_exporter_reads_the_textfile() {
     assert_eq!(node.get("apache_up", &[]), Some(1.0));
     assert_eq!(node.get("apache_workers", &[("state", "busy")]), Some(busy));
     assert_eq!(node.get("node_textfile_scrape_error", &[]), Some(0.0));
+}
+
+/// The apache-http mixin's `ApacheWorkersLoad` expression evaluated by
+/// `promtool test rules` over `scrape`'s `apache_workers` and
+/// `apache_scoreboard` series must give busy / (the states' sum) of that
+/// scrape, which is returned.
+fn promtool_workers_load(dir: &TempDir, scrape: &Scrape) -> f64 {
+    let mut series = String::new();
+    for ((name, labels), value) in &scrape.samples {
+        if name != "apache_workers" && name != "apache_scoreboard" {
+            continue;
+        }
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        series.push_str(&format!(
+            "      - series: '{name}{{{}}}'\n        values: '{value}x2'\n",
+            labels.join(",")
+        ));
+    }
+    let busy = scrape.get("apache_workers", &[("state", "busy")]).unwrap();
+    let slots: f64 = scrape
+        .samples
+        .iter()
+        .filter(|(s, _)| s.0 == "apache_scoreboard")
+        .map(|(_, v)| v)
+        .sum();
+    let expected = busy / slots;
+    let tests = dir.write(
+        "workers-load.test.yml",
+        format!(
+            "tests:\n  - interval: 1m\n    input_series:\n{series}    promql_expr_test:\n      \
+             - expr: sum(apache_workers{{state=\"busy\"}}) / sum(apache_scoreboard)\n        \
+             eval_time: 1m\n        exp_samples:\n          - labels: '{{}}'\n            \
+             value: {expected}\n"
+        )
+        .as_bytes(),
+    );
+    let out = Command::new(PROMTOOL)
+        .args(["test", "rules"])
+        .arg(&tests)
+        .output()
+        .expect("promtool");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "promtool test rules: {said}");
+    expected
 }
 
 /// The packaged unit and the contrib timer pass `systemd-analyze verify`

@@ -22,5 +22,6 @@ mod revisions;
 mod signals;
 mod states;
 mod support;
+mod top;
 mod torn;
 mod util;

@@ -884,7 +884,9 @@ impl Httpd {
                         .env("APACHE_STATE_DIRECTORY", self.root.join("a2state")),
                 )
             };
-            for mpm in ["prefork", "worker", "event"] {
+            // mpm_itk first: Debian's libapache2-mpm-itk enables it (on top
+            // of prefork) in the system's own tree when it is installed.
+            for mpm in ["itk", "prefork", "worker", "event"] {
                 if copy.join(format!("mods-enabled/mpm_{mpm}.load")).exists() {
                     a2("a2dismod", &format!("mpm_{mpm}"))?;
                 }

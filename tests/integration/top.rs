@@ -1,0 +1,178 @@
+//! `top` on the captures in tests/fixtures read with `--at`: the screen
+//! rendered into ratatui's test backend against golden frames at 80×24 and
+//! 200×50 (tests/fixtures/top/; `BLESS=1 cargo test --test integration top`
+//! rewrites them, review the diff), and the plain frame through the binary
+//! when stdout is not a terminal. The live view in a real terminal is
+//! tests/integration/top_live.rs's.
+
+use std::path::PathBuf;
+
+use apache_scoreboard::measure::Capacity;
+use apache_scoreboard::scoreboard::ReadOptions;
+use apache_scoreboard::top::{self, draw, Key, Privacy, Sample, Ui};
+use ratatui::backend::TestBackend;
+use ratatui::style::Modifier;
+use ratatui::Terminal;
+
+use crate::fixtures::Fixture;
+use crate::util::run_bin;
+
+fn options(f: &Fixture) -> top::Options {
+    let at = humantime::parse_rfc3339_weak(&f.at()).expect("time");
+    let at = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_micros() as i64;
+    top::Options {
+        read: ReadOptions {
+            // Relative (tests run in the package's directory): the frame
+            // shows the path, the same in every checkout.
+            scoreboard: Some(format!("tests/fixtures/{}/scoreboard.bin", f.name).into()),
+            mpm: clap::ValueEnum::from_str(&f.mpm(), true).ok(),
+            at: Some(at),
+            ..ReadOptions::default()
+        },
+        capacity: Capacity {
+            max_workers: Some(f.config("MaxRequestWorkers") as usize),
+            threads_per_child: Some(f.config("ThreadsPerChild") as usize),
+        },
+        interval: std::time::Duration::from_secs(1),
+        once: true,
+        privacy: Privacy::default(),
+    }
+}
+
+/// The screen as text, one line per row, trailing blanks cut.
+fn screen(s: &Sample, ui: &Ui, width: u16, height: u16) -> (String, Terminal<TestBackend>) {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    terminal.draw(|f| draw::draw(f, s, ui)).expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    let mut text = String::new();
+    for y in 0..height {
+        let line: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    (text, terminal)
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/top")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (BLESS=1 to write it)", path.display()));
+    assert!(
+        expected == actual,
+        "{name}: the frame differs from {} (BLESS=1 rewrites it):\n{actual}",
+        path.display()
+    );
+}
+
+/// Keys typed in order.
+fn typed(keys: &str) -> Ui {
+    let mut ui = Ui::default();
+    for c in keys.chars() {
+        ui.key(match c {
+            '\n' => Key::Enter,
+            c => Key::Char(c),
+        });
+    }
+    ui
+}
+
+#[test]
+fn top_frames_match_golden_files() {
+    for name in [
+        "event-slow",
+        "prefork-mixed",
+        "worker-saturation",
+        "event-graceful",
+    ] {
+        let f = Fixture::load(name);
+        let s = top::sample(options(&f)).expect("sample");
+        for (width, height) in [(80, 24), (200, 50)] {
+            let (text, _) = screen(&s, &Ui::default(), width, height);
+            golden(&format!("{name}-{width}x{height}"), &text);
+        }
+    }
+    let f = Fixture::load("worker-mixed");
+    let s = top::sample(options(&f)).expect("sample");
+    // v: vhosts; s: by oldest request; /: filter; ?: help.
+    for (keys, what) in [
+        ("v", "vhosts"),
+        ("vs", "vhosts-oldest"),
+        ("/b.test\n", "filter"),
+        ("?", "help"),
+        ("s", "sort-pid"),
+    ] {
+        let (text, _) = screen(&s, &typed(keys), 80, 24);
+        golden(&format!("worker-mixed-{what}-80x24"), &text);
+    }
+}
+
+#[test]
+fn top_dims_disabled_slots_and_counts_as_mod_status() {
+    let f = Fixture::load("event-slow");
+    let s = top::sample(options(&f)).expect("sample");
+    // Busy as mod_status counts it (auto.txt's BusyWorkers).
+    assert_eq!(
+        Some(s.pool.summary.busy as u64),
+        f.expected()["busy"].as_u64()
+    );
+    let (text, terminal) = screen(&s, &Ui::default(), 80, 24);
+    // ThreadsPerChild 4 of ThreadLimit 8: slots 4-7 of every process are
+    // disabled, drawn dim; slot 0-0 is not.
+    let buffer = terminal.backend().buffer();
+    let row = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("0 "))
+        .expect("map row of process 0") as u16;
+    let first = text.lines().nth(row as usize).unwrap().len() as u16 - 8;
+    assert!(!buffer[(first, row)].modifier.contains(Modifier::DIM));
+    assert!(buffer[(first + 4, row)].modifier.contains(Modifier::DIM));
+}
+
+#[test]
+fn top_prints_one_plain_frame_when_stdout_is_no_terminal() {
+    for name in ["worker-saturation", "prefork-slow", "event-mixed"] {
+        let f = Fixture::load(name);
+        let mut args = vec!["top".to_string()];
+        args.extend(f.source_args());
+        args.extend(f.limit_args());
+        let out = run_bin(&args);
+        assert_eq!(out.code, 0, "{name}: {}", out.stdout);
+        assert!(!out.stdout.contains('\x1b'), "{name}: escape sequence");
+        let inflight = f.expected()["inflight_requests"]
+            .as_array()
+            .expect("inflight");
+        // Every request on a row of its own, whatever a screen's height.
+        for want in inflight {
+            let pid = want["pid"].as_i64().expect("pid").to_string();
+            let slot = &want["slot"];
+            let slot = format!("{}-{}", slot[0], slot[1]);
+            let rows = out
+                .stdout
+                .lines()
+                .filter(|l| {
+                    let cells: Vec<&str> = l.split_whitespace().collect();
+                    cells.len() > 4 && cells[0] == pid && cells[1] == slot
+                })
+                .count();
+            assert_eq!(rows, 1, "{name}: request {want} in\n{}", out.stdout);
+        }
+        // Query strings hidden, no client column (privacy defaults).
+        assert!(!out.stdout.contains("CLIENT"), "{name}");
+        assert!(
+            !out.stdout
+                .lines()
+                .any(|l| l.contains("?") && !l.contains("?…") && l.contains("GET")),
+            "{name}: a query string shown:\n{}",
+            out.stdout
+        );
+    }
+}
