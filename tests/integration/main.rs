@@ -23,5 +23,6 @@ mod signals;
 mod states;
 mod support;
 mod top;
+mod top_live;
 mod torn;
 mod util;
