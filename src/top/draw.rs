@@ -250,14 +250,17 @@ fn draw_workers(f: &mut Frame, area: Rect, s: &Sample, ui: &Ui) {
         .map(|w| view::worker_cells(s, w))
         .collect();
     let title = view::workers_title(s, ui, rows.len());
-    // PID, SLOT, ST, AGE, [CLIENT], VHOST: vhosts are cut at 31 bytes by
-    // httpd, clients are at most an IPv6 address.
-    let caps: &[u16] = if s.clients_shown {
-        &[7, 7, 2, 7, 39, 31]
-    } else {
-        &[7, 7, 2, 7, 31]
-    };
-    table(f, area, title, &view::worker_titles(s), rows, caps);
+    // PID, SLOT, ST, AGE, [CLIENT], VHOST, [USER]: vhosts are cut at 31
+    // bytes by httpd, clients are at most an IPv6 address.
+    let mut caps = vec![7, 7, 2, 7];
+    if s.clients_shown {
+        caps.push(39);
+    }
+    caps.push(31);
+    if s.users_known() {
+        caps.push(16);
+    }
+    table(f, area, title, &view::worker_titles(s), rows, &caps);
 }
 
 fn draw_groups(f: &mut Frame, area: Rect, s: &Sample, ui: &Ui) {

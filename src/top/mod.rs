@@ -16,6 +16,7 @@ pub mod draw;
 pub mod plain;
 pub mod view;
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,7 +28,8 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::measure::{self, Capacity};
-use crate::process::Health;
+use crate::plugin::text::escape_str;
+use crate::process::{self, Health};
 use crate::scoreboard::{self, ReadOptions, Watched};
 pub use view::{Action, Key, Privacy, Sample, Ui};
 
@@ -56,16 +58,61 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
 /// How often keys and the stop flag are looked at between refreshes.
 const POLL: Duration = Duration::from_millis(100);
 
-/// The kernel's view of the processes (stopped, stuck, the listen queue)
-/// is measured at most this often: it reads `/proc` for every process.
+/// The kernel's view of the processes (stopped, stuck, the listen queue,
+/// the users serving) is measured at most this often: it reads `/proc`
+/// for every process.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
-/// The segment, opened once, and what the last refresh measured.
+/// The segment, opened once, and the kernel's view of its processes as
+/// last measured.
 struct Source {
     options: Options,
     watched: Watched,
-    health: Option<(Instant, Option<Health>)>,
+    kernel: Option<(Instant, Kernel)>,
 }
+
+/// What `/proc` says about a live server's processes.
+#[derive(Clone, Default)]
+struct Kernel {
+    health: Option<Health>,
+    /// The user serving each process's requests (mpm-itk: its
+    /// per-connection child's), by pid.
+    users: HashMap<i32, String>,
+}
+
+impl Kernel {
+    fn measure(loaded: &scoreboard::Loaded) -> Kernel {
+        let health = measure::health(loaded);
+        // Not for a snapshot, nor while /proc blocks.
+        let users = match &health {
+            Some(h) if h.blocked.is_none() => {
+                let pids: Vec<i32> = loaded.scoreboard.processes().map(|p| p.pid).collect();
+                process::proc::time_boxed(USERS_TIME_BOX, move |_| serving_users(pids))
+                    .unwrap_or_default()
+            }
+            _ => HashMap::new(),
+        };
+        Kernel { health, users }
+    }
+}
+
+/// The name of the user serving each of `pids` ([`process::users`]).
+fn serving_users(pids: Vec<i32>) -> HashMap<i32, String> {
+    let uids = process::users::serving_uids(pids);
+    let names = process::users::user_names(uids.values().copied());
+    uids.into_iter()
+        .map(|(pid, uid)| {
+            let name = names
+                .get(&uid)
+                .cloned()
+                .unwrap_or_else(|| format!("#{uid}"));
+            (pid, escape_str(&name))
+        })
+        .collect()
+}
+
+/// How long the users' `/proc` reads may take.
+const USERS_TIME_BOX: Duration = Duration::from_secs(1);
 
 impl Source {
     fn open(options: Options) -> anyhow::Result<Source> {
@@ -73,7 +120,7 @@ impl Source {
         Ok(Source {
             options,
             watched,
-            health: None,
+            kernel: None,
         })
     }
 
@@ -87,20 +134,24 @@ impl Source {
         }
         let mut loaded = self.watched.load().map_err(|e| anyhow::anyhow!("{e}"))?;
         crate::checks::know_the_server(&mut loaded, Some(self.options.capacity), 0);
-        let health = match &self.health {
-            Some((at, h)) if at.elapsed() < HEALTH_EVERY => h.clone(),
+        let kernel = match &self.kernel {
+            Some((at, k)) if at.elapsed() < HEALTH_EVERY => k.clone(),
             _ => {
-                let h = measure::health(&loaded);
-                self.health = Some((Instant::now(), h.clone()));
-                h
+                let k = Kernel::measure(&loaded);
+                self.kernel = Some((Instant::now(), k.clone()));
+                k
             }
         };
-        Ok(Sample::measure(
+        let mut sample = Sample::measure(
             &loaded,
             self.options.capacity,
             self.options.privacy,
-            health,
-        ))
+            kernel.health,
+        );
+        for w in &mut sample.workers {
+            w.user = kernel.users.get(&w.pid).cloned();
+        }
+        Ok(sample)
     }
 }
 

@@ -81,7 +81,8 @@ pub struct WorkerRow {
     pub vhost: String,
     /// Escaped, query string as `?…` unless shown.
     pub request: String,
-    /// The user serving the request (mpm-itk, per-user CGI) when known.
+    /// The user serving the request (mpm-itk: its per-connection child's),
+    /// escaped; live servers only.
     pub user: Option<String>,
 }
 
@@ -516,10 +517,11 @@ pub fn worker_titles(s: &Sample) -> Vec<&'static str> {
     if s.clients_shown {
         t.push("CLIENT");
     }
-    t.extend(["VHOST", "REQUEST"]);
+    t.push("VHOST");
     if s.users_known() {
         t.push("USER");
     }
+    t.push("REQUEST");
     t
 }
 
@@ -534,10 +536,11 @@ pub fn worker_cells(s: &Sample, w: &WorkerRow) -> Vec<String> {
     if s.clients_shown {
         c.push(w.client.clone().unwrap_or_default());
     }
-    c.extend([w.vhost.clone(), w.request.clone()]);
+    c.push(w.vhost.clone());
     if s.users_known() {
         c.push(w.user.clone().unwrap_or_else(|| "-".into()));
     }
+    c.push(w.request.clone());
     c
 }
 

@@ -22,6 +22,7 @@ mod revisions;
 mod signals;
 mod states;
 mod support;
+mod tenants_itk;
 mod top;
 mod top_live;
 mod torn;

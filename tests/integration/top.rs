@@ -176,3 +176,66 @@ fn top_prints_one_plain_frame_when_stdout_is_no_terminal() {
         );
     }
 }
+
+/// A real event httpd with held requests: the plain frame shows each held
+/// request on its row (query string with --show-query, as root may), its
+/// vhost and the user serving it, busy workers as mod_status counts them
+/// at the same instant, and the listen queue and frozen children of a live
+/// server.
+#[test]
+fn top_once_on_a_live_server_shows_held_requests_as_mod_status_counts() {
+    use crate::support::{auto_value, require_apache, Httpd, HttpdConfig, Mpm};
+    if !require_apache() {
+        return;
+    }
+    let httpd = Httpd::start(HttpdConfig::new(Mpm::Event)).expect("start apache2");
+    let held = [
+        httpd.hold("a.test", 60, "top-a1"),
+        httpd.hold("a.test", 60, "top-a2"),
+        httpd.hold("b.test", 60, "top-b1"),
+    ];
+    let args: Vec<String> = [
+        "top",
+        "--once",
+        "--show-query",
+        "--scoreboard",
+        &httpd.scoreboard_file().display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let (auto, out) = httpd
+        .synchronized_status(|| run_bin(&args))
+        .expect("synchronized ?auto");
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let frame = out.stdout;
+    assert!(!frame.contains('\x1b'), "{frame}");
+    let busy = auto_value(&auto, "BusyWorkers").expect("BusyWorkers");
+    assert!(
+        frame
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .starts_with(&format!("busy {busy} ")),
+        "busy {busy} as ?auto says:\n{frame}"
+    );
+    assert!(frame.contains("listen queue 0"), "{frame}");
+    assert!(frame.contains("frozen none"), "{frame}");
+    let titles = frame
+        .lines()
+        .find(|l| l.starts_with("PID "))
+        .expect("workers' titles");
+    assert!(titles.contains(" USER "), "{titles}");
+    for h in &held {
+        let row = frame
+            .lines()
+            .find(|l| l.ends_with(h.request_line()))
+            .unwrap_or_else(|| panic!("{} not in\n{frame}", h.request_line()));
+        assert!(
+            row.contains(&format!(" {}:{} ", h.vhost, httpd.port())),
+            "{row}"
+        );
+        // The user the CGI's httpd child runs as (not "-").
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(cells.len() >= 7 && cells[5] != "-", "{row}");
+    }
+}
