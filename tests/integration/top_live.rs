@@ -11,8 +11,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::httpd::{send_signal, Held};
-use crate::support::tmux::{require_tmux, Tmux, PROMPT};
-use crate::support::{pid_alive, require_apache, Httpd, HttpdConfig, Mpm};
+use crate::support::tmux::{Tmux, PROMPT, TMUX};
+use crate::support::{pid_alive, require_apache, require_program, Httpd, HttpdConfig, Mpm};
 use crate::util::BIN;
 
 /// Every wait on the screen is bounded by this (a 2-core machine running
@@ -162,7 +162,7 @@ fn unix(t: SystemTime) -> f64 {
 
 #[test]
 fn top_in_tmux_shows_held_requests_and_quits_cleanly() {
-    if !require_apache() || !require_tmux() {
+    if !require_apache() || !require_program(TMUX) {
         return;
     }
     let h = Httpd::start(HttpdConfig::new(Mpm::Event)).expect("start apache2");
@@ -339,7 +339,7 @@ fn top_in_tmux_shows_held_requests_and_quits_cleanly() {
 
 #[test]
 fn top_in_tmux_ends_cleanly_on_sigterm_and_ctrl_c() {
-    if !require_apache() || !require_tmux() {
+    if !require_apache() || !require_program(TMUX) {
         return;
     }
     let h = Httpd::start(HttpdConfig::new(Mpm::Event)).expect("start apache2");

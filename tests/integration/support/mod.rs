@@ -59,3 +59,18 @@ pub fn parent_pid(pid: u32) -> Option<u32> {
     let after_comm = &stat[stat.rfind(')')? + 1..];
     after_comm.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// True when `program` is installed. Otherwise prints a skip note and
+/// returns false, except under `CI=true`, where it panics: CI installs what
+/// the tests need (packaging/ci-deps.sh).
+pub fn require_program(program: &str) -> bool {
+    if Path::new(program).is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |ci| ci != "true"),
+        "CI=true but {program} is missing (packaging/ci-deps.sh)"
+    );
+    eprintln!("skipping: {program} is not installed");
+    false
+}

@@ -33,21 +33,6 @@ pub const TERM: &str = "screen";
 const SESSION: &str = "t";
 const POLL: Duration = Duration::from_millis(50);
 
-/// True when tmux is installed. Otherwise prints a skip note and returns
-/// false, except under `CI=true`, where it panics (packaging/ci-deps.sh
-/// installs it).
-pub fn require_tmux() -> bool {
-    if Path::new(TMUX).is_file() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |ci| ci != "true"),
-        "CI=true but {TMUX} is missing (packaging/ci-deps.sh installs tmux)"
-    );
-    eprintln!("skipping: {TMUX} is not installed");
-    false
-}
-
 /// One tmux server with one session of one window of one pane.
 pub struct Tmux {
     dir: TempDir,
