@@ -77,6 +77,11 @@ fn complete(page: String, cmd: &clap::Command, title: &str, binary: &str) -> Str
             ("2", "CRITICAL: the \\fB\\-c\\fR range was crossed; httpd is not running (no scoreboard and no httpd process, or a stale scoreboard; see \\fB\\-\\-stale\\fR); or its processes are frozen (stopped, in uninterruptible sleep, their parent gone) or hung (connections wait in the listen queue while workers are idle; see \\fB\\-\\-frozen\\fR)."),
             ("3", "UNKNOWN: bad arguments, \\fB\\-\\-help\\fR, \\fB\\-V\\fR/\\fB\\-\\-version\\fR, a scoreboard that cannot be read or decoded (the line names the file and what is wrong), a timeout (\\fB\\-t\\fR), SIGTERM or SIGINT."),
         ]
+    } else if name == "top" {
+        &[
+            ("0", "Quit with \\fBq\\fR, Ctrl\\-C, SIGTERM, SIGINT, SIGHUP or SIGQUIT (the terminal restored), or the plain frame printed (stdout not a terminal, or \\fB\\-\\-once\\fR)."),
+            ("3", "Bad arguments, \\fB\\-\\-help\\fR, \\fB\\-V\\fR/\\fB\\-\\-version\\fR, or a scoreboard that cannot be opened or read at the start, reported as one \\fBSCOREBOARD UNKNOWN\\fR line on stdout (later failures are shown in the header while it runs)."),
+        ]
     } else {
         &[
             ("0", "Success: the output is on stdout."),
@@ -111,7 +116,7 @@ fn complete(page: String, cmd: &clap::Command, title: &str, binary: &str) -> Str
         "check_vhost_saturation".into(),
     ]
     .into_iter()
-    .chain(["dump", "status", "snapshot", "instances"].map(|s| format!("{binary}-{s}")))
+    .chain(["dump", "status", "snapshot", "top", "instances"].map(|s| format!("{binary}-{s}")))
     .filter(|page| page != title)
     .map(|page| format!("\\fB{}\\fR(1)", roff_text(&page)))
     .collect();

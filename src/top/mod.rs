@@ -83,10 +83,15 @@ struct Kernel {
 impl Kernel {
     fn measure(loaded: &scoreboard::Loaded) -> Kernel {
         let health = measure::health(loaded);
-        // Not for a snapshot, nor while /proc blocks.
+        // Not for a snapshot, nor while /proc blocks; only the processes
+        // with a request in flight (each process's threads are looked at
+        // for children: 16 event processes have over a thousand).
         let users = match &health {
             Some(h) if h.blocked.is_none() => {
-                let pids: Vec<i32> = loaded.scoreboard.processes().map(|p| p.pid).collect();
+                let mut pids: Vec<i32> = measure::inflight::requests(loaded, true)
+                    .map(|r| r.worker.pid())
+                    .collect();
+                pids.dedup();
                 process::proc::time_boxed(USERS_TIME_BOX, move |_| serving_users(pids))
                     .unwrap_or_default()
             }
@@ -213,11 +218,19 @@ fn live(mut source: Source, mut sample: Sample) -> anyhow::Result<()> {
                         (KeyCode::Enter, _) => Some(Key::Enter),
                         (KeyCode::Esc, _) => Some(Key::Escape),
                         (KeyCode::Backspace, _) => Some(Key::Backspace),
+                        (KeyCode::Up, _) => Some(Key::Up),
+                        (KeyCode::Down, _) => Some(Key::Down),
+                        (KeyCode::PageUp, _) => Some(Key::PageUp),
+                        (KeyCode::PageDown, _) => Some(Key::PageDown),
+                        (KeyCode::Home, _) => Some(Key::Home),
                         _ => None,
                     };
                     match key.map(|k| ui.key(k)) {
                         Some(Action::Quit) => break,
-                        Some(Action::Changed) => dirty = true,
+                        Some(Action::Changed) => {
+                            ui.clamp_scroll(&sample);
+                            dirty = true;
+                        }
                         _ => {}
                     }
                 }

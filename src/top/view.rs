@@ -284,7 +284,16 @@ pub enum Key {
     Enter,
     Escape,
     Backspace,
+    /// Scrolling the table: a row, a page (`Page(±1)`), to the top.
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
 }
+
+/// Rows a page key scrolls.
+pub const PAGE: usize = 10;
 
 /// What the person at the keyboard chose.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -298,6 +307,8 @@ pub struct Ui {
     pub editing: Option<String>,
     pub paused: bool,
     pub help: bool,
+    /// Rows of the table scrolled past.
+    pub scroll: usize,
 }
 
 impl Ui {
@@ -314,7 +325,10 @@ impl Ui {
                 Key::Backspace => {
                     text.pop();
                 }
-                Key::Enter => self.filter = self.editing.take().unwrap_or_default(),
+                Key::Enter => {
+                    self.filter = self.editing.take().unwrap_or_default();
+                    self.scroll = 0;
+                }
                 Key::Escape => {
                     self.editing = None;
                     self.filter.clear();
@@ -332,6 +346,7 @@ impl Ui {
             Key::Char('p') => self.paused = !self.paused,
             Key::Char('s') => self.cycle_sort(),
             Key::Char('v') => {
+                self.scroll = 0;
                 self.view = match self.view {
                     View::Workers => View::Groups,
                     View::Groups => View::Workers,
@@ -340,9 +355,23 @@ impl Ui {
             Key::Char('/') => self.editing = Some(self.filter.clone()),
             Key::Char('?') | Key::Char('h') => self.help = true,
             Key::Escape if !self.filter.is_empty() => self.filter.clear(),
+            Key::Up => self.scroll = self.scroll.saturating_sub(1),
+            Key::Down => self.scroll = self.scroll.saturating_add(1),
+            Key::PageUp => self.scroll = self.scroll.saturating_sub(PAGE),
+            Key::PageDown => self.scroll = self.scroll.saturating_add(PAGE),
+            Key::Home => self.scroll = 0,
             _ => return Action::Nothing,
         }
         Action::Changed
+    }
+
+    /// Keeps the scroll within the current table's rows.
+    pub fn clamp_scroll(&mut self, s: &Sample) {
+        let rows = match self.view {
+            View::Workers => self.workers(s).len(),
+            View::Groups => self.groups(s).len(),
+        };
+        self.scroll = self.scroll.min(rows.saturating_sub(1));
     }
 
     fn cycle_sort(&mut self) {
@@ -558,30 +587,36 @@ pub fn group_cells(g: &GroupRow) -> Vec<String> {
 
 /// The workers' table title.
 pub fn workers_title(s: &Sample, ui: &Ui, shown: usize) -> String {
-    format!(
-        "Workers in flight: {}{} · sort {}{}",
+    table_title(
+        "Workers in flight",
         shown,
-        if shown == s.workers.len() {
-            String::new()
-        } else {
-            format!(" of {}", s.workers.len())
-        },
-        ui.sort_name(View::Workers),
-        filter_note(ui)
+        s.workers.len(),
+        ui,
+        View::Workers,
     )
 }
 
 /// The vhosts' table title.
 pub fn groups_title(s: &Sample, ui: &Ui, shown: usize) -> String {
-    format!(
-        "Busy workers per vhost: {}{} · sort {}{}",
+    table_title(
+        "Busy workers per vhost",
         shown,
-        if shown == s.groups.len() {
-            String::new()
-        } else {
-            format!(" of {}", s.groups.len())
-        },
-        ui.sort_name(View::Groups),
+        s.groups.len(),
+        ui,
+        View::Groups,
+    )
+}
+
+/// `What: 2 of 5 · sort age · filter "b.test"`.
+fn table_title(what: &str, shown: usize, all: usize, ui: &Ui, view: View) -> String {
+    let of = if shown == all {
+        String::new()
+    } else {
+        format!(" of {all}")
+    };
+    format!(
+        "{what}: {shown}{of} · sort {}{}",
+        ui.sort_name(view),
         filter_note(ui)
     )
 }
@@ -650,5 +685,10 @@ mod tests {
         assert!(ui.help);
         ui.key(Key::Char('x'));
         assert!(!ui.help);
+        ui.key(Key::PageDown);
+        ui.key(Key::Up);
+        assert_eq!(ui.scroll, PAGE - 1);
+        ui.key(Key::Home);
+        assert_eq!(ui.scroll, 0);
     }
 }
