@@ -25,5 +25,6 @@ mod support;
 mod tenants;
 mod tenants_itk;
 mod top;
+mod top_live;
 mod torn;
 mod util;
