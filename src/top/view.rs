@@ -6,7 +6,7 @@
 
 use crate::checks::{human_age, rfc3339};
 use crate::measure::inflight::{request_shown, requests};
-use crate::measure::vhosts::{busy_by_vhost, GroupBy};
+use crate::measure::tenants::{self, GroupBy, Tenancy};
 use crate::measure::{percent, Capacity, Pool};
 use crate::plugin::text::escape_bytes;
 use crate::process::Health;
@@ -156,15 +156,16 @@ impl Sample {
             .collect();
         workers.sort_by_key(|w| std::cmp::Reverse(w.age));
         let capacity_known = pool.capacity;
-        let mut groups: Vec<GroupRow> = busy_by_vhost(loaded, GroupBy::Vhost)
-            .into_iter()
-            .map(|v| GroupRow {
-                name: vhost_name(&v.name),
-                busy: v.busy,
-                share: capacity_known.map(|c| percent(v.busy, c)),
-                oldest: v.oldest,
-            })
-            .collect();
+        let mut groups: Vec<GroupRow> =
+            tenants::measure(loaded, GroupBy::Vhost, &Tenancy::default())
+                .into_iter()
+                .map(|v| GroupRow {
+                    name: vhost_name(&v.name),
+                    busy: v.active,
+                    share: capacity_known.map(|c| percent(v.active, c)),
+                    oldest: v.oldest,
+                })
+                .collect();
         groups.sort_by(|a, b| b.busy.cmp(&a.busy).then_with(|| a.name.cmp(&b.name)));
         Sample {
             source: escape_bytes(loaded.shown.as_bytes()),
