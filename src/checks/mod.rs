@@ -12,6 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::httpd::RunningConfig;
 use crate::measure::{self, Capacity};
 use crate::plugin::output::Outcome;
+use crate::plugin::text::glob_match;
 use crate::plugin::State;
 use crate::scoreboard::{self, Loaded, ReadOptions};
 
@@ -394,41 +395,6 @@ impl Globs {
             .iter()
             .any(|g| glob_match(g.as_bytes(), text, ignore_case))
     }
-}
-
-/// `*` matches any run of bytes, `?` one byte; iterative with backtracking
-/// to the last `*`, so linear in practice and never recursive.
-pub fn glob_match(pattern: &[u8], text: &[u8], ignore_case: bool) -> bool {
-    let eq = |a: u8, b: u8| {
-        if ignore_case {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || eq(c, text[t]) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::{human_age, Globs};
 use crate::measure::inflight::{request_shown, requests, Request};
-use crate::measure::vhosts::host_part;
+use crate::measure::tenants::host_part;
 use crate::plugin::output::Outcome;
 use crate::plugin::perfdata::Perfdata;
 use crate::plugin::range::Range;

@@ -237,8 +237,13 @@ fn examples(name: &str, binary: &str) -> Vec<(&'static str, String)> {
         ],
         "check_vhost_saturation" => vec![
             ("Alert when one site holds more than 80% of the workers:", format!("check_vhost_saturation {sb} -w 50 -c 80 --group-by host")),
+            ("Alert when a tenant (one per AssignUserID user of the running mpm-itk) has no room left under MaxClientsVHost:", format!("check_vhost_saturation {sb} --group-by environment --metric avail_pct -w 25: -c 1:")),
+            ("The same with the tenants of a file and a limit of 20 workers for one of them:", format!("check_vhost_saturation {sb} --group-by environment --environments /etc/nagios/environments --limit shop=20 --metric avail_pct -c 1:")),
         ],
-        "dump" => vec![("Every busy slot as JSON:", format!("{binary} dump {sb} --format json"))],
+        "dump" => vec![
+            ("Every busy slot as JSON:", format!("{binary} dump {sb} --format json")),
+            ("The tenants' table (active, idle, max, AVAIL) per serving user:", format!("{binary} dump {sb} --group-by user")),
+        ],
         "status" => vec![("mod_status's ?auto lines without an HTTP request:", format!("{binary} status {sb}"))],
         "snapshot" => vec![
             ("Save the segment for a bug report (never overwrites without --force):", format!("{binary} snapshot /tmp/scoreboard.bin {sb}")),

@@ -18,6 +18,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
 use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
+use crate::measure::tenants::GroupBy;
 use crate::plugin::output::{Outcome, OutputLimits};
 use crate::scoreboard::ReadOptions;
 use crate::shm::privilege;
@@ -82,6 +83,12 @@ pub struct DumpArgs {
     /// Start TSV output with a commented header line
     #[arg(long)]
     pub header: bool,
+    /// One row per group instead of per slot: the tenant check's table
+    /// (active, idle, max, AVAIL), least room first
+    #[arg(long, value_enum)]
+    pub group_by: Option<GroupBy>,
+    #[command(flatten)]
+    pub tenancy: vhost::TenancyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -436,6 +443,14 @@ impl ClusterCheckArgs {
 impl DumpArgs {
     fn run(self) -> anyhow::Result<Report> {
         let loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
+        if let Some(by) = self.group_by {
+            let request = self.tenancy.request(by);
+            return Ok(Report::Text(dump::render_groups(
+                &loaded,
+                &request,
+                self.format,
+            )?));
+        }
         Ok(Report::Text(dump::render(
             &loaded,
             self.all,

@@ -12,13 +12,14 @@ use ratatui::Frame;
 use super::view::{self, Cell, Sample, Ui, View};
 use crate::scoreboard::status;
 
-const HELP: [&str; 12] = [
+const HELP: [&str; 13] = [
     "q, Ctrl-C  quit",
     "p          pause / resume refreshing",
     "s          cycle the sort of the table",
     "v          workers in flight <-> busy workers per vhost",
     "/          filter by vhost, client or request text",
     "           (Enter keeps it, Esc clears it)",
+    "arrows, PgUp/PgDn, Home  scroll the table",
     "?          this help (any key closes it)",
     "",
     "Ages of R slots count from when the worker last left idle.",
@@ -227,6 +228,8 @@ fn widths(titles: &[&str], rows: &[Vec<String>], caps: &[u16]) -> Vec<Constraint
         .collect()
 }
 
+/// A table of `rows` from `scroll` on (kept so that the last page stays
+/// full), titled `title` with the rows shown.
 fn table(
     f: &mut Frame,
     area: Rect,
@@ -234,10 +237,22 @@ fn table(
     titles: &[&str],
     rows: Vec<Vec<String>>,
     caps: &[u16],
+    scroll: usize,
 ) {
     let widths = widths(titles, &rows, caps);
+    let fits = usize::from(area.height.saturating_sub(2));
+    let first = scroll.min(rows.len().saturating_sub(fits));
+    let title = if rows.len() > fits {
+        format!(
+            "{title} · rows {}-{} (arrows, PgUp/PgDn, Home)",
+            first + 1,
+            (first + fits).min(rows.len())
+        )
+    } else {
+        title
+    };
     let header = Row::new(titles.to_vec()).style(Style::new().add_modifier(Modifier::BOLD));
-    let table = Table::new(rows.into_iter().map(Row::new), widths)
+    let table = Table::new(rows.into_iter().skip(first).map(Row::new), widths)
         .header(header)
         .block(Block::new().borders(Borders::TOP).title(title));
     f.render_widget(table, area);
@@ -260,13 +275,29 @@ fn draw_workers(f: &mut Frame, area: Rect, s: &Sample, ui: &Ui) {
     if s.users_known() {
         caps.push(16);
     }
-    table(f, area, title, &view::worker_titles(s), rows, &caps);
+    table(
+        f,
+        area,
+        title,
+        &view::worker_titles(s),
+        rows,
+        &caps,
+        ui.scroll,
+    );
 }
 
 fn draw_groups(f: &mut Frame, area: Rect, s: &Sample, ui: &Ui) {
     let rows: Vec<Vec<String>> = ui.groups(s).into_iter().map(view::group_cells).collect();
     let title = view::groups_title(s, ui, rows.len());
-    table(f, area, title, &view::GROUP_TITLES, rows, &[31, 6, 6]);
+    table(
+        f,
+        area,
+        title,
+        &view::GROUP_TITLES,
+        rows,
+        &[31, 6, 6],
+        ui.scroll,
+    );
 }
 
 fn draw_footer(f: &mut Frame, area: Rect, ui: &Ui) {

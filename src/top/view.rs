@@ -6,7 +6,7 @@
 
 use crate::checks::{human_age, rfc3339};
 use crate::measure::inflight::{request_shown, requests};
-use crate::measure::vhosts::{busy_by_vhost, GroupBy};
+use crate::measure::tenants::{self, GroupBy, Tenancy};
 use crate::measure::{percent, Capacity, Pool};
 use crate::plugin::text::escape_bytes;
 use crate::process::Health;
@@ -156,15 +156,16 @@ impl Sample {
             .collect();
         workers.sort_by_key(|w| std::cmp::Reverse(w.age));
         let capacity_known = pool.capacity;
-        let mut groups: Vec<GroupRow> = busy_by_vhost(loaded, GroupBy::Vhost)
-            .into_iter()
-            .map(|v| GroupRow {
-                name: vhost_name(&v.name),
-                busy: v.busy,
-                share: capacity_known.map(|c| percent(v.busy, c)),
-                oldest: v.oldest,
-            })
-            .collect();
+        let mut groups: Vec<GroupRow> =
+            tenants::measure(loaded, GroupBy::Vhost, &Tenancy::default())
+                .into_iter()
+                .map(|v| GroupRow {
+                    name: vhost_name(&v.name),
+                    busy: v.active,
+                    share: capacity_known.map(|c| percent(v.active, c)),
+                    oldest: v.oldest,
+                })
+                .collect();
         groups.sort_by(|a, b| b.busy.cmp(&a.busy).then_with(|| a.name.cmp(&b.name)));
         Sample {
             source: escape_bytes(loaded.shown.as_bytes()),
@@ -284,7 +285,16 @@ pub enum Key {
     Enter,
     Escape,
     Backspace,
+    /// Scrolling the table: a row, a page (`Page(±1)`), to the top.
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
 }
+
+/// Rows a page key scrolls.
+pub const PAGE: usize = 10;
 
 /// What the person at the keyboard chose.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -298,6 +308,8 @@ pub struct Ui {
     pub editing: Option<String>,
     pub paused: bool,
     pub help: bool,
+    /// Rows of the table scrolled past.
+    pub scroll: usize,
 }
 
 impl Ui {
@@ -314,7 +326,10 @@ impl Ui {
                 Key::Backspace => {
                     text.pop();
                 }
-                Key::Enter => self.filter = self.editing.take().unwrap_or_default(),
+                Key::Enter => {
+                    self.filter = self.editing.take().unwrap_or_default();
+                    self.scroll = 0;
+                }
                 Key::Escape => {
                     self.editing = None;
                     self.filter.clear();
@@ -332,6 +347,7 @@ impl Ui {
             Key::Char('p') => self.paused = !self.paused,
             Key::Char('s') => self.cycle_sort(),
             Key::Char('v') => {
+                self.scroll = 0;
                 self.view = match self.view {
                     View::Workers => View::Groups,
                     View::Groups => View::Workers,
@@ -340,9 +356,23 @@ impl Ui {
             Key::Char('/') => self.editing = Some(self.filter.clone()),
             Key::Char('?') | Key::Char('h') => self.help = true,
             Key::Escape if !self.filter.is_empty() => self.filter.clear(),
+            Key::Up => self.scroll = self.scroll.saturating_sub(1),
+            Key::Down => self.scroll = self.scroll.saturating_add(1),
+            Key::PageUp => self.scroll = self.scroll.saturating_sub(PAGE),
+            Key::PageDown => self.scroll = self.scroll.saturating_add(PAGE),
+            Key::Home => self.scroll = 0,
             _ => return Action::Nothing,
         }
         Action::Changed
+    }
+
+    /// Keeps the scroll within the current table's rows.
+    pub fn clamp_scroll(&mut self, s: &Sample) {
+        let rows = match self.view {
+            View::Workers => self.workers(s).len(),
+            View::Groups => self.groups(s).len(),
+        };
+        self.scroll = self.scroll.min(rows.saturating_sub(1));
     }
 
     fn cycle_sort(&mut self) {
@@ -656,5 +686,10 @@ mod tests {
         assert!(ui.help);
         ui.key(Key::Char('x'));
         assert!(!ui.help);
+        ui.key(Key::PageDown);
+        ui.key(Key::Up);
+        assert_eq!(ui.scroll, PAGE - 1);
+        ui.key(Key::Home);
+        assert_eq!(ui.scroll, 0);
     }
 }

@@ -239,3 +239,102 @@ fn top_once_on_a_live_server_shows_held_requests_as_mod_status_counts() {
         assert!(cells.len() >= 7 && cells[5] != "-", "{row}");
     }
 }
+
+/// A 16×64 segment with hostile text in some slots (escape sequences, bidi
+/// overrides, wide characters, names at their full length): every size of
+/// screen, down to one cell, draws without a panic and without an escape
+/// sequence; the plain frame has a row for every request in flight.
+#[test]
+fn top_draws_hostile_segments_at_any_size() {
+    use apache_scoreboard::scoreboard::encode::{busy_server, WorkerValues, DEFAULT_RESTART_TIME};
+    use apache_scoreboard::scoreboard::{status, Abi, Layout, Revision};
+    let layout = Layout::new(Revision::H, Abi::Lp64).expect("layout H");
+    let mut b = busy_server(layout, 16, 64);
+    let now = DEFAULT_RESTART_TIME + 3_600_000_000;
+    for (j, (vhost, request)) in [
+        (
+            &b"\x1b[2J\x1b]0;owned\x07:80"[..],
+            &b"GET /\x1b[31mred\x1b[0m?token=secret HTTP/1.1"[..],
+        ),
+        (
+            "\u{202e}evil.test:443".as_bytes(),
+            "GET /\u{202e}txt.exe HTTP/1.1".as_bytes(),
+        ),
+        (
+            "例え.テスト:80".as_bytes(),
+            "GET /長い長い長い長い長い長い長い長い長い長い HTTP/1.1".as_bytes(),
+        ),
+        (&[b'v'; 32][..], &[b'A'; 128][..]),
+        (&b"\xff\xfe:80"[..], &b"\xc3\x28 \x00"[..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        b.worker(
+            15,
+            j,
+            &WorkerValues {
+                pid: 1015,
+                status: status::BUSY_WRITE,
+                start_time: now - 1_000_000 * (j as i64 + 1),
+                stop_time: now - 1_000_000 * (j as i64 + 2),
+                client: b"192.0.2.1".to_vec(),
+                vhost: vhost.to_vec(),
+                request: request.to_vec(),
+                ..WorkerValues::default()
+            },
+        );
+    }
+    let path = std::env::temp_dir().join(format!("top-hostile-{}.bin", std::process::id()));
+    std::fs::write(&path, b.posix()).expect("write segment");
+    let options = top::Options {
+        read: ReadOptions {
+            scoreboard: Some(path.clone()),
+            at: Some(now),
+            ..ReadOptions::default()
+        },
+        capacity: Capacity {
+            max_workers: Some(1024),
+            threads_per_child: Some(64),
+        },
+        interval: std::time::Duration::from_secs(1),
+        once: true,
+        privacy: Privacy {
+            show_query: true,
+            show_clients: true,
+        },
+    };
+    let s = top::sample(options).expect("sample");
+    let _ = std::fs::remove_file(&path);
+    assert!(s.clients_shown);
+    for ui in [Ui::default(), typed("v"), typed("?"), typed("/例\n")] {
+        for (w, h) in [
+            (1, 1),
+            (2, 1),
+            (3, 2),
+            (10, 4),
+            (40, 10),
+            (80, 24),
+            (300, 3),
+            (120, 80),
+        ] {
+            let (text, _) = screen(&s, &ui, w, h);
+            assert!(
+                !text.contains('\x1b') && !text.contains('\u{202e}'),
+                "{w}x{h}:\n{text}"
+            );
+        }
+    }
+    let frame = top::plain::render(&s, &Ui::default());
+    assert!(!frame.contains('\x1b') && !frame.contains('\u{202e}'));
+    let rows = frame
+        .lines()
+        .filter(|l| l.split_whitespace().nth(2) == Some("W"))
+        .count();
+    assert_eq!(rows, s.workers.iter().filter(|w| w.state == 'W').count());
+    assert!(rows > 100, "{rows}");
+    assert!(
+        frame.contains("\\x1b[31mred\\x1b[0m?token=secret"),
+        "{frame}"
+    );
+}

@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::auto_value;
+use super::{auto_value, parent_pid};
 
 /// The Debian server binary.
 pub const APACHE2: &str = "/usr/sbin/apache2";
@@ -1327,7 +1327,7 @@ pub fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// Direct children of `parent`, from the 4th field of `/proc/<pid>/stat`.
+/// Direct children of `parent`.
 fn child_pids(parent: u32) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -1336,11 +1336,7 @@ fn child_pids(parent: u32) -> Vec<u32> {
         .flatten()
         .filter_map(|entry| {
             let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
-            // "pid (comm) state ppid ...": comm may contain anything, even ')'.
-            let after_comm = &stat[stat.rfind(')')? + 1..];
-            let ppid = after_comm.split_whitespace().nth(1)?.parse::<u32>().ok()?;
-            (ppid == parent).then_some(pid)
+            (parent_pid(pid)? == parent).then_some(pid)
         })
         .collect();
     pids.sort_unstable();
