@@ -19,7 +19,7 @@ pub mod view;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -68,7 +68,11 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 struct Source {
     options: Options,
     watched: Watched,
-    kernel: Option<(Instant, Kernel)>,
+    kernel: Kernel,
+    /// When the latest measurement of the kernel's view started.
+    measured: Option<Instant>,
+    /// A measurement under way.
+    pending: Option<mpsc::Receiver<Kernel>>,
 }
 
 /// What `/proc` says about a live server's processes.
@@ -81,23 +85,39 @@ struct Kernel {
 }
 
 impl Kernel {
-    fn measure(loaded: &scoreboard::Loaded) -> Kernel {
-        let health = measure::health(loaded);
-        // Not for a snapshot, nor while /proc blocks; only the processes
-        // with a request in flight (each process's threads are looked at
-        // for children: 16 event processes have over a thousand).
-        let users = match &health {
-            Some(h) if h.blocked.is_none() => {
-                let mut pids: Vec<i32> = measure::inflight::requests(loaded, true)
-                    .map(|r| r.worker.pid())
-                    .collect();
-                pids.dedup();
-                process::proc::time_boxed(USERS_TIME_BOX, move |_| serving_users(pids))
-                    .unwrap_or_default()
-            }
-            _ => HashMap::new(),
-        };
-        Kernel { health, users }
+    /// Starts measuring `loaded`'s processes on a thread of its own: a
+    /// child in `D` or connections queued while workers are idle take a
+    /// second's resample (and a process hung in the kernel up to the
+    /// measurement's time box), which the screen must not wait for.
+    /// `None` for a snapshot.
+    fn start(loaded: &scoreboard::Loaded) -> Option<mpsc::Receiver<Kernel>> {
+        let probe = measure::health::Probe::of(loaded)?;
+        // Users only for processes with a request in flight: the lookup
+        // reads the children files of every thread (16 event processes
+        // have over a thousand).
+        let mut pids: Vec<i32> = measure::inflight::requests(loaded, true)
+            .map(|r| r.worker.pid())
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("top-kernel".into())
+            .spawn(move || {
+                let health = probe.measure();
+                // Not while /proc blocks.
+                let users = match health.blocked {
+                    None => process::proc::time_boxed(USERS_TIME_BOX, move |_| serving_users(pids))
+                        .unwrap_or_default(),
+                    Some(_) => HashMap::new(),
+                };
+                let _ = tx.send(Kernel {
+                    health: Some(health),
+                    users,
+                });
+            })
+            .ok()?;
+        Some(rx)
     }
 }
 
@@ -119,19 +139,25 @@ fn serving_users(pids: Vec<i32>) -> HashMap<i32, String> {
 /// How long the users' `/proc` reads may take.
 const USERS_TIME_BOX: Duration = Duration::from_secs(1);
 
+/// How long the plain frame waits for the kernel's view (its own time
+/// boxes end it sooner).
+const KERNEL_WAIT: Duration = Duration::from_secs(5);
+
 impl Source {
     fn open(options: Options) -> anyhow::Result<Source> {
         let watched = scoreboard::watch(&options.read).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Source {
             options,
             watched,
-            kernel: None,
+            kernel: Kernel::default(),
+            measured: None,
+            pending: None,
         })
     }
 
-    /// The segment now, measured; the health of its processes as of the
-    /// last [`HEALTH_EVERY`].
-    fn sample(&mut self) -> anyhow::Result<Sample> {
+    /// The segment now, measured, with the kernel's view of its processes
+    /// as last measured (`wait`: as measured now, for the one plain frame).
+    fn sample(&mut self, wait: bool) -> anyhow::Result<Sample> {
         if !self.watched.is_current() && self.options.read.at.is_none() {
             // httpd stopped, or started again with a new segment.
             self.watched =
@@ -139,22 +165,36 @@ impl Source {
         }
         let mut loaded = self.watched.load().map_err(|e| anyhow::anyhow!("{e}"))?;
         crate::checks::know_the_server(&mut loaded, Some(self.options.capacity), 0);
-        let kernel = match &self.kernel {
-            Some((at, k)) if at.elapsed() < HEALTH_EVERY => k.clone(),
-            _ => {
-                let k = Kernel::measure(&loaded);
-                self.kernel = Some((Instant::now(), k.clone()));
-                k
+        if self.pending.is_none() && self.measured.is_none_or(|t| t.elapsed() >= HEALTH_EVERY) {
+            self.pending = Kernel::start(&loaded);
+            self.measured = Some(Instant::now());
+        }
+        if let Some(rx) = &self.pending {
+            // Err(true): still under way.
+            let got = if wait {
+                rx.recv_timeout(KERNEL_WAIT)
+                    .map_err(|e| e == mpsc::RecvTimeoutError::Timeout)
+            } else {
+                rx.try_recv().map_err(|e| e == mpsc::TryRecvError::Empty)
+            };
+            match got {
+                Ok(k) => {
+                    self.kernel = k;
+                    self.pending = None;
+                }
+                Err(true) => {}
+                // Ended without a word: the next refresh starts another.
+                Err(false) => self.pending = None,
             }
-        };
+        }
         let mut sample = Sample::measure(
             &loaded,
             self.options.capacity,
             self.options.privacy,
-            kernel.health,
+            self.kernel.health.clone(),
         );
         for w in &mut sample.workers {
-            w.user = kernel.users.get(&w.pid).cloned();
+            w.user = self.kernel.users.get(&w.pid).cloned();
         }
         Ok(sample)
     }
@@ -163,7 +203,7 @@ impl Source {
 /// One sample of the segment `options` name, as the first frame shows it
 /// (for tests and benchmarks: the live view keeps the segment open).
 pub fn sample(options: Options) -> anyhow::Result<Sample> {
-    Source::open(options)?.sample()
+    Source::open(options)?.sample(true)
 }
 
 /// Runs `top`: the plain frame (returned), or the live view until the
@@ -171,7 +211,7 @@ pub fn sample(options: Options) -> anyhow::Result<Sample> {
 pub fn run(options: Options) -> anyhow::Result<String> {
     let interactive = options.interactive();
     let mut source = Source::open(options)?;
-    let sample = source.sample()?;
+    let sample = source.sample(!interactive)?;
     if !interactive {
         return Ok(plain::render(&sample, &Ui::default()));
     }
@@ -257,7 +297,7 @@ fn live(mut source: Source, mut sample: Sample) -> anyhow::Result<()> {
 /// The next sample, with rates since `previous`; on a failed read, the
 /// previous figures with the reason.
 fn refreshed(source: &mut Source, previous: Sample) -> Sample {
-    match source.sample() {
+    match source.sample(false) {
         Ok(mut s) => {
             s.rates = view::Rates::between(&previous.counters, &s.counters);
             s
