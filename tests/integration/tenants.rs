@@ -337,6 +337,57 @@ fn hostile_environments_files_are_one_unknown_line() {
         out.stdout,
         "SCOREBOARD UNKNOWN - /nonexistent/envs: cannot be opened: No such file or directory\n"
     );
+    // A FIFO is never waited on; as root (the sudo mode) no symlink is
+    // followed, as with every open root makes.
+    let dir = environments_file("special", b"a a.test\n");
+    let fifo = dir.with_file_name("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let out = check(
+        &f,
+        &[
+            "--group-by",
+            "environment",
+            "--environments",
+            fifo.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(
+        out.stdout,
+        format!(
+            "SCOREBOARD UNKNOWN - {}: is not a regular file\n",
+            fifo.display()
+        )
+    );
+    let link = dir.with_file_name("link");
+    std::os::unix::fs::symlink(&dir, &link).expect("symlink");
+    let out = check(
+        &f,
+        &[
+            "--group-by",
+            "environment",
+            "--environments",
+            link.to_str().expect("utf-8"),
+        ],
+    );
+    let root =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
+            == 0;
+    if root {
+        assert_eq!(
+            out.stdout,
+            format!(
+                "SCOREBOARD UNKNOWN - {}: is a symlink (root follows none)\n",
+                link.display()
+            )
+        );
+    } else {
+        assert_eq!(out.code, 0, "{}", out.stdout);
+    }
+    std::fs::remove_dir_all(dir.parent().expect("dir")).ok();
     // Without a file and without a running httpd there are no environments.
     let out = check(&f, &["--group-by", "environment"]);
     assert_eq!(out.code, 3, "{}", out.stdout);
