@@ -285,6 +285,7 @@ fn environments_group_vhosts_and_limit_their_total() {
 #[test]
 fn hostile_environments_files_are_one_unknown_line() {
     let f = Fixture::load("prefork-mixed");
+    let with_file = |path: &str| check(&f, &["--group-by", "environment", "--environments", path]);
     let cases: [(&str, &[u8], &str); 5] = [
         (
             "zero",
@@ -311,7 +312,7 @@ fn hostile_environments_files_are_one_unknown_line() {
     for (name, text, want) in cases {
         let file = environments_file(name, text);
         let shown = file.display().to_string();
-        let out = check(&f, &["--group-by", "environment", "--environments", &shown]);
+        let out = with_file(&shown);
         assert_eq!(out.code, 3, "{name}: {}", out.stdout);
         assert_eq!(out.stdout.lines().count(), 1, "{name}: {}", out.stdout);
         assert!(
@@ -323,15 +324,7 @@ fn hostile_environments_files_are_one_unknown_line() {
         assert!(!out.stdout.contains("secret"), "{}", out.stdout);
         std::fs::remove_dir_all(file.parent().expect("dir")).ok();
     }
-    let out = check(
-        &f,
-        &[
-            "--group-by",
-            "environment",
-            "--environments",
-            "/nonexistent/envs",
-        ],
-    );
+    let out = with_file("/nonexistent/envs");
     assert_eq!(out.code, 3);
     assert_eq!(
         out.stdout,
@@ -346,15 +339,7 @@ fn hostile_environments_files_are_one_unknown_line() {
         .status()
         .expect("mkfifo");
     assert!(made.success());
-    let out = check(
-        &f,
-        &[
-            "--group-by",
-            "environment",
-            "--environments",
-            fifo.to_str().expect("utf-8"),
-        ],
-    );
+    let out = with_file(fifo.to_str().expect("utf-8"));
     assert_eq!(
         out.stdout,
         format!(
@@ -364,15 +349,7 @@ fn hostile_environments_files_are_one_unknown_line() {
     );
     let link = dir.with_file_name("link");
     std::os::unix::fs::symlink(&dir, &link).expect("symlink");
-    let out = check(
-        &f,
-        &[
-            "--group-by",
-            "environment",
-            "--environments",
-            link.to_str().expect("utf-8"),
-        ],
-    );
+    let out = with_file(link.to_str().expect("utf-8"));
     let root =
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
             == 0;
