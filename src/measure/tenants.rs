@@ -211,8 +211,16 @@ pub fn measure(loaded: &Loaded, by: GroupBy, t: &Tenancy) -> Vec<Group> {
     let rules = loaded.rules();
     let mpm = loaded.mpm_guess();
     let generation = loaded.scoreboard.global().running_generation;
-    // Keys borrow from the segment or the tenancy: no allocation per slot.
-    let key = |vhost, pid| group_key(by, t, vhost, pid);
+    // Keys borrow from the segment or the tenancy: no allocation per slot;
+    // a vhost's environment is looked up once (a hoster's file may have
+    // thousands of patterns).
+    let mut environments: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
+    let mut key = |vhost, pid| match by {
+        GroupBy::Environment => *environments
+            .entry(vhost)
+            .or_insert_with(|| group_key(by, t, vhost, pid)),
+        _ => group_key(by, t, vhost, pid),
+    };
     // Counted against a limit only where there is one.
     let (by_vhost, by_group) = (!t.vhost_limits.is_empty(), !t.limits.is_empty());
     let mut groups: HashMap<&[u8], Group> = HashMap::new();

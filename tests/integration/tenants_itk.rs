@@ -10,6 +10,13 @@
 //! `AssignUserID` and our binary reads the names from the same files; the
 //! host's /etc is never written.
 //!
+//! The check's AVAIL for a's environment is 50 % with one request held
+//! (mpm-itk still serves another), 0 % and CRITICAL (`-c 1:`) with one
+//! held and one kept alive, and with two held, exactly when mpm-itk answers
+//! 503 and logs its refusal; b's is 100 %. `--group-by user` and `dump`'s
+//! user column name the users the forks switched to (`serving_uids`); the
+//! prefork children themselves stay www-data's.
+//!
 //! mpm-itk's rule (mpm_itk.c, `itk_post_perdir_config`): a request is
 //! refused with 503 and "MaxClientsVhost reached for NAME:PORT, refusing
 //! client." when the slots `[i][0]` (i below ServerLimit) whose status is at
@@ -26,7 +33,7 @@ use apache_scoreboard::process::users::serving_uids;
 use serde_json::Value;
 
 use crate::support::httpd::{require_apache, Httpd, HttpdConfig, Mpm};
-use crate::util::{wait_bounded, Run, BIN};
+use crate::util::{perfdata, wait_bounded, Run, BIN};
 
 const ITK_MODULE: &str = "/usr/lib/apache2/modules/mpm_itk.so";
 /// The tenants: (user and group name, uid and gid, vhost, MaxClientsVHost).
@@ -36,6 +43,15 @@ const TENANTS: [(&str, u32, &str, u32); 2] = [
 ];
 /// Debian's apache2 user, which serves the other vhosts.
 const WWW_DATA: u32 = 33;
+/// The tenant check's AVAIL per environment, CRITICAL without room.
+const AVAIL_BY_ENVIRONMENT: [&str; 6] = [
+    "--group-by",
+    "environment",
+    "--metric",
+    "avail_pct",
+    "-c",
+    "1:",
+];
 /// mod_status's letters for the statuses at least BUSY_READ.
 const AT_LEAST_BUSY_READ: &str = "RWKLDCGI";
 
@@ -189,13 +205,13 @@ fn dump_until(h: &Httpd, what: &str, ready: impl Fn(&[Value]) -> bool) -> Vec<Va
 }
 
 #[test]
-fn itk_refuses_at_max_clients_vhost_as_the_slots_say_and_serves_as_the_assigned_user() {
+fn tenants_on_mpm_itk_avail_and_users_agree_with_its_refusals() {
     if !require_itk() {
         return;
     }
     let h = Httpd::start(itk_config()).unwrap_or_else(|e| panic!("{e}"));
     let port = h.port();
-    let [(user_a, uid_a, a, max_a), (_, uid_b, b, _)] = TENANTS;
+    let [(user_a, uid_a, a, max_a), (user_b, uid_b, b, _)] = TENANTS;
     assert_eq!(max_a, 2);
 
     // One held: the limit still has room for another request (its own
@@ -214,8 +230,15 @@ fn itk_refuses_at_max_clients_vhost_as_the_slots_say_and_serves_as_the_assigned_
         itk_count(rows, a, port) == 1
     });
 
+    let avail_a = || {
+        let env = tenant_check(&h, &AVAIL_BY_ENVIRONMENT);
+        (env.code, perfdata(&env.stdout)["avail_sb_tenant_a"])
+    };
+    assert_eq!(avail_a(), (0, 50.0));
+
     // A kept-alive connection counts (K is above BUSY_READ): with one held
-    // request and one in keep-alive, the next is refused.
+    // request and one in keep-alive, the next is refused, and the check
+    // already said there was no room.
     let idle_connection = kept_alive(&h, a);
     dump_until(&h, "a keep-alive slot on a.test", |rows| {
         itk_count(rows, a, port) == 2
@@ -223,6 +246,7 @@ fn itk_refuses_at_max_clients_vhost_as_the_slots_say_and_serves_as_the_assigned_
                 .iter()
                 .any(|r| r["status"] == "K" && r["vhost"] == format!("{a}:{port}").as_str())
     });
+    assert_eq!(avail_a(), (2, 0.0));
     assert_eq!(status_of(&h, a), 503, "{}", h.logs());
     assert_eq!(refusals(), 1, "{}", h.logs());
     drop(idle_connection);
@@ -243,6 +267,25 @@ fn itk_refuses_at_max_clients_vhost_as_the_slots_say_and_serves_as_the_assigned_
         itk_count(rows, b, port) == 0
     });
 
+    // The tenant check agrees: a's environment (its AssignUserID user,
+    // from the running configuration) has no room, b's all of it.
+    let env = tenant_check(&h, &AVAIL_BY_ENVIRONMENT);
+    assert_eq!(env.code, 2, "{}", env.stdout);
+    let worst = format!(
+        "SCOREBOARD CRITICAL - {user_a} AVAIL 0.0%: 2/2 workers (MaxClientsVHost of {a}:{port}) |"
+    );
+    assert!(env.stdout.starts_with(&worst), "{}", env.stdout);
+    let perf = perfdata(&env.stdout);
+    assert_eq!(perf["avail_sb_tenant_a"], 0.0, "{}", env.stdout);
+    assert_eq!(perf["avail_sb_tenant_b"], 100.0, "{}", env.stdout);
+    assert_eq!(
+        table_row(&env.stdout, user_a)[..5],
+        [user_a, "2", "-", "2", "0.0%"]
+    );
+    assert_eq!(
+        table_row(&env.stdout, user_b),
+        [user_b, "0", "-", "3", "100.0%", "-"]
+    );
     // The held requests run in mpm-itk's per-connection forks as a's user;
     // the slots' own processes are www-data's.
     let held_pids: Vec<i32> = itk_counted(&rows, a, port)
@@ -268,6 +311,56 @@ fn itk_refuses_at_max_clients_vhost_as_the_slots_say_and_serves_as_the_assigned_
     assert!(!idle.is_empty(), "{rows:#?}");
     let idle_uids = serving_uids(idle.iter().copied());
     assert!(idle_uids.values().all(|&u| u == WWW_DATA), "{idle_uids:?}");
-    let _ = uid_b;
-    drop((first, second));
+
+    // One request held on b: --group-by user names both tenants, and
+    // dump's user column the user of each busy slot.
+    let third = h.hold(b, 60, "b0");
+    let rows = dump_until(&h, "a request held on b.test", |rows| {
+        itk_count(rows, b, port) == 1
+    });
+    for (user, vhost, busy) in [(user_a, a, 2), (user_b, b, 1)] {
+        let own = format!("{vhost}:{port}");
+        let users: Vec<&str> = rows
+            .iter()
+            .filter(|r| r["vhost"] == own.as_str() && r["status"] == "W")
+            .filter_map(|r| r["user"].as_str())
+            .collect();
+        assert_eq!(users, vec![user; busy], "{rows:#?}");
+    }
+    let by_user = tenant_check(&h, &["--group-by", "user"]);
+    assert_eq!(by_user.code, 0, "{}", by_user.stdout);
+    let perf = perfdata(&by_user.stdout);
+    assert_eq!(perf["user_sb_tenant_a"], 2.0, "{}", by_user.stdout);
+    assert_eq!(perf["user_sb_tenant_b"], 1.0, "{}", by_user.stdout);
+    assert_eq!(table_row(&by_user.stdout, user_a)[..2], [user_a, "2"]);
+    assert_eq!(table_row(&by_user.stdout, user_b)[..2], [user_b, "1"]);
+    let held_b = serving_uids(
+        itk_counted(&rows, b, port)
+            .iter()
+            .filter_map(|r| r["process_pid"].as_i64().map(|p| p as i32)),
+    );
+    assert_eq!(
+        held_b.values().collect::<Vec<_>>(),
+        vec![&uid_b],
+        "{held_b:?}"
+    );
+    drop((first, second, third));
+}
+
+/// `check_vhost_saturation` on the server's segment, in its namespace.
+fn tenant_check(h: &Httpd, args: &[&str]) -> Run {
+    let scoreboard = h.scoreboard_file().display().to_string();
+    let mut all = vec!["check_vhost_saturation", "--scoreboard", &scoreboard];
+    all.extend(args);
+    run_inside(h, &all)
+}
+
+/// The long output's table row of `group`, split at blanks.
+fn table_row<'a>(stdout: &'a str, group: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&group))
+        .unwrap_or_else(|| panic!("no row of {group}: {stdout}"))
 }
