@@ -281,6 +281,11 @@ fn live(mut source: Source, mut sample: Sample) -> anyhow::Result<()> {
                 _ => {}
             }
         }
+        if terminal::size().is_err() {
+            // The terminal hung up (its window closed, the tmux server
+            // killed) without a SIGHUP reaching us: nobody is looking.
+            break;
+        }
         if refreshing && Instant::now() >= next {
             sample = refreshed(&mut source, sample);
             next += interval;
