@@ -9,7 +9,8 @@
 //! - [`process`]: the running httpd as the kernel sees it (stopped or hung
 //!   children, a missing parent, listen queues), measured once.
 //! - [`plugin`]: the monitoring-plugin conventions (ranges, perfdata, output).
-//! - [`checks`] and [`commands`]: the three checks and `dump`/`status`/`snapshot`/`instances`.
+//! - [`checks`] and [`commands`]: the three checks and `dump`/`status`/`snapshot`/`instances`;
+//!   [`top`], the live terminal view.
 //! - [`cli`]: the multi-call front end that turns every outcome into one
 //!   stdout report and an exit code 0-3.
 //! - [`watchdog`]: signals and the `-t` deadline (`watchdog::signals` is the
@@ -27,4 +28,5 @@ pub mod process;
 pub mod prometheus;
 pub mod scoreboard;
 pub mod shm;
+pub mod top;
 pub mod watchdog;

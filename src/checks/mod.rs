@@ -12,6 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::httpd::RunningConfig;
 use crate::measure::{self, Capacity};
 use crate::plugin::output::Outcome;
+use crate::plugin::text::glob_match;
 use crate::plugin::State;
 use crate::scoreboard::{self, Loaded, ReadOptions};
 
@@ -85,7 +86,7 @@ pub fn run(
         },
         Ok(mut loaded) => {
             know_the_server(&mut loaded, capacity, verbose);
-            loaded.health = measure_health(&loaded);
+            loaded.health = measure::health(&loaded);
             let health = loaded.health.as_ref();
             let mut outcome = match stale_outcome(&loaded, policies.stale) {
                 Some(o) if health.is_none_or(|h| h.orphaned.is_empty()) => o,
@@ -124,32 +125,6 @@ fn stale_outcome(loaded: &Loaded, policy: StalePolicy) -> Option<Outcome> {
         loaded.origin.describe()
     ));
     Some(o)
-}
-
-/// The kernel's view of a live segment's processes (not for a file read
-/// with `--at`: no process of a snapshot is ours to look at).
-fn measure_health(loaded: &Loaded) -> Option<crate::process::Health> {
-    let live = loaded.live.as_ref().filter(|_| !loaded.at_given)?;
-    // Idle workers of processes that accept connections: event stops a
-    // process's listener by design when its connections outnumber its
-    // workers, and then connections queue while its workers look idle.
-    let sb = &loaded.scoreboard;
-    let generation = sb.global().running_generation;
-    let idle = || {
-        sb.workers()
-            .filter(|(p, w)| {
-                p.is_counted()
-                    && p.not_accepting == 0
-                    && p.generation == generation
-                    && w.status() == scoreboard::status::READY
-            })
-            .count()
-    };
-    Some(crate::process::measure(&crate::process::Subject {
-        parent: live.parent,
-        segment_pids: loaded.scoreboard.processes().map(|p| p.pid).collect(),
-        idle_workers: &idle,
-    }))
 }
 
 /// Frozen and hung processes first in the status line, waiting connections
@@ -420,41 +395,6 @@ impl Globs {
             .iter()
             .any(|g| glob_match(g.as_bytes(), text, ignore_case))
     }
-}
-
-/// `*` matches any run of bytes, `?` one byte; iterative with backtracking
-/// to the last `*`, so linear in practice and never recursive.
-pub fn glob_match(pattern: &[u8], text: &[u8], ignore_case: bool) -> bool {
-    let eq = |a: u8, b: u8| {
-        if ignore_case {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || eq(c, text[t]) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]

@@ -1,15 +1,19 @@
-//! `check_vhost_saturation`: which site is eating the worker pool. Busy
-//! workers (mod_status's busy rule) grouped by vhost; the busiest vhost's
-//! share is judged. Slots without a vhost (e.g. `R`) are shown as `(none)`
-//! but never judged.
+//! `check_vhost_saturation`, the tenant check: busy workers (mod_status's
+//! busy rule) grouped by vhost, host, serving user or environment
+//! ([`crate::measure::tenants`]); judged is the busiest group's share, or
+//! the availability (AVAIL) of the group with the least room left under its
+//! limit. Slots without a vhost (e.g. `R`) are shown as `(none)` but never
+//! judged.
+
+use std::path::PathBuf;
 
 use clap::Args;
 
 use super::human_age;
-use crate::measure::vhosts::{busy_by_vhost, GroupBy, VhostLoad};
+use crate::measure::tenants::{self, Group, GroupBy, LimitSource, Tenancy};
 use crate::measure::{percent, Capacity};
 use crate::plugin::output::Outcome;
-use crate::plugin::perfdata::{Perfdata, MAX_LABEL_CHARS};
+use crate::plugin::perfdata::{series_labels, Perfdata};
 use crate::plugin::text::escape_bytes;
 use crate::plugin::verdict::Thresholds;
 use crate::plugin::State;
@@ -17,7 +21,7 @@ use crate::scoreboard::Loaded;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum VhostMetric {
-    /// The busiest vhost's busy workers in percent of capacity
+    /// The busiest group's busy workers in percent of capacity
     #[value(name = "share_of_capacity")]
     ShareOfCapacity,
     /// ... in percent of all busy workers
@@ -25,9 +29,13 @@ pub enum VhostMetric {
     ShareOfBusy,
     /// ... as a count
     Busy,
+    /// The least room any group has left under its limit: 100 x (limit -
+    /// active) / limit (e.g. -w 25: -c 1:)
+    #[value(name = "avail_pct")]
+    AvailPct,
 }
 
-// What -w/-c judge and how vhosts are grouped and listed.
+// What -w/-c judge and how workers are grouped, limited and listed.
 #[derive(Args, Debug, Clone)]
 pub struct Options {
     /// What -w/-c judge; without either, share_of_capacity is judged with
@@ -36,12 +44,52 @@ pub struct Options {
     pub metric: VhostMetric,
     #[arg(long, value_enum, default_value = "vhost")]
     pub group_by: GroupBy,
-    /// How many vhosts the long output and perfdata list
+    #[command(flatten)]
+    pub tenancy: TenancyArgs,
+    /// How many groups the long output and perfdata list
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top: usize,
 }
 
-const NO_VHOST: &str = "(none)";
+// The environments and limits of the groups (the check and `dump
+// --group-by`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct TenancyArgs {
+    /// The environments of --group-by environment: one per line, NAME
+    /// PATTERN... [limit=N] (see README, "Tenants") [default: one per
+    /// AssignUserID user of the running mpm-itk]
+    #[arg(long, value_name = "FILE")]
+    pub environments: Option<PathBuf>,
+    /// At most N workers for the group NAME (repeatable; a vhost, host,
+    /// user or environment name as --group-by groups)
+    #[arg(long = "limit", value_name = "NAME=N", value_parser = parse_limit)]
+    pub limits: Vec<(String, usize)>,
+}
+
+impl TenancyArgs {
+    pub fn request(&self, by: GroupBy) -> tenants::Request {
+        tenants::Request {
+            by,
+            environments: self.environments.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+/// `NAME=N`, N at least 1 (the last `=` splits: vhosts have none).
+fn parse_limit(s: &str) -> Result<(String, usize), String> {
+    let (name, n) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("invalid limit '{s}': expected NAME=N"))?;
+    match n.parse::<usize>() {
+        Ok(n) if n > 0 && !name.is_empty() => Ok((name.to_string(), n)),
+        _ => Err(format!(
+            "invalid limit '{s}': expected NAME=N with N a whole number of at least 1"
+        )),
+    }
+}
+
+pub const NO_VHOST: &str = "(none)";
 
 /// The ranges on share_of_capacity when neither -w nor -c is given (the
 /// other metrics have no default: one site alone is 100% of busy).
@@ -68,113 +116,146 @@ pub fn check(
     let cap = match (resolved.workers(), args.metric) {
         (Ok(n), _) => Some(n),
         (Err(why), VhostMetric::ShareOfCapacity) => return Outcome::unknown(why),
-        (Err(_), VhostMetric::ShareOfBusy | VhostMetric::Busy) => None,
+        (Err(_), _) => None,
     };
-    // ("/150", "12.0% of capacity, "), or empty when the capacity is unknown.
-    let of_capacity = |busy: usize| match cap {
-        Some(cap) => (
-            format!("/{cap}"),
-            format!("{:.1}% of capacity, ", percent(busy, cap)),
-        ),
-        None => (String::new(), String::new()),
+    let tenancy = match Tenancy::resolve(loaded, &args.tenancy.request(args.group_by)) {
+        Ok(t) => t,
+        Err(why) => return Outcome::unknown(why),
+    };
+    let groups = ranked(
+        tenants::measure(loaded, args.group_by, &tenancy),
+        args.metric,
+    );
+    let total_busy: usize = groups.iter().map(|(_, g)| g.active).sum();
+    let value = |g: &Group, m: VhostMetric| match m {
+        VhostMetric::ShareOfCapacity => percent(g.active, cap.unwrap_or(0)),
+        VhostMetric::ShareOfBusy => percent(g.active, total_busy),
+        VhostMetric::Busy => g.active as f64,
+        VhostMetric::AvailPct => g.avail_pct().unwrap_or(100.0),
+    };
+    let busiest = groups
+        .iter()
+        .filter(|(name, _)| name != NO_VHOST)
+        .max_by(|a, b| a.1.active.cmp(&b.1.active).then_with(|| b.0.cmp(&a.0)));
+    let worst = groups.iter().find(|(_, g)| g.limit.is_some());
+    let judged = match args.metric {
+        VhostMetric::AvailPct if worst.is_none() => {
+            return Outcome::unknown(format!(
+                "avail_pct needs a limit: no {} has one (give --limit NAME=N, limit= in \
+                 --environments, or run mpm-itk with MaxClientsVHost)",
+                group_word(args.group_by)
+            ))
+        }
+        VhostMetric::AvailPct => worst,
+        _ => busiest,
     };
     let thresholds = &with_defaults(thresholds, args.metric);
-    let ranked = ranked(busy_by_vhost(loaded, args.group_by));
-    let total_busy: usize = ranked.iter().map(|(_, g)| g.busy).sum();
-    let value = |g: &VhostLoad, m: VhostMetric| match m {
-        VhostMetric::ShareOfCapacity => percent(g.busy, cap.unwrap_or(0)),
-        VhostMetric::ShareOfBusy => percent(g.busy, total_busy),
-        VhostMetric::Busy => g.busy as f64,
-    };
-    let top = ranked.iter().find(|(name, _)| name != NO_VHOST);
-    let verdict = top.map(|(_, g)| thresholds.judge(value(g, args.metric)));
-    let summary = match top {
-        None => format!(
-            "no busy worker on any vhost ({total_busy}{} busy)",
-            of_capacity(0).0
-        ),
-        Some((name, g)) => {
-            let (whole, share) = of_capacity(g.busy);
+    let verdict = judged.map(|(_, g)| thresholds.judge(value(g, args.metric)));
+    let summary = match (judged, args.metric) {
+        (Some((name, g)), VhostMetric::AvailPct) => format!("{name} {}", room(g)),
+        (Some((name, g)), _) => {
+            let share = match cap {
+                Some(cap) => format!(
+                    "/{cap} workers ({:.1}% of capacity, ",
+                    percent(g.active, cap)
+                ),
+                None => " workers (".into(),
+            };
             format!(
-                "{name} holds {}{whole} workers ({share}{:.1}% of busy)",
-                g.busy,
-                percent(g.busy, total_busy)
+                "{name} holds {}{share}{:.1}% of busy)",
+                g.active,
+                percent(g.active, total_busy)
             )
         }
+        (None, _) => format!(
+            "no busy worker on any vhost ({total_busy}{} busy)",
+            cap.map_or(String::new(), |c| format!("/{c}"))
+        ),
     };
     let mut o = Outcome::new(verdict.map_or(State::Ok, |v| v.state), summary);
-    if let (Some((name, g)), Some(verdict)) = (top, verdict) {
+    if let (Some((name, g)), Some(verdict)) = (judged, verdict) {
         let what = format!("{name}: {}", metric_name(args.metric));
         o.long.extend(verdict.reason(&what, value(g, args.metric)));
     }
-    for (name, g) in ranked.iter().take(args.top) {
-        o.long.push(format!(
-            "{name}: {} busy ({}{:.1}% of busy), oldest request {}",
-            g.busy,
-            of_capacity(g.busy).1,
-            percent(g.busy, total_busy),
-            g.oldest.map_or("-".into(), human_age)
-        ));
-    }
-    let top_value = |m| top.map_or(0.0, |(_, g)| value(g, m));
-    let judged = |m| thresholds.if_judged(m == args.metric);
-    o.perfdata = perfdata(&ranked, args.top, cap, total_busy, top_value, judged);
-    o
-}
-
-/// The top vhost's figures (thresholds on the judged one), the busy total
-/// and one series per listed vhost, bounded by the capacity when known.
-fn perfdata<'t>(
-    ranked: &[(String, VhostLoad)],
-    top: usize,
-    cap: Option<usize>,
-    total_busy: usize,
-    top_value: impl Fn(VhostMetric) -> f64,
-    judged: impl Fn(VhostMetric) -> &'t Thresholds,
-) -> Vec<Perfdata> {
+    o.long
+        .extend(table(args.group_by, &groups[..groups.len().min(args.top)]));
+    let listed: Vec<&(String, Group)> = groups
+        .iter()
+        .filter(|(n, _)| n != NO_VHOST)
+        .take(args.top)
+        .collect();
+    let top_value = |m| busiest.map_or(0.0, |(_, g)| value(g, m));
+    let judged_on = |m| thresholds.if_judged(m == args.metric);
     let bounded = |p: Perfdata| match cap {
-        Some(cap) => p.max(cap as f64),
+        Some(c) => p.max(c as f64),
         None => p,
     };
-    let mut perfdata = Vec::new();
     if cap.is_some() {
-        perfdata.push(
-            Perfdata::new("top_vhost_pct", top_value(VhostMetric::ShareOfCapacity))
-                .uom("%")
-                .thresholds(judged(VhostMetric::ShareOfCapacity))
-                .min(0.0)
-                .max(100.0),
-        );
+        o.perfdata.push(share(
+            "top_vhost_pct",
+            top_value(VhostMetric::ShareOfCapacity),
+            judged_on(VhostMetric::ShareOfCapacity),
+        ));
     }
-    perfdata.extend([
-        Perfdata::new("top_vhost_busy_pct", top_value(VhostMetric::ShareOfBusy))
-            .uom("%")
-            .thresholds(judged(VhostMetric::ShareOfBusy))
-            .min(0.0)
-            .max(100.0),
+    o.perfdata.extend([
+        share(
+            "top_vhost_busy_pct",
+            top_value(VhostMetric::ShareOfBusy),
+            judged_on(VhostMetric::ShareOfBusy),
+        ),
         bounded(
             Perfdata::new("top_vhost_busy", top_value(VhostMetric::Busy))
-                .thresholds(judged(VhostMetric::Busy))
+                .thresholds(judged_on(VhostMetric::Busy))
                 .min(0.0),
         ),
         bounded(Perfdata::new("busy", total_busy as f64).min(0.0)),
     ]);
-    let listed: Vec<&(String, VhostLoad)> = ranked
-        .iter()
-        .filter(|(n, _)| n != NO_VHOST)
-        .take(top)
-        .collect();
-    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
-    for ((_, g), label) in listed.iter().zip(vhost_labels(&names)) {
-        perfdata.push(bounded(Perfdata::new(&label, g.busy as f64).min(0.0)));
+    if let Some((_, g)) = worst {
+        o.perfdata.push(share(
+            "worst_avail_pct",
+            value(g, VhostMetric::AvailPct),
+            judged_on(VhostMetric::AvailPct),
+        ));
     }
-    perfdata
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    let prefix = match args.group_by {
+        GroupBy::Vhost | GroupBy::Host => "vhost",
+        GroupBy::User => "user",
+        GroupBy::Environment => "env",
+    };
+    for ((_, g), label) in listed.iter().zip(series_labels(prefix, &names)) {
+        o.perfdata
+            .push(bounded(Perfdata::new(&label, g.active as f64).min(0.0)));
+    }
+    let limited: Vec<&(String, Group)> = listed
+        .into_iter()
+        .filter(|(_, g)| g.limit.is_some())
+        .collect();
+    let names: Vec<&str> = limited.iter().map(|(n, _)| n.as_str()).collect();
+    for ((_, g), label) in limited.iter().zip(series_labels("avail", &names)) {
+        o.perfdata.push(share(
+            &label,
+            value(g, VhostMetric::AvailPct),
+            &Thresholds::NONE,
+        ));
+    }
+    o
+}
+
+/// A percentage series, 0 to 100.
+fn share(label: &str, value: f64, thresholds: &Thresholds) -> Perfdata {
+    Perfdata::new(label, value)
+        .uom("%")
+        .thresholds(thresholds)
+        .min(0.0)
+        .max(100.0)
 }
 
 /// The groups with their names as shown (escaped, `(none)` for no vhost),
-/// busiest first, then by name.
-fn ranked(groups: Vec<VhostLoad>) -> Vec<(String, VhostLoad)> {
-    let mut ranked: Vec<(String, VhostLoad)> = groups
+/// worst first: by AVAIL (groups with a limit first, least room first) for
+/// avail_pct, else the busiest first; then by name.
+pub fn ranked(groups: Vec<Group>, metric: VhostMetric) -> Vec<(String, Group)> {
+    let mut ranked: Vec<(String, Group)> = groups
         .into_iter()
         .map(|g| {
             let name = if g.name.is_empty() {
@@ -185,66 +266,79 @@ fn ranked(groups: Vec<VhostLoad>) -> Vec<(String, VhostLoad)> {
             (name, g)
         })
         .collect();
-    ranked.sort_by(|a, b| b.1.busy.cmp(&a.1.busy).then_with(|| a.0.cmp(&b.0)));
+    let room = |g: &Group| g.avail_pct().unwrap_or(f64::INFINITY);
+    ranked.sort_by(|a, b| {
+        let by_room = match metric {
+            VhostMetric::AvailPct => room(&a.1).total_cmp(&room(&b.1)),
+            _ => std::cmp::Ordering::Equal,
+        };
+        by_room
+            .then_with(|| b.1.active.cmp(&a.1.active))
+            .then_with(|| a.0.cmp(&b.0))
+    });
     ranked
 }
 
-/// Perfdata labels for vhost names (the text output keeps the real names):
-/// `vhost_` and the name with every run of characters outside
-/// `[A-Za-z0-9]` as one `_`, at most [`MAX_LABEL_CHARS`]. Graphite (Icinga's
-/// GraphiteWriter, PNP, carbon) splits metric names on `.`, so
-/// `www.example.com:443` must not stay dotted; `:` (Icinga's `::` check
-/// prefix), `-` and with them the need to quote the label go too. Names that come out equal (`a.b` and
-/// `a_b`, or long names cut alike) each get `_` and 8 hex digits of a hash
-/// (FNV-1a) of the real name: deterministic, and independent of the
-/// vhosts' ranking, so a series keeps its name when two vhosts swap places.
-/// A clash left after that (a hash collision) is numbered in ranking order.
-fn vhost_labels(names: &[&str]) -> Vec<String> {
-    const HASH_SUFFIX: usize = 9; // `_` and 8 hex digits
-    let plain = |name: &str, max: usize| {
-        let mut label = String::from("vhost");
-        for c in name.chars() {
-            let c = if c.is_ascii_alphanumeric() { c } else { '_' };
-            if !(c == '_' && label.ends_with('_')) {
-                label.push(c);
-            }
-        }
-        label.truncate(max);
-        label.trim_end_matches('_').to_string()
+/// `AVAIL 0.0%: 2/2 workers (--limit)`.
+fn room(g: &Group) -> String {
+    let Some(l) = &g.limit else {
+        return format!("has no limit, {} active", g.active);
     };
-    let base: Vec<String> = names
-        .iter()
-        .map(|n| {
-            let mut label = plain(&format!("_{n}"), MAX_LABEL_CHARS);
-            if label == "vhost" {
-                label.push_str("_empty");
-            }
-            label
-        })
-        .collect();
-    let mut labels: Vec<String> = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        let shared = base.iter().filter(|b| **b == base[i]).count() > 1;
-        let mut label = if shared {
-            let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
-                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-            });
-            let head = plain(&format!("_{name}"), MAX_LABEL_CHARS - HASH_SUFFIX);
-            format!("{head}_{hash:08x}")
-        } else {
-            base[i].clone()
-        };
-        let stem = label.clone();
-        let mut n = 2;
-        while labels.contains(&label) || (label != base[i] && base.contains(&label)) {
-            let suffix = format!("_{n}");
-            let keep = stem.len().min(MAX_LABEL_CHARS - suffix.len());
-            label = format!("{}{suffix}", &stem[..keep]);
-            n += 1;
+    let source = match (l.source, &l.vhost) {
+        (LimitSource::CommandLine, _) => "--limit".to_string(),
+        (LimitSource::EnvironmentsFile, _) => "environments file".to_string(),
+        (LimitSource::MaxClientsVHost, Some(v)) => {
+            format!("MaxClientsVHost of {}", escape_bytes(v))
         }
-        labels.push(label);
+        (LimitSource::MaxClientsVHost, None) => "MaxClientsVHost".to_string(),
+    };
+    format!(
+        "AVAIL {:.1}%: {}/{} workers ({source})",
+        l.avail_pct(),
+        l.held,
+        l.max
+    )
+}
+
+/// The peruser-style table: group, active, idle, max, AVAIL, oldest
+/// request; `-` where a figure does not apply.
+pub fn table(by: GroupBy, groups: &[(String, Group)]) -> Vec<String> {
+    let width = groups
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .chain([group_word(by).len()])
+        .max()
+        .unwrap_or(0)
+        .min(40);
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let mut lines = vec![format!(
+        "{:<width$} {:>6} {:>5} {:>5} {:>6}  oldest",
+        group_word(by),
+        "active",
+        "idle",
+        "max",
+        "AVAIL"
+    )];
+    for (name, g) in groups {
+        lines.push(format!(
+            "{name:<width$} {:>6} {:>5} {:>5} {:>6}  {}",
+            g.active,
+            dash(g.idle.map(|n| n.to_string())),
+            dash(g.limit.as_ref().map(|l| l.max.to_string())),
+            dash(g.avail_pct().map(|p| format!("{p:.1}%"))),
+            dash(g.oldest.map(human_age)),
+        ));
     }
-    labels
+    lines
+}
+
+fn group_word(by: GroupBy) -> &'static str {
+    match by {
+        GroupBy::Vhost => "vhost",
+        GroupBy::Host => "host",
+        GroupBy::User => "user",
+        GroupBy::Environment => "environment",
+    }
 }
 
 fn metric_name(m: VhostMetric) -> &'static str {
@@ -252,83 +346,6 @@ fn metric_name(m: VhostMetric) -> &'static str {
         VhostMetric::ShareOfCapacity => "share of capacity",
         VhostMetric::ShareOfBusy => "share of busy",
         VhostMetric::Busy => "busy workers",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plugin::perfdata::sanitize_label;
-
-    #[test]
-    fn labels_have_no_graphite_separators() {
-        let labels = vhost_labels(&[
-            "www.example.com:443",
-            "b.test:18082",
-            "[::1]:80",
-            "my-site.example:8080",
-            r"ev\x7cl'=\x0a:80",
-            "",
-        ]);
-        assert_eq!(
-            labels,
-            [
-                "vhost_www_example_com_443",
-                "vhost_b_test_18082",
-                "vhost_1_80",
-                "vhost_my_site_example_8080",
-                "vhost_ev_x7cl_x0a_80",
-                "vhost_empty",
-            ]
-        );
-        for label in &labels {
-            assert!(label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
-            // Perfdata::new keeps them as they are.
-            assert_eq!(&sanitize_label(label), label);
-        }
-    }
-
-    #[test]
-    fn colliding_labels_are_distinct_and_independent_of_order() {
-        let long = "a".repeat(60);
-        let longer = format!("{long}b");
-        let names = [
-            "a.b:80",
-            "a_b:80",
-            "c.test:80",
-            long.as_str(),
-            longer.as_str(),
-        ];
-        let labels = vhost_labels(&names);
-        assert_eq!(labels[2], "vhost_c_test_80");
-        for (i, label) in labels.iter().enumerate() {
-            assert!(label.len() <= MAX_LABEL_CHARS, "{label}");
-            assert_eq!(
-                labels.iter().filter(|l| *l == label).count(),
-                1,
-                "{labels:?}"
-            );
-            if i != 2 {
-                assert!(label.len() > 9 && label.as_bytes()[label.len() - 9] == b'_');
-            }
-        }
-        assert!(labels[0].starts_with("vhost_a_b_80_"), "{}", labels[0]);
-        // The same name gets the same label whatever the ranking.
-        let mut reversed = names;
-        reversed.reverse();
-        let mut again = vhost_labels(&reversed);
-        again.reverse();
-        assert_eq!(labels, again);
-    }
-
-    #[test]
-    fn leftover_clash_is_numbered() {
-        // A plain label that equals another vhost's hashed one cannot be
-        // constructed without a hash collision; a repeated name can.
-        let labels = vhost_labels(&["x.y", "x.y"]);
-        assert_ne!(labels[0], labels[1]);
-        assert!(labels[1].ends_with("_2"), "{labels:?}");
+        VhostMetric::AvailPct => "avail_pct",
     }
 }

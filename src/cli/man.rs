@@ -77,6 +77,11 @@ fn complete(page: String, cmd: &clap::Command, title: &str, binary: &str) -> Str
             ("2", "CRITICAL: the \\fB\\-c\\fR range was crossed; httpd is not running (no scoreboard and no httpd process, or a stale scoreboard; see \\fB\\-\\-stale\\fR); or its processes are frozen (stopped, in uninterruptible sleep, their parent gone) or hung (connections wait in the listen queue while workers are idle; see \\fB\\-\\-frozen\\fR)."),
             ("3", "UNKNOWN: bad arguments, \\fB\\-\\-help\\fR, \\fB\\-V\\fR/\\fB\\-\\-version\\fR, a scoreboard that cannot be read or decoded (the line names the file and what is wrong), a timeout (\\fB\\-t\\fR), SIGTERM or SIGINT."),
         ]
+    } else if name == "top" {
+        &[
+            ("0", "Quit with \\fBq\\fR, Ctrl\\-C, SIGTERM, SIGINT, SIGHUP or SIGQUIT (the terminal restored), or the plain frame printed (stdout not a terminal, or \\fB\\-\\-once\\fR)."),
+            ("3", "Bad arguments, \\fB\\-\\-help\\fR, \\fB\\-V\\fR/\\fB\\-\\-version\\fR, or a scoreboard that cannot be opened or read at the start, reported as one \\fBSCOREBOARD UNKNOWN\\fR line on stdout (later failures are shown in the header while it runs)."),
+        ]
     } else {
         &[
             ("0", "Success: the output is on stdout."),
@@ -111,7 +116,7 @@ fn complete(page: String, cmd: &clap::Command, title: &str, binary: &str) -> Str
         "check_vhost_saturation".into(),
     ]
     .into_iter()
-    .chain(["dump", "status", "snapshot", "instances"].map(|s| format!("{binary}-{s}")))
+    .chain(["dump", "status", "snapshot", "top", "instances"].map(|s| format!("{binary}-{s}")))
     .filter(|page| page != title)
     .map(|page| format!("\\fB{}\\fR(1)", roff_text(&page)))
     .collect();
@@ -232,11 +237,20 @@ fn examples(name: &str, binary: &str) -> Vec<(&'static str, String)> {
         ],
         "check_vhost_saturation" => vec![
             ("Alert when one site holds more than 80% of the workers:", format!("check_vhost_saturation {sb} -w 50 -c 80 --group-by host")),
+            ("Alert when a tenant (one per AssignUserID user of the running mpm-itk) has no room left under MaxClientsVHost:", format!("check_vhost_saturation {sb} --group-by environment --metric avail_pct -w 25: -c 1:")),
+            ("The same with the tenants of a file and a limit of 20 workers for one of them:", format!("check_vhost_saturation {sb} --group-by environment --environments /etc/nagios/environments --limit shop=20 --metric avail_pct -c 1:")),
         ],
-        "dump" => vec![("Every busy slot as JSON:", format!("{binary} dump {sb} --format json"))],
+        "dump" => vec![
+            ("Every busy slot as JSON:", format!("{binary} dump {sb} --format json")),
+            ("The tenants' table (active, idle, max, AVAIL) per serving user:", format!("{binary} dump {sb} --group-by user")),
+        ],
         "status" => vec![("mod_status's ?auto lines without an HTTP request:", format!("{binary} status {sb}"))],
         "snapshot" => vec![
             ("Save the segment for a bug report (never overwrites without --force):", format!("{binary} snapshot /tmp/scoreboard.bin {sb}")),
+        ],
+        "top" => vec![
+            ("The workers, refreshed every second (q quits):", format!("{binary} top {sb}")),
+            ("One plain frame of a saved snapshot, as of when it was saved:", format!("{binary} top --scoreboard /tmp/scoreboard.bin --at 2026-11-21T00:46:33Z --once")),
         ],
         "instances" => vec![("The running httpd instances and their scoreboards:", format!("{binary} instances"))],
         _ => vec![

@@ -18,6 +18,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
 use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
+use crate::measure::tenants::GroupBy;
 use crate::plugin::output::{Outcome, OutputLimits};
 use crate::scoreboard::ReadOptions;
 use crate::shm::privilege;
@@ -82,6 +83,12 @@ pub struct DumpArgs {
     /// Start TSV output with a commented header line
     #[arg(long)]
     pub header: bool,
+    /// One row per group instead of per slot: the tenant check's table
+    /// (active, idle, max, AVAIL), least room first
+    #[arg(long, value_enum)]
+    pub group_by: Option<GroupBy>,
+    #[command(flatten)]
+    pub tenancy: vhost::TenancyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -163,6 +170,43 @@ pub struct ClusterArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+    /// Refresh every DURATION (e.g. 1s, 250ms, 2s)
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    /// Print one plain-text frame and exit, even on a terminal (the frame
+    /// printed whenever stdout is not a terminal)
+    #[arg(long)]
+    pub once: bool,
+    /// Show request lines with their query strings (shown as `?…` by
+    /// default); only for root, the caller's own segment or a show-details
+    /// scoreboard (README, "Running without root")
+    #[arg(long)]
+    pub show_query: bool,
+    /// Show client addresses (left out by default); same condition as
+    /// --show-query
+    #[arg(long)]
+    pub show_clients: bool,
+}
+
+/// A humantime duration of at least [`crate::top::MIN_INTERVAL`].
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid interval '{s}': {e} (e.g. 1s, 250ms)"))?;
+    if d < crate::top::MIN_INTERVAL {
+        return Err(format!(
+            "invalid interval '{s}': at least {}",
+            humantime::format_duration(crate::top::MIN_INTERVAL)
+        ));
+    }
+    Ok(d)
+}
+
+#[derive(Args, Debug)]
 pub struct InstancesArgs {
     #[command(flatten)]
     pub run: RunArgs,
@@ -201,6 +245,9 @@ pub enum Cmd {
     /// Save the live segment to a file
     #[command(version)]
     Snapshot(SnapshotArgs),
+    /// Live view of the workers, refreshed from the segment (q quits)
+    #[command(version)]
+    Top(TopArgs),
     /// List running httpd instances and their scoreboards
     #[command(version)]
     Instances(InstancesArgs),
@@ -228,7 +275,7 @@ impl Cmd {
             Cmd::Dump(a) => Some(&a.run),
             Cmd::Status(a) => Some(&a.run),
             Cmd::Metrics(a) => Some(&a.run),
-            Cmd::Exporter(_) => None,
+            Cmd::Exporter(_) | Cmd::Top(_) => None,
             Cmd::Snapshot(a) => Some(&a.run),
             Cmd::Instances(a) => Some(&a.run),
             Cmd::Manpage(_) => None,
@@ -279,7 +326,13 @@ impl runtime::Job for Cmd {
     }
 
     fn handles_signals(&self) -> bool {
-        matches!(self, Cmd::Exporter(_))
+        match self {
+            Cmd::Exporter(_) => true,
+            // The live view ends cleanly on SIGTERM and restores the
+            // terminal; its plain frame keeps the watchdog.
+            Cmd::Top(a) => a.options().interactive(),
+            _ => false,
+        }
     }
 
     fn execute(self) -> anyhow::Result<Report> {
@@ -320,6 +373,7 @@ fn execute(cmd: Cmd) -> anyhow::Result<Report> {
         Cmd::Metrics(a) => a.run(),
         Cmd::Exporter(a) => a.run(),
         Cmd::Snapshot(a) => a.run(),
+        Cmd::Top(a) => Ok(Report::Text(crate::top::run(a.options())?)),
         Cmd::Instances(_) => Ok(Report::Text(instances::render())),
         Cmd::Cluster(a) => a.run(),
         Cmd::Manpage(a) => a.run(),
@@ -371,6 +425,14 @@ impl ClusterCheckArgs {
 impl DumpArgs {
     fn run(self) -> anyhow::Result<Report> {
         let loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
+        if let Some(by) = self.group_by {
+            let request = self.tenancy.request(by);
+            return Ok(Report::Text(dump::render_groups(
+                &loaded,
+                &request,
+                self.format,
+            )?));
+        }
         Ok(Report::Text(dump::render(
             &loaded,
             self.all,
@@ -429,6 +491,21 @@ impl ExporterArgs {
         )?;
         crate::exporter::serve::serve(exporter, &self.listen)?;
         Ok(Report::Text(String::new()))
+    }
+}
+
+impl TopArgs {
+    fn options(&self) -> crate::top::Options {
+        crate::top::Options {
+            read: ReadOptions::from(&self.source),
+            capacity: self.capacity.capacity(),
+            interval: self.interval,
+            once: self.once,
+            privacy: crate::top::Privacy {
+                show_query: self.show_query,
+                show_clients: self.show_clients,
+            },
+        }
     }
 }
 
@@ -511,7 +588,9 @@ mod tests {
             // Deferred arguments not built would leave only --help (the
             // long-running exporter has no timeout).
             assert!(
-                longs.contains(&"timeout") || longs.contains(&"listen"),
+                longs.contains(&"timeout")
+                    || longs.contains(&"listen")
+                    || longs.contains(&"interval"),
                 "{name}: {longs:?}"
             );
             if name == "cluster" || name == "check_heartbeat_cluster" {
@@ -555,7 +634,7 @@ mod tests {
             assert!(page(&format!("{BINARY}.1")).contains(&name.replace('-', "\\-")));
             checked += 1;
         }
-        assert_eq!(checked, 11);
+        assert_eq!(checked, 12);
         assert!(!pages
             .iter()
             .any(|(n, _)| n.contains("help") || n.contains("manpage")));

@@ -1,8 +1,14 @@
-//! `dump`: the ftss view, one line (TSV) or object (JSON) per worker slot.
+//! `dump`: the ftss view, one line (TSV) or object (JSON) per worker slot,
+//! with the user serving it on a live server; with `--group-by`, the tenant
+//! check's table instead, one line or object per group.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::plugin::text::escape_bytes;
+use crate::checks::vhost::{ranked, table, VhostMetric};
+use crate::measure::tenants::{self, Group, LimitSource, Request, Tenancy};
+use crate::plugin::text::{escape_bytes, escape_str};
 use crate::scoreboard::{status, Loaded, Process, Worker};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -35,6 +41,9 @@ pub struct Row {
     pub process_pid: i32,
     pub process_generation: i32,
     pub quiescing: bool,
+    /// The user serving the slot's process, escaped (live only; see
+    /// [`tenants::serving_users`]).
+    pub user: Option<String>,
 }
 
 impl Row {
@@ -60,6 +69,7 @@ impl Row {
             process_pid: p.pid,
             process_generation: p.generation,
             quiescing: p.quiescing != 0,
+            user: None,
         }
     }
 }
@@ -70,15 +80,80 @@ fn seconds(us: i64) -> f64 {
 
 /// The rows `dump` prints: slots that are not dead, or all with `all`.
 pub fn rows(loaded: &Loaded, all: bool) -> Vec<Row> {
+    let users: HashMap<i32, String> = if tenants::is_live(loaded) {
+        tenants::serving_users(loaded)
+    } else {
+        HashMap::new()
+    };
     loaded
         .scoreboard
         .workers()
         .filter(|(_, w)| all || w.status() != status::DEAD)
-        .map(|(p, w)| Row::new(&p, &w, loaded.now))
+        .map(|(p, w)| Row {
+            user: users.get(&p.pid).map(|u| escape_str(u)),
+            ..Row::new(&p, &w, loaded.now)
+        })
         .collect()
 }
 
-const TSV_HEADER: &str = "#pid\tstatus\tclient\tvhost\trequest\tslot\tgeneration\tin_flight\tage_s\tss\taccesses\tbytes\tprotocol";
+const TSV_HEADER: &str = "#pid\tstatus\tclient\tvhost\trequest\tslot\tgeneration\tin_flight\tage_s\tss\taccesses\tbytes\tprotocol\tuser";
+
+/// One group as `dump --group-by --format json` shows it.
+#[derive(Debug, Serialize)]
+pub struct GroupRow {
+    pub group: String,
+    pub active: usize,
+    pub idle: Option<usize>,
+    /// The limit that leaves the group the least room.
+    pub max: Option<usize>,
+    /// Workers counted against it, as mpm-itk counts.
+    pub held: Option<usize>,
+    pub avail_pct: Option<f64>,
+    /// `--limit`, `environments file` or `MaxClientsVHost`.
+    pub limit_source: Option<&'static str>,
+    /// The vhost a MaxClientsVHost limit is on.
+    pub limit_vhost: Option<String>,
+    pub oldest_seconds: Option<f64>,
+}
+
+impl GroupRow {
+    fn new(name: &str, g: &Group) -> GroupRow {
+        let l = g.limit.as_ref();
+        GroupRow {
+            group: name.to_string(),
+            active: g.active,
+            idle: g.idle,
+            max: l.map(|l| l.max),
+            held: l.map(|l| l.held),
+            avail_pct: g.avail_pct(),
+            limit_source: l.map(|l| match l.source {
+                LimitSource::CommandLine => "--limit",
+                LimitSource::EnvironmentsFile => "environments file",
+                LimitSource::MaxClientsVHost => "MaxClientsVHost",
+            }),
+            limit_vhost: l.and_then(|l| l.vhost.as_deref()).map(escape_bytes),
+            oldest_seconds: g.oldest.map(seconds),
+        }
+    }
+}
+
+/// `dump --group-by`: the groups, least room first, as the check's table
+/// (TSV) or as objects (JSON); an error is the one line the resolution
+/// gives (a bad environments file, `user` on a snapshot).
+pub fn render_groups(loaded: &Loaded, request: &Request, format: Format) -> anyhow::Result<String> {
+    let tenancy = Tenancy::resolve(loaded, request).map_err(|e| anyhow::anyhow!(e))?;
+    let groups = ranked(
+        tenants::measure(loaded, request.by, &tenancy),
+        VhostMetric::AvailPct,
+    );
+    Ok(match format {
+        Format::Json => {
+            let rows: Vec<GroupRow> = groups.iter().map(|(n, g)| GroupRow::new(n, g)).collect();
+            serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+        }
+        Format::Tsv => table(request.by, &groups).join("\n") + "\n",
+    })
+}
 
 pub fn render(loaded: &Loaded, all: bool, format: Format, header: bool) -> String {
     let rows = rows(loaded, all);
@@ -93,7 +168,7 @@ pub fn render(loaded: &Loaded, all: bool, format: Format, header: bool) -> Strin
             let opt = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.6}"));
             for r in rows {
                 out.push_str(&format!(
-                    "{}\t{}\t{}\t{}\t{}\t{}-{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                    "{}\t{}\t{}\t{}\t{}\t{}-{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
                     r.pid,
                     r.status,
                     r.client,
@@ -108,7 +183,8 @@ pub fn render(loaded: &Loaded, all: bool, format: Format, header: bool) -> Strin
                         .map_or("-".to_string(), |s| format!("{}", s.floor())),
                     r.access_count,
                     r.bytes_served,
-                    r.protocol
+                    r.protocol,
+                    r.user.unwrap_or_default()
                 ));
             }
             out

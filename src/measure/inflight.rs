@@ -37,3 +37,42 @@ fn age_of(w: &Worker<'_>, now: i64, include_reading: bool) -> Option<(i64, bool)
         None => None,
     }
 }
+
+/// A request line as the checks and `top` show it: the query string (from `?` to the
+/// next space, e.g. a token) as `?…` unless `show_query`.
+pub fn request_shown(request: &[u8], show_query: bool) -> std::borrow::Cow<'_, [u8]> {
+    let Some(q) = request
+        .iter()
+        .position(|&b| b == b'?')
+        .filter(|_| !show_query)
+    else {
+        return request.into();
+    };
+    let end = request[q..]
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(request.len(), |e| q + e);
+    let mut shown = request[..q].to_vec();
+    shown.extend_from_slice("?…".as_bytes());
+    shown.extend_from_slice(&request[end..]);
+    shown.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_are_hidden() {
+        let shown =
+            |r: &str| String::from_utf8(request_shown(r.as_bytes(), false).into_owned()).unwrap();
+        assert_eq!(shown("GET /a?token=x HTTP/1.1"), "GET /a?… HTTP/1.1");
+        assert_eq!(shown("GET /a?token=x&pad=01234"), "GET /a?…");
+        assert_eq!(shown("GET /a HTTP/1.1"), "GET /a HTTP/1.1");
+        assert_eq!(shown("OPTIONS * HTTP/1.1"), "OPTIONS * HTTP/1.1");
+        assert_eq!(
+            request_shown(b"GET /?q HTTP/1.1", true).as_ref(),
+            b"GET /?q HTTP/1.1"
+        );
+    }
+}

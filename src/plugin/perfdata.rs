@@ -139,6 +139,64 @@ pub fn sanitize_label(raw: &str) -> String {
     }
 }
 
+/// Perfdata labels for names of things (vhosts, users, environments; the
+/// text output keeps the real names): `prefix`, `_` and the name with every run of characters outside
+/// `[A-Za-z0-9]` as one `_`, at most [`MAX_LABEL_CHARS`]. Graphite (Icinga's
+/// GraphiteWriter, PNP, carbon) splits metric names on `.`, so
+/// `www.example.com:443` must not stay dotted; `:` (Icinga's `::` check
+/// prefix), `-` and with them the need to quote the label go too. Names that come out equal (`a.b` and
+/// `a_b`, or long names cut alike) each get `_` and 8 hex digits of a hash
+/// (FNV-1a) of the real name: deterministic, and independent of the
+/// names' ranking, so a series keeps its name when two names swap places.
+/// A clash left after that (a hash collision) is numbered in ranking order.
+pub fn series_labels(prefix: &str, names: &[&str]) -> Vec<String> {
+    const HASH_SUFFIX: usize = 9; // `_` and 8 hex digits
+    let plain = |name: &str, max: usize| {
+        let mut label = String::from(prefix);
+        for c in name.chars() {
+            let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+            if !(c == '_' && label.ends_with('_')) {
+                label.push(c);
+            }
+        }
+        label.truncate(max);
+        label.trim_end_matches('_').to_string()
+    };
+    let base: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let mut label = plain(&format!("_{n}"), MAX_LABEL_CHARS);
+            if label == prefix {
+                label.push_str("_empty");
+            }
+            label
+        })
+        .collect();
+    let mut labels: Vec<String> = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let shared = base.iter().filter(|b| **b == base[i]).count() > 1;
+        let mut label = if shared {
+            let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+            let head = plain(&format!("_{name}"), MAX_LABEL_CHARS - HASH_SUFFIX);
+            format!("{head}_{hash:08x}")
+        } else {
+            base[i].clone()
+        };
+        let stem = label.clone();
+        let mut n = 2;
+        while labels.contains(&label) || (label != base[i] && base.contains(&label)) {
+            let suffix = format!("_{n}");
+            let keep = stem.len().min(MAX_LABEL_CHARS - suffix.len());
+            label = format!("{}{suffix}", &stem[..keep]);
+            n += 1;
+        }
+        labels.push(label);
+    }
+    labels
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +275,80 @@ mod tests {
         assert_eq!(s, "v=1234567.891;1000000.5;2000000;0");
         let fields = s.split_once('=').unwrap().1;
         assert!(!fields.contains(',') && !fields.contains('e'), "{s}");
+    }
+
+    #[test]
+    fn labels_have_no_graphite_separators() {
+        let labels = series_labels(
+            "vhost",
+            &[
+                "www.example.com:443",
+                "b.test:18082",
+                "[::1]:80",
+                "my-site.example:8080",
+                r"ev\x7cl'=\x0a:80",
+                "",
+            ],
+        );
+        assert_eq!(
+            labels,
+            [
+                "vhost_www_example_com_443",
+                "vhost_b_test_18082",
+                "vhost_1_80",
+                "vhost_my_site_example_8080",
+                "vhost_ev_x7cl_x0a_80",
+                "vhost_empty",
+            ]
+        );
+        for label in &labels {
+            assert!(label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            // Perfdata::new keeps them as they are.
+            assert_eq!(&sanitize_label(label), label);
+        }
+    }
+
+    #[test]
+    fn colliding_labels_are_distinct_and_independent_of_order() {
+        let long = "a".repeat(60);
+        let longer = format!("{long}b");
+        let names = [
+            "a.b:80",
+            "a_b:80",
+            "c.test:80",
+            long.as_str(),
+            longer.as_str(),
+        ];
+        let labels = series_labels("vhost", &names);
+        assert_eq!(labels[2], "vhost_c_test_80");
+        for (i, label) in labels.iter().enumerate() {
+            assert!(label.len() <= MAX_LABEL_CHARS, "{label}");
+            assert_eq!(
+                labels.iter().filter(|l| *l == label).count(),
+                1,
+                "{labels:?}"
+            );
+            if i != 2 {
+                assert!(label.len() > 9 && label.as_bytes()[label.len() - 9] == b'_');
+            }
+        }
+        assert!(labels[0].starts_with("vhost_a_b_80_"), "{}", labels[0]);
+        // The same name gets the same label whatever the ranking.
+        let mut reversed = names;
+        reversed.reverse();
+        let mut again = series_labels("vhost", &reversed);
+        again.reverse();
+        assert_eq!(labels, again);
+    }
+
+    #[test]
+    fn leftover_clash_is_numbered() {
+        // A plain label that equals another vhost's hashed one cannot be
+        // constructed without a hash collision; a repeated name can.
+        let labels = series_labels("vhost", &["x.y", "x.y"]);
+        assert_ne!(labels[0], labels[1]);
+        assert!(labels[1].ends_with("_2"), "{labels:?}");
     }
 }

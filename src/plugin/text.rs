@@ -1,4 +1,5 @@
-//! Making untrusted text safe for plugin output.
+//! Making untrusted text safe for plugin output, and matching it
+//! against globs ([`glob_match`]).
 //!
 //! Request lines, vhosts and client names in the scoreboard are attacker
 //! controlled. A `|` would start perfdata (Nagios treats every later line as
@@ -55,6 +56,41 @@ fn push_escaped(out: &mut String, s: &str, escape_backslash: bool) {
 fn push_hex(out: &mut String, byte: u8) {
     // Writing to a String cannot fail.
     let _ = write!(out, "\\x{byte:02x}");
+}
+
+/// `*` matches any run of bytes, `?` one byte; iterative with backtracking
+/// to the last `*`, so linear in practice and never recursive.
+pub fn glob_match(pattern: &[u8], text: &[u8], ignore_case: bool) -> bool {
+    let eq = |a: u8, b: u8| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || eq(c, text[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]

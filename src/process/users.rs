@@ -26,8 +26,6 @@ use super::proc::{for_each_line, read_bounded, stat};
 const STATUS_LIMIT: u64 = 4096;
 /// One task's `children` file: pids and spaces.
 const CHILDREN_LIMIT: u64 = 64 * 1024;
-/// Threads of one process looked at for children.
-const MAX_TASKS: usize = 4096;
 /// Processes looked at when the kernel has no `children` files.
 const MAX_SCANNED: usize = 1 << 20;
 /// `/etc/passwd` is read up to here (a hoster's with 100 000 users is
@@ -36,11 +34,16 @@ const PASSWD_LIMIT: u64 = 64 << 20;
 /// A longer passwd line is skipped.
 const PASSWD_LINE_LIMIT: u64 = 64 * 1024;
 
-/// For each live process of `pids` (a scoreboard's), the real uid that
-/// serves its request: that of its httpd child (one with the same command
-/// name: mpm-itk's per-connection fork) when it has one, else its own.
+/// For each live httpd child of `pids` (a scoreboard's), the real uid that
+/// serves its request: that of its own httpd child (one with the same
+/// command name: mpm-itk's per-connection fork) when it has one, else its
+/// own. A pid whose parent does not run the same program (gone, reused by
+/// another program, or named by a hostile segment) is left out, as
+/// [`crate::shm::proc::live_info`] leaves it out of the live children.
 pub fn serving_uids(pids: impl IntoIterator<Item = i32>) -> HashMap<i32, u32> {
     let mut seen = HashSet::new();
+    // Every child has the same parent: its name is read once.
+    let mut parents: HashMap<i32, Option<String>> = HashMap::new();
     // Built on the first process whose `children` files the kernel lacks.
     let mut by_parent: Option<HashMap<i32, Vec<i32>>> = None;
     let mut uids = HashMap::new();
@@ -48,8 +51,14 @@ pub fn serving_uids(pids: impl IntoIterator<Item = i32>) -> HashMap<i32, u32> {
         if !seen.insert(pid) {
             continue;
         }
-        let Some(own) = real_uid(pid) else { continue };
         let Some(me) = stat(pid) else { continue };
+        let parent = parents
+            .entry(me.ppid)
+            .or_insert_with(|| stat(me.ppid).map(|s| s.comm));
+        if me.ppid <= 1 || parent.as_deref() != Some(me.comm.as_str()) {
+            continue;
+        }
+        let Some(own) = real_uid(pid) else { continue };
         let children = children(pid).unwrap_or_else(|| {
             by_parent
                 .get_or_insert_with(scan_parents)
@@ -87,25 +96,16 @@ fn real_uid(pid: i32) -> Option<u32> {
     uid
 }
 
-/// The children of every thread of `pid` (`/proc/PID/task/TID/children`);
+/// The children of `pid`'s main thread (`/proc/PID/task/PID/children`);
 /// `None` when the kernel has no such files (built without
-/// `CONFIG_PROC_CHILDREN`) or the process is gone.
+/// `CONFIG_PROC_CHILDREN`) or the process is gone. mpm-itk's fork is the
+/// main thread's child: mpm-itk refuses threaded MPMs, and prefork serves
+/// its connection on the main thread. The other threads' children files
+/// are not read (an event child has dozens of threads; a child they fork
+/// to run a CGI is no serving httpd).
 fn children(pid: i32) -> Option<Vec<i32>> {
     let main = read_bounded(&format!("/proc/{pid}/task/{pid}/children"), CHILDREN_LIMIT)?;
-    let mut children = pid_list(&main);
-    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    for tid in tasks
-        .take(MAX_TASKS)
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&tid| tid != pid)
-    {
-        if let Some(list) =
-            read_bounded(&format!("/proc/{pid}/task/{tid}/children"), CHILDREN_LIMIT)
-        {
-            children.extend(pid_list(&list));
-        }
-    }
-    Some(children)
+    Some(pid_list(&main))
 }
 
 fn pid_list(bytes: &[u8]) -> Vec<i32> {
@@ -229,78 +229,117 @@ mod tests {
         nix::unistd::getuid().as_raw()
     }
 
-    #[test]
-    fn own_process_is_served_by_its_own_real_uid() {
-        let me = std::process::id() as i32;
-        let uids = serving_uids([me, me, -1, 0]);
-        assert_eq!(uids, HashMap::from([(me, own_real_uid())]));
+    /// `sh` running `sh` running `sh`: the middle one is a live child of
+    /// its own program (as an httpd child is of the httpd parent), the
+    /// innermost its fork (as mpm-itk's is), as root under another user.
+    /// Ends the three by pid when dropped.
+    struct Shells {
+        outer: std::process::Child,
+        middle: i32,
+        inner: i32,
     }
 
-    #[test]
-    fn a_vanished_process_is_absent() {
-        let mut child = std::process::Command::new("true").spawn().expect("true");
-        let pid = child.id() as i32;
-        child.wait().expect("wait");
-        assert!(!serving_uids([pid]).contains_key(&pid));
+    impl Shells {
+        fn start() -> Shells {
+            let inner = "sh -c 'while :; do sleep 1; done'";
+            let middle = if own_real_uid() == 0 {
+                format!("setpriv --reuid 65534 --regid 65534 --clear-groups {inner} & wait")
+            } else {
+                format!("{inner} & wait")
+            };
+            let outer = std::process::Command::new("sh")
+                .args(["-c", &format!("sh -c \"{middle}\" & wait")])
+                .spawn()
+                .expect("sh");
+            // Dropped (and so ended) however this is left.
+            let mut shells = Shells {
+                outer,
+                middle: 0,
+                inner: 0,
+            };
+            let outer_pid = shells.outer.id() as i32;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let sh_child = |parent: i32| {
+                children(parent)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|&c| stat(c).is_some_and(|s| s.comm == "sh"))
+            };
+            while shells.inner == 0 {
+                assert!(std::time::Instant::now() < deadline, "no shells");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                let Some(middle) = sh_child(outer_pid) else {
+                    continue;
+                };
+                shells.middle = middle;
+                // setpriv execs sh once it switched: wait for the uid.
+                if let Some(inner) =
+                    sh_child(middle).filter(|&i| real_uid(i) == Some(Shells::served_by()))
+                {
+                    shells.inner = inner;
+                }
+            }
+            shells
+        }
+
+        fn served_by() -> u32 {
+            if own_real_uid() == 0 {
+                65534
+            } else {
+                own_real_uid()
+            }
+        }
     }
 
-    #[test]
-    fn a_child_running_another_program_does_not_serve() {
-        // `sleep` is a child of this test process, with another command
-        // name: the process itself serves (its own uid).
-        let mut sleeper = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .expect("sleep");
-        let me = std::process::id() as i32;
-        let kids = children(me).expect("CONFIG_PROC_CHILDREN");
-        assert!(kids.contains(&(sleeper.id() as i32)), "{kids:?}");
-        assert_eq!(serving_uids([me])[&me], own_real_uid());
-        let _ = sleeper.kill();
-        let _ = sleeper.wait();
+    impl Drop for Shells {
+        fn drop(&mut self) {
+            let pids = [self.inner, self.middle].map(|p| p.to_string());
+            // kill(1) by pid, never 0 (the process group).
+            let _ = std::process::Command::new("kill")
+                .args(pids.iter().filter(|p| *p != "0"))
+                // The middle one may end with the inner one first.
+                .stderr(std::process::Stdio::null())
+                .status();
+            let _ = self.outer.kill();
+            let _ = self.outer.wait();
+        }
     }
 
     #[test]
     fn a_child_of_the_same_program_serves() {
-        // A shell that runs a shell: the inner one is its child with the
-        // same command name (what mpm-itk's fork is to its prefork child),
-        // as root under another user (as mpm-itk's fork switches to one).
-        let root = own_real_uid() == 0;
-        let inner_cmd = if root {
-            "setpriv --reuid 65534 --regid 65534 --clear-groups sh -c 'while :; do sleep 1; done' & wait"
-        } else {
-            "sh -c 'while :; do sleep 1; done' & wait"
-        };
-        let mut outer = std::process::Command::new("sh")
-            .args(["-c", inner_cmd])
+        let shells = Shells::start();
+        let outer = shells.outer.id() as i32;
+        // Both the listing and the /proc scan find the fork.
+        assert!(scan_parents()[&shells.middle].contains(&shells.inner));
+        assert!(children(shells.middle)
+            .expect("CONFIG_PROC_CHILDREN")
+            .contains(&shells.inner));
+        let uids = serving_uids([shells.middle, shells.middle, outer, -1, 0]);
+        // The outer shell's parent is this test, another program: left out.
+        assert_eq!(uids, HashMap::from([(shells.middle, Shells::served_by())]));
+    }
+
+    #[test]
+    fn a_process_that_is_no_child_of_its_own_program_is_left_out() {
+        let me = std::process::id() as i32;
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
             .spawn()
-            .expect("sh");
-        let outer_pid = outer.id() as i32;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let inner = loop {
-            let same = children(outer_pid)
-                .unwrap_or_default()
-                .into_iter()
-                .find(|&c| stat(c).is_some_and(|s| s.comm == "sh"));
-            if let Some(inner) = same {
-                break inner;
-            }
-            assert!(std::time::Instant::now() < deadline, "no inner sh");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
-        let served_by = if root { 65534 } else { own_real_uid() };
-        // setpriv execs sh once it switched: wait for the uid.
-        while real_uid(inner) != Some(served_by) {
-            assert!(std::time::Instant::now() < deadline, "uid never switched");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        // Both the listing and the /proc scan find it.
-        assert!(scan_parents()[&outer_pid].contains(&inner));
-        assert_eq!(serving_uids([outer_pid])[&outer_pid], served_by);
-        let _ = std::process::Command::new("kill")
-            .args([&inner.to_string(), &outer_pid.to_string()])
-            .status();
-        let _ = outer.wait();
+            .expect("sleep");
+        let pid = sleeper.id() as i32;
+        assert!(serving_uids([me, pid]).is_empty());
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        assert!(serving_uids([pid]).is_empty());
+    }
+
+    #[test]
+    fn a_child_running_another_program_does_not_serve() {
+        // The innermost shell's `sleep` is its child under another command
+        // name: the innermost shell, a live child of sh, serves itself.
+        let shells = Shells::start();
+        let uids = serving_uids([shells.inner]);
+        assert_eq!(uids, HashMap::from([(shells.inner, Shells::served_by())]));
     }
 
     #[test]

@@ -11,7 +11,8 @@
 pub mod exposition;
 
 use crate::measure::auto;
-use crate::measure::{inflight, vhosts, Capacity, Pool};
+use crate::measure::tenants::{self, GroupBy, Tenancy};
+use crate::measure::{inflight, Capacity, Pool};
 use crate::plugin::text::escape_bytes;
 use crate::scoreboard::{self, HttpdVersion, Loaded, Mpm};
 pub use exposition::{Exposition, Format, Kind};
@@ -256,8 +257,8 @@ fn segment_only(e: &mut Exposition, loaded: &Loaded, pool: &Pool, max_vhosts: us
         Kind::Gauge,
         "Busy workers per vhost (the busiest ones; the rest as vhost=\"(other)\")",
     );
-    let mut loads = vhosts::busy_by_vhost(loaded, vhosts::GroupBy::Vhost);
-    loads.sort_by(|a, b| b.busy.cmp(&a.busy).then_with(|| a.name.cmp(&b.name)));
+    let mut loads = tenants::measure(loaded, GroupBy::Vhost, &Tenancy::default());
+    loads.sort_by(|a, b| b.active.cmp(&a.active).then_with(|| a.name.cmp(&b.name)));
     let mut other = 0;
     for (i, l) in loads.iter().enumerate() {
         if i < max_vhosts {
@@ -266,9 +267,9 @@ fn segment_only(e: &mut Exposition, loaded: &Loaded, pool: &Pool, max_vhosts: us
             } else {
                 escape_bytes(&l.name)
             };
-            f.set(&[("vhost", &name)], l.busy as f64);
+            f.set(&[("vhost", &name)], l.active as f64);
         } else {
-            other += l.busy;
+            other += l.active;
         }
     }
     if loads.len() > max_vhosts {

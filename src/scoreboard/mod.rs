@@ -173,11 +173,8 @@ pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
             (copied, shown, entry.details)
         }
         Mode::Root | Mode::Plain => {
-            let copied = match spec {
-                Some(path) => locate::copy_named(path, opts.server_root.as_deref(), mode.strict())
-                    .map(|c| (c, path.display().to_string())),
-                None => discover(mode.strict()),
-            };
+            let copied = open_unprivileged(opts, mode.strict())
+                .and_then(|(opened, shown)| Ok((opened.copy()?, shown)));
             match copied {
                 Ok((c, shown)) => (Ok(c), shown, true),
                 Err(e) => (Err(e), String::new(), true),
@@ -192,6 +189,88 @@ pub fn load(opts: &ReadOptions) -> Result<Loaded, Error> {
     let mut loaded = decode_copied(copied, shown, opts)?;
     loaded.details = details;
     Ok(loaded)
+}
+
+/// A segment opened once and copied and decoded again on every
+/// [`Watched::load`], for a command that refreshes (`top`). As with
+/// [`load`], a capability is effective only around the open (and the
+/// attach of a root's SysV segment, which every copy needs); a segment
+/// that needs none afterwards has every capability set cleared for good.
+pub struct Watched {
+    opened: locate::Opened,
+    shown: String,
+    details: bool,
+    opts: ReadOptions,
+}
+
+/// Opens the scoreboard the options name (or the one running httpd's),
+/// as the [`privilege::Mode`] allows, for [`Watched::load`].
+pub fn watch(opts: &ReadOptions) -> Result<Watched, Error> {
+    use privilege::Mode;
+    let spec = opts.scoreboard.as_deref();
+    let opened = match privilege::mode() {
+        Mode::Broken => return Err(crate::shm::Error::Unprivilegeable.into()),
+        Mode::Capable => {
+            let entry = privilege::admit(spec, opts.wants_details)?;
+            let opened =
+                privilege::raised_again(|| locate::open_derived(&entry.path, &entry.path, true));
+            if !opened
+                .as_ref()
+                .is_ok_and(locate::Opened::needs_capability_to_copy)
+            {
+                privilege::drop_all();
+            }
+            let shown = spec.unwrap_or(&entry.path).display().to_string();
+            opened.map(|o| (o, shown, entry.details))
+        }
+        mode @ (Mode::Root | Mode::Plain) => {
+            open_unprivileged(opts, mode.strict()).map(|(o, shown)| (o, shown, true))
+        }
+    };
+    let (opened, shown, details) = opened.map_err(|e| match opts.at {
+        Some(_) => e,
+        None => explain_absence(e, spec),
+    })?;
+    Ok(Watched {
+        opened,
+        shown,
+        details,
+        opts: opts.clone(),
+    })
+}
+
+impl Watched {
+    /// The segment as it is now, decoded.
+    pub fn load(&self) -> Result<Loaded, Error> {
+        let copy = || self.opened.copy();
+        let copied = if self.opened.needs_capability_to_copy() {
+            privilege::raised_again(copy)
+        } else {
+            copy()
+        }?;
+        let mut loaded = decode_copied(copied, self.shown.clone(), &self.opts)?;
+        loaded.details = self.details;
+        Ok(loaded)
+    }
+
+    /// Whether the name still gives the opened segment (httpd creates a
+    /// new one on a full restart).
+    pub fn is_current(&self) -> bool {
+        self.opened.is_current()
+    }
+}
+
+/// Root or the caller's own rights: the segment `--scoreboard` names, or
+/// the one running httpd's.
+fn open_unprivileged(
+    opts: &ReadOptions,
+    strict: bool,
+) -> Result<(locate::Opened, String), crate::shm::Error> {
+    match opts.scoreboard.as_deref() {
+        Some(path) => locate::open_named(path, opts.server_root.as_deref(), strict)
+            .map(|o| (o, path.display().to_string())),
+        None => discover(strict),
+    }
 }
 
 /// A named segment that is not there (nothing at all at its path): httpd
@@ -310,13 +389,13 @@ fn decode(copied: locate::Copied, shown: String, opts: &ReadOptions) -> Result<L
 }
 
 /// Without `--scoreboard`: the one running httpd's named segment.
-fn discover(strict: bool) -> Result<(locate::Copied, String), crate::shm::Error> {
+fn discover(strict: bool) -> Result<(locate::Opened, String), crate::shm::Error> {
     let found = live::instances();
     let with_segment: Vec<&Instance> = found.iter().filter(|i| i.segment.is_some()).collect();
     match (with_segment.as_slice(), found.as_slice()) {
         ([one], _) => {
             let seg = one.segment.clone().unwrap_or_default();
-            Ok((locate::copy_named(std::path::Path::new(&seg), None, strict)?, seg))
+            Ok((locate::open_named(std::path::Path::new(&seg), None, strict)?, seg))
         }
         ([], []) if live::sees_all_processes() => Err(crate::shm::Error::NotRunning {
             looked: "no httpd process runs".into(),

@@ -92,7 +92,9 @@ impl MpmLimits {
         }
     }
 
-    fn disabled(&self, i: usize, j: usize) -> bool {
+    /// Whether slot `j` of process slot `i` lies beyond the configured
+    /// limits (mod_status leaves such slots out when dead).
+    pub fn disabled(&self, i: usize, j: usize) -> bool {
         self.max_servers.is_some_and(|m| i >= m) || self.threads_per_child.is_some_and(|t| j >= t)
     }
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::prometheus::{apache_exporter, not_in_segment, parse, Scrape, Series};
 use crate::support::httpd::{require_apache, Httpd, HttpdConfig, Mpm};
+use crate::support::require_program as require;
 use crate::util::{run_bin, TempDir, BIN};
 
 const APACHE_EXPORTER: &str = "/usr/bin/prometheus-apache-exporter";
@@ -133,18 +134,6 @@ fn our_exporter(httpd: &Httpd, logs: &Path) -> (Program, String) {
 
 fn scrape(url: &str) -> Scrape {
     parse(&get(url, None, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}")))
-}
-
-fn require(program: &str) -> bool {
-    if Path::new(program).is_file() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |ci| ci != "true"),
-        "CI=true but {program} is missing (packaging/ci-deps.sh)"
-    );
-    eprintln!("skipping: {program} is not installed");
-    false
 }
 
 #[test]

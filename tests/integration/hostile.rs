@@ -1004,7 +1004,7 @@ fn hostile_strings_are_escaped() {
         }
         if fmt == "tsv" {
             for line in r.stdout.lines() {
-                assert_eq!(line.split('\t').count(), 13, "{line:?}");
+                assert_eq!(line.split('\t').count(), 14, "{line:?}");
             }
             assert!(
                 r.stdout.contains(r"1.2.3.4\x7c\x0a\x1b[2J\xff"),

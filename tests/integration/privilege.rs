@@ -488,6 +488,27 @@ pub fn attacks(program: &Path, h: &Httpd, allowed: &User, outsider: &User, outsi
         let run = confined(&allow, Some(outsider), &names[1], &os(&args));
         outsider_refused(&format!("outsider {args:?}"), &run);
     }
+    // `top` as the checks: query strings as `?…`, no clients, whatever
+    // it is asked; the outsider refused.
+    let top = os(&[
+        "top",
+        "--once",
+        "--show-query",
+        "--show-clients",
+        "--scoreboard",
+        &sbf,
+    ]);
+    let run = confined(&allow, Some(allowed), program, &top);
+    assert_eq!(run.code, 0, "top: {}", run.stdout);
+    assert!(run.stdout.contains("sleep.cgi?…"), "top: {}", run.stdout);
+    assert!(
+        !run.stdout.contains("127.0.0.1") && !run.stdout.contains("CLIENT"),
+        "top: {}",
+        run.stdout
+    );
+    assert_no_secret("top", &run);
+    let run = confined(&allow, Some(outsider), program, &top);
+    outsider_refused("outsider top", &run);
     // A query string cannot be probed through --exclude-request globs.
     let count = |glob: &str| {
         let run = confined(
@@ -535,6 +556,12 @@ pub fn attacks(program: &Path, h: &Httpd, allowed: &User, outsider: &User, outsi
         ]),
     );
     assert!(run.stdout.contains(QUERY_SECRET), "{}", run.stdout);
+    let run = confined(&details, Some(allowed), program, &top);
+    assert!(
+        run.stdout.contains(QUERY_SECRET) && run.stdout.contains("CLIENT"),
+        "top with show-details: {}",
+        run.stdout
+    );
     let run = confined(
         &details,
         Some(outsider),

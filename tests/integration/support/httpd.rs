@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::auto_value;
+use super::{auto_value, parent_pid};
 
 /// The Debian server binary.
 pub const APACHE2: &str = "/usr/sbin/apache2";
@@ -71,22 +71,36 @@ pub enum Mpm {
     Prefork,
     Worker,
     Event,
+    /// Prefork with Debian's mpm-itk on top (`libapache2-mpm-itk`): every
+    /// connection in a fork of the prefork child that switches to the
+    /// vhost's `AssignUserID` user.
+    Itk,
 }
 
 impl Mpm {
-    /// The name in the module file and in mod_status's `ServerMPM`.
+    /// The name in mod_status's `ServerMPM` (mpm-itk's is prefork's).
     pub fn name(self) -> &'static str {
         match self {
-            Mpm::Prefork => "prefork",
+            Mpm::Prefork | Mpm::Itk => "prefork",
             Mpm::Worker => "worker",
             Mpm::Event => "event",
+        }
+    }
+
+    /// The modules to load (`mpm_<name>`), the MPM first.
+    pub fn modules(self) -> &'static [&'static str] {
+        match self {
+            Mpm::Prefork => &["mpm_prefork"],
+            Mpm::Worker => &["mpm_worker"],
+            Mpm::Event => &["mpm_event"],
+            Mpm::Itk => &["mpm_prefork", "mpm_itk"],
         }
     }
 
     /// mod_cgid needs threads; prefork gets the forking mod_cgi.
     pub fn cgi_module(self) -> &'static str {
         match self {
-            Mpm::Prefork => "cgi",
+            Mpm::Prefork | Mpm::Itk => "cgi",
             Mpm::Worker | Mpm::Event => "cgid",
         }
     }
@@ -114,6 +128,15 @@ pub struct HttpdConfig {
     pub netns: Option<String>,
     /// Which configuration tree the server reads.
     pub tree: Tree,
+    /// Directives put inside the generated `<VirtualHost>` of a name of
+    /// [`VHOSTS`] ([`Tree::Generated`] only): (vhost, directives).
+    pub vhost_conf: Vec<(String, String)>,
+    /// Files laid over `/etc` for the server alone, (name in /etc, text):
+    /// the server runs in a private mount namespace (`unshare --mount`)
+    /// where each is bind-mounted over `/etc/<name>` (which must exist), e.g.
+    /// a passwd and group with test users. The host's /etc is never
+    /// written; [`Httpd::command`] runs a program in that namespace.
+    pub etc: Vec<(String, String)>,
 }
 
 /// The configuration a server reads.
@@ -146,13 +169,13 @@ pub enum Tree {
 }
 
 impl HttpdConfig {
-    /// Prefork: ServerLimit 8, MaxRequestWorkers 8, StartServers 3.
+    /// Prefork (and mpm-itk): ServerLimit 8, MaxRequestWorkers 8, StartServers 3.
     /// Worker/event: ServerLimit 4, ThreadLimit 8, ThreadsPerChild 4,
     /// MaxRequestWorkers 12, StartServers 2.
     pub fn new(mpm: Mpm) -> HttpdConfig {
         let extra_conf = String::new();
         match mpm {
-            Mpm::Prefork => HttpdConfig {
+            Mpm::Prefork | Mpm::Itk => HttpdConfig {
                 mpm,
                 server_limit: 8,
                 thread_limit: 1,
@@ -162,6 +185,8 @@ impl HttpdConfig {
                 extra_conf,
                 netns: None,
                 tree: Tree::Generated,
+                vhost_conf: Vec::new(),
+                etc: Vec::new(),
             },
             Mpm::Worker | Mpm::Event => HttpdConfig {
                 mpm,
@@ -173,6 +198,8 @@ impl HttpdConfig {
                 extra_conf,
                 netns: None,
                 tree: Tree::Generated,
+                vhost_conf: Vec::new(),
+                etc: Vec::new(),
             },
         }
     }
@@ -181,7 +208,7 @@ impl HttpdConfig {
     /// grows when no worker is idle and never shrinks.
     fn mpm_directives(&self) -> String {
         match self.mpm {
-            Mpm::Prefork => format!(
+            Mpm::Prefork | Mpm::Itk => format!(
                 "StartServers {}\nMinSpareServers 1\nMaxSpareServers {}\n\
                  ServerLimit {}\nMaxRequestWorkers {}\nMaxConnectionsPerChild 0\n",
                 self.start_servers, self.server_limit, self.server_limit, self.max_request_workers,
@@ -647,15 +674,17 @@ impl Httpd {
         let log2 = log
             .try_clone()
             .map_err(|e| format!("dup {}: {e}", self.stderr_log().display()))?;
-        // `ip netns exec` execs apache2 in its own place: the pid is still
-        // the server's.
-        let mut command = match &self.config.netns {
-            Some(ns) => {
+        // `ip netns exec` and `unshare` (through sh) exec apache2 in their
+        // own place: the pid is still the server's.
+        let mut command = match (&self.config.netns, self.config.etc.is_empty()) {
+            (Some(ns), true) => {
                 let mut c = Command::new(super::netns::IP);
                 c.args(["netns", "exec", ns, APACHE2]);
                 c
             }
-            None => Command::new(APACHE2),
+            (None, false) => self.private_etc()?,
+            (None, true) => Command::new(APACHE2),
+            (Some(_), false) => return Err("netns and etc together are not supported".into()),
         };
         // Only what the tree needs: a generated configuration names every
         // path itself.
@@ -709,6 +738,60 @@ impl Httpd {
         self.pid = child.id();
         self.process = Some(child);
         Ok(())
+    }
+
+    /// `unshare` that bind-mounts [`HttpdConfig::etc`]'s files (written
+    /// to `<root>/etc`) over /etc in a private mount namespace, then execs
+    /// apache2 (its arguments follow).
+    fn private_etc(&self) -> Result<Command, String> {
+        const BIND: &str = r#"set -e
+dir=$1; shift
+while [ "$1" != -- ]; do mount --bind "$dir/$1" "/etc/$1"; shift; done
+shift
+exec "$@""#;
+        let dir = self.root.join("etc");
+        fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let mut command = Command::new("unshare");
+        command
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                BIND,
+                "sh",
+            ])
+            .arg(&dir);
+        for (name, text) in &self.config.etc {
+            assert!(
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                    && Path::new("/etc").join(name).is_file(),
+                "etc: {name:?} must name an existing file directly in /etc"
+            );
+            write_file(&dir.join(name), text, 0o644)?;
+            command.arg(name);
+        }
+        command.arg("--").arg(APACHE2);
+        Ok(command)
+    }
+
+    /// A command for `program` that sees the files the server sees: run in
+    /// its mount namespace (`nsenter`) when [`HttpdConfig::etc`] replaced
+    /// some, else as is.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        if self.config.etc.is_empty() {
+            return Command::new(program);
+        }
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--target={}", self.pid))
+            .args(["--mount", "--"])
+            .arg(program);
+        command
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
@@ -891,7 +974,9 @@ impl Httpd {
                     a2("a2dismod", &format!("mpm_{mpm}"))?;
                 }
             }
-            a2("a2enmod", &format!("mpm_{}", self.config.mpm.name()))?;
+            for module in self.config.mpm.modules() {
+                a2("a2enmod", module)?;
+            }
             a2("a2enmod", self.config.mpm.cgi_module())?;
             // Debian enables mod_deflate, which holds sleep.cgi's banner
             // until the request ends (SetEnv no-gzip does not stop it).
@@ -933,9 +1018,14 @@ impl Httpd {
     fn render_conf(&self) -> String {
         let root = self.root.display();
         let port = self.port;
-        let mpm = self.config.mpm.name();
         let cgi = self.config.mpm.cgi_module();
-        let mut modules = vec![format!("mpm_{mpm}")];
+        let mut modules: Vec<String> = self
+            .config
+            .mpm
+            .modules()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
         modules.extend(
             [
                 "authz_core",
@@ -951,7 +1041,11 @@ impl Httpd {
         );
         let load_modules: String = modules
             .iter()
-            .map(|m| format!("LoadModule {m}_module {MODULES_DIR}/mod_{m}.so\n"))
+            .map(|m| {
+                // libapache2-mpm-itk's file lacks the `mod_` of httpd's own.
+                let file = if m == "mpm_itk" { "" } else { "mod_" };
+                format!("LoadModule {m}_module {MODULES_DIR}/{file}{m}.so\n")
+            })
             .collect();
         let vhosts: String = VHOSTS
             .iter()
@@ -962,10 +1056,18 @@ impl Httpd {
                 } else {
                     ""
                 };
+                let own: String = self
+                    .config
+                    .vhost_conf
+                    .iter()
+                    .filter(|(vhost, _)| vhost == name)
+                    .flat_map(|(_, conf)| conf.lines())
+                    .map(|line| format!("    {line}\n"))
+                    .collect();
                 format!(
                     "<VirtualHost 127.0.0.1:{port}>\n    ServerName {name}\n    \
                      DocumentRoot \"{root}/htdocs\"\n    \
-                     ScriptAlias /cgi-bin/ \"{root}/cgi-bin/\"\n{status}</VirtualHost>\n"
+                     ScriptAlias /cgi-bin/ \"{root}/cgi-bin/\"\n{status}{own}</VirtualHost>\n"
                 )
             })
             .collect();
@@ -1225,7 +1327,7 @@ pub fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// Direct children of `parent`, from the 4th field of `/proc/<pid>/stat`.
+/// Direct children of `parent`.
 fn child_pids(parent: u32) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -1234,11 +1336,7 @@ fn child_pids(parent: u32) -> Vec<u32> {
         .flatten()
         .filter_map(|entry| {
             let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
-            // "pid (comm) state ppid ...": comm may contain anything, even ')'.
-            let after_comm = &stat[stat.rfind(')')? + 1..];
-            let ppid = after_comm.split_whitespace().nth(1)?.parse::<u32>().ok()?;
-            (ppid == parent).then_some(pid)
+            (parent_pid(pid)? == parent).then_some(pid)
         })
         .collect();
     pids.sort_unstable();

@@ -7,6 +7,7 @@
 
 pub mod httpd;
 pub mod netns;
+pub mod tmux;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,4 +50,27 @@ pub fn shm_objects() -> Vec<PathBuf> {
 /// True while a process with this pid exists (zombies included).
 pub fn pid_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// The parent of a process, from the 4th field of `/proc/<pid>/stat`.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may contain anything, even ')'.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// True when `program` is installed. Otherwise prints a skip note and
+/// returns false, except under `CI=true`, where it panics: CI installs what
+/// the tests need (packaging/ci-deps.sh).
+pub fn require_program(program: &str) -> bool {
+    if Path::new(program).is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |ci| ci != "true"),
+        "CI=true but {program} is missing (packaging/ci-deps.sh)"
+    );
+    eprintln!("skipping: {program} is not installed");
+    false
 }
