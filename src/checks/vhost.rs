@@ -30,7 +30,7 @@ pub enum VhostMetric {
     /// ... as a count
     Busy,
     /// The least room any group has left under its limit: 100 x (limit -
-    /// active) / limit (e.g. -w 25: -c 1:)
+    /// workers held, as mpm-itk counts them) / limit (e.g. -w 25: -c 1:)
     #[value(name = "avail_pct")]
     AvailPct,
 }
@@ -42,6 +42,7 @@ pub struct Options {
     /// -w 50 -c 80
     #[arg(long, value_enum, default_value = "share_of_capacity")]
     pub metric: VhostMetric,
+    /// How busy workers are grouped (the tenants)
     #[arg(long, value_enum, default_value = "vhost")]
     pub group_by: GroupBy,
     #[command(flatten)]
@@ -56,7 +57,7 @@ pub struct Options {
 #[derive(Args, Debug, Clone, Default)]
 pub struct TenancyArgs {
     /// The environments of --group-by environment: one per line, NAME
-    /// PATTERN... [limit=N] (see README, "Tenants") [default: one per
+    /// PATTERN... [limit=N] (see README, check_vhost_saturation) [default: one per
     /// AssignUserID user of the running mpm-itk]
     #[arg(long, value_name = "FILE")]
     pub environments: Option<PathBuf>,

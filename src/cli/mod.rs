@@ -224,7 +224,7 @@ pub enum Cmd {
     /// Requests that have been running too long
     #[command(name = "check_stuck_requests", version)]
     Stuck(StuckArgs),
-    /// Which site is eating the worker pool
+    /// Which site or tenant is eating the worker pool, and which has no room left
     #[command(name = "check_vhost_saturation", version)]
     Vhost(VhostArgs),
     /// Are the origins mod_heartmonitor hears from alive, and how busy

@@ -211,8 +211,16 @@ pub fn measure(loaded: &Loaded, by: GroupBy, t: &Tenancy) -> Vec<Group> {
     let rules = loaded.rules();
     let mpm = loaded.mpm_guess();
     let generation = loaded.scoreboard.global().running_generation;
-    // Keys borrow from the segment or the tenancy: no allocation per slot.
-    let key = |vhost, pid| group_key(by, t, vhost, pid);
+    // Keys borrow from the segment or the tenancy: no allocation per slot;
+    // a vhost's environment is looked up once (a hoster's file may have
+    // thousands of patterns).
+    let mut environments: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
+    let mut key = |vhost, pid| match by {
+        GroupBy::Environment => *environments
+            .entry(vhost)
+            .or_insert_with(|| group_key(by, t, vhost, pid)),
+        _ => group_key(by, t, vhost, pid),
+    };
     // Counted against a limit only where there is one.
     let (by_vhost, by_group) = (!t.vhost_limits.is_empty(), !t.limits.is_empty());
     let mut groups: HashMap<&[u8], Group> = HashMap::new();
@@ -329,19 +337,8 @@ pub fn is_live(loaded: &Loaded) -> bool {
 /// a uid `/etc/passwd` does not name). /proc is read beside the watchdog:
 /// a process hung in the kernel can block the read.
 pub fn serving_users(loaded: &Loaded) -> HashMap<i32, String> {
-    use crate::process::users::{serving_uids, user_names};
     let pids: Vec<i32> = loaded.scoreboard.processes().map(|p| p.pid).collect();
-    let uids = crate::watchdog::guard(|| serving_uids(pids));
-    let names = user_names(uids.values().copied());
-    uids.into_iter()
-        .map(|(pid, uid)| {
-            let name = names
-                .get(&uid)
-                .cloned()
-                .unwrap_or_else(|| format!("#{uid}"));
-            (pid, name)
-        })
-        .collect()
+    crate::watchdog::guard(|| crate::process::users::serving_user_names(pids))
 }
 
 /// The longest vhost the segment records, without its NUL.

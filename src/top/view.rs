@@ -102,8 +102,11 @@ pub struct GroupRow {
 pub struct Sample {
     /// The segment as named (escaped).
     pub source: String,
+    /// `2.4.71`, or `2.4.71?` when assumed from the layout.
     pub version: String,
-    pub mpm: &'static str,
+    /// `event`, or `event?` when guessed from the segment (an idle event
+    /// server looks like worker: `--mpm` settles it).
+    pub mpm: String,
     pub uptime: i64,
     pub generation: i32,
     /// "now" of the sample, µs since the epoch.
@@ -174,7 +177,11 @@ impl Sample {
                 loaded.version,
                 if loaded.version_known { "" } else { "?" }
             ),
-            mpm: loaded.mpm_guess().name(),
+            mpm: format!(
+                "{}{}",
+                loaded.mpm_guess().name(),
+                if loaded.mpm.is_some() { "" } else { "?" }
+            ),
             uptime: loaded.now.saturating_sub(g.restart_time).max(0),
             generation: g.running_generation,
             now: loaded.now,

@@ -798,6 +798,16 @@ fn fake_httpd() {
     let _ = std::io::stdin().read_line(&mut line);
 }
 
+/// `instances`' block for one httpd: from its `httpd pid N` line (at the
+/// start of a line: a capacity error inside a block may name the pid too)
+/// to the next block.
+fn instance_block(instances: &str, pid: u32) -> Option<String> {
+    format!("\n{instances}")
+        .split("\nhttpd pid ")
+        .find(|b| b.starts_with(&format!("{pid}\n")))
+        .map(str::to_owned)
+}
+
 /// Reproduction 2: as root (the sudo mode), discovery trusts only httpd
 /// parents that run as root from root's executables in root's directories,
 /// and no open follows a symlink.
@@ -832,9 +842,7 @@ fn root_trusts_only_roots_httpd() {
     let root = Setup::default();
     let instances = confined(&root, None, Path::new(BIN), &os(&["instances", "-t", "60"])).stdout;
     for fake in [&fake_user, &fake_root] {
-        let block = instances
-            .split("httpd pid ")
-            .find(|b| b.starts_with(&format!("{}\n", fake.pid())))
+        let block = instance_block(&instances, fake.pid())
             .unwrap_or_else(|| panic!("fake {} not listed:\n{instances}", fake.pid()));
         assert!(
             block.contains("not trusted by root") && !block.contains("\n  segment "),
@@ -842,9 +850,7 @@ fn root_trusts_only_roots_httpd() {
         );
     }
     // Root's own httpd is trusted and read.
-    let lab = instances
-        .split("httpd pid ")
-        .find(|b| b.starts_with(&format!("{}\n", h.pid())))
+    let lab = instance_block(&instances, h.pid())
         .unwrap_or_else(|| panic!("httpd {} not listed:\n{instances}", h.pid()));
     assert!(
         !lab.contains("not trusted")

@@ -338,3 +338,43 @@ fn top_draws_hostile_segments_at_any_size() {
         "{frame}"
     );
 }
+
+/// The terminal going away under the live view (its tmux server killed,
+/// an ssh connection dropped) ends `top` instead of leaving it spinning:
+/// crossterm's default event source looped forever on a hung-up terminal,
+/// at full CPU and deaf to SIGTERM.
+#[test]
+fn top_ends_when_its_terminal_hangs_up() {
+    use crate::support::require_program;
+    use crate::support::tmux::{Tmux, TMUX};
+    if !require_program(TMUX) {
+        return;
+    }
+    let mut tmux = Tmux::start("top-hangup");
+    let pidfile = tmux.own_pidfile("top.pid");
+    let f = Fixture::load("event-slow");
+    tmux.run_line(&format!(
+        "sh -c 'echo $$ > {pidfile}; exec {bin} top --scoreboard {sb} --at {at}'",
+        pidfile = pidfile.display(),
+        bin = crate::util::BIN,
+        sb = f.segment(),
+        at = f.at(),
+    ));
+    let pid = tmux.pid_in(&pidfile);
+    tmux.wait_for("top's screen", std::time::Duration::from_secs(20), |_| {
+        tmux.display("#{alternate_on}") == "1"
+    });
+    tmux.command(&["kill-server"]);
+    // Ended: gone, or a zombie nobody reaps (its parent shell died too).
+    let ended = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ended() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ended(), "top {pid} still runs after its terminal hung up");
+}

@@ -54,10 +54,26 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// The parent of a process, from the 4th field of `/proc/<pid>/stat`.
 pub fn parent_pid(pid: u32) -> Option<u32> {
+    stat_field(pid, 4)?.parse().ok()
+}
+
+/// When a process started (clock ticks since boot, the 22nd field of
+/// `/proc/<pid>/stat`): with the pid, names one process for good.
+pub fn start_time(pid: u32) -> Option<u64> {
+    stat_field(pid, 22)?.parse().ok()
+}
+
+/// Field `n` (1-based, as proc(5) numbers them) of `/proc/<pid>/stat`.
+fn stat_field(pid: u32, n: usize) -> Option<String> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // "pid (comm) state ppid ...": comm may contain anything, even ')'.
     let after_comm = &stat[stat.rfind(')')? + 1..];
-    after_comm.split_whitespace().nth(1)?.parse().ok()
+    Some(
+        after_comm
+            .split_whitespace()
+            .nth(n.checked_sub(3)?)?
+            .to_string(),
+    )
 }
 
 /// True when `program` is installed. Otherwise prints a skip note and

@@ -7,9 +7,10 @@
 //! test, on its own socket in a temporary directory, with no configuration
 //! file (`-f /dev/null`) and a cleared environment, so nothing of the
 //! user's tmux or shell setup leaks in and its pid is known exactly.
-//! Dropping a [`Tmux`] kills the server by its socket, then every process
-//! it knows of by pid: the server, the pane's shell and whatever pid files
-//! the test registered ([`Tmux::own_pidfile`]).
+//! Dropping a [`Tmux`] kills every process it knows of by pid (the pane's
+//! shell, the processes whose pid files the test registered and read:
+//! [`Tmux::own_pidfile`], [`Tmux::pid_in`]), each only while it is still the
+//! same process, then the server by its socket and by pid.
 
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -18,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::httpd::send_signal;
-use super::parent_pid;
+use super::{parent_pid, start_time};
 use crate::util::TempDir;
 
 pub const TMUX: &str = "/usr/bin/tmux";
@@ -41,6 +42,8 @@ pub struct Tmux {
     shell: u32,
     /// Pid files of processes started in the pane (see [`Tmux::own_pidfile`]).
     pidfiles: Vec<PathBuf>,
+    /// The processes [`Tmux::pid_in`] found, with their start times.
+    started: Vec<(u32, u64)>,
 }
 
 impl Tmux {
@@ -66,6 +69,7 @@ impl Tmux {
             server,
             shell: 0,
             pidfiles: Vec::new(),
+            started: Vec::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !socket.exists() {
@@ -178,11 +182,15 @@ impl Tmux {
         path
     }
 
-    /// The pid written to `pidfile`, waited for at most 10 s.
-    pub fn pid_in(&self, pidfile: &Path) -> u32 {
+    /// The pid written to `pidfile`, waited for at most 10 s; that process
+    /// is killed with the server even once it has left the pane.
+    pub fn pid_in(&mut self, pidfile: &Path) -> u32 {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(pid) = read_pid(pidfile) {
+                if let Some(started) = start_time(pid) {
+                    self.started.push((pid, started));
+                }
                 return pid;
             }
             assert!(
@@ -211,9 +219,15 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        // Children first, each only while it is still ours (its parent the
-        // pane's shell, the shell's the server), so a reused pid is spared.
+        // Children first, each only while it is still ours: the same
+        // start time as when found, or else its parent the pane's shell
+        // (the shell's the server), so a reused pid is spared.
         let server = self.server.id();
+        for &(pid, started) in &self.started {
+            if start_time(pid) == Some(started) {
+                let _ = send_signal(pid, libc::SIGKILL);
+            }
+        }
         for pidfile in &self.pidfiles {
             if let Some(pid) = read_pid(pidfile).filter(|&pid| parent_pid(pid) == Some(self.shell))
             {
