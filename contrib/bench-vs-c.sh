@@ -127,26 +127,35 @@ if [ "$SERVE" = 1 ]; then
 fi
 
 # The C reader; each check as the packages run it (the static binary when
-# given) with a known capacity (--max-workers, as the C reader needs none),
-# check_scoreboard_busy also with the capacity read from the running
-# httpd's configuration, the dynamic binary, and OLD for a before/after.
+# given). check_scoreboard_busy three ways: with the whole capacity given
+# (--max-workers and --threads-per-child: no configuration read, as the C
+# reader reads none), with --max-workers only (ThreadsPerChild still comes
+# from the running httpd's configuration) and with neither; the dynamic
+# binary and OLD for a before/after.
 run=${static:-$bin}
+capacity="--max-workers 150 --threads-per-child 25"
 names=(c-reader busy)
-cmds=("$root/sbread $seg" "$run check_scoreboard_busy ${src[*]} --max-workers 150")
+cmds=("$root/sbread $seg" "$run check_scoreboard_busy ${src[*]} $capacity")
 if [ -n "$static" ]; then
     names+=(busy-dynamic)
-    cmds+=("$bin check_scoreboard_busy ${src[*]} --max-workers 150")
+    cmds+=("$bin check_scoreboard_busy ${src[*]} $capacity")
 fi
 if [ -n "${OLD:-}" ]; then
     names+=(busy-before)
+    cmds+=("$OLD check_scoreboard_busy ${src[*]} $capacity")
+fi
+names+=(busy-max-workers-only)
+cmds+=("$run check_scoreboard_busy ${src[*]} --max-workers 150")
+if [ -n "${OLD:-}" ]; then
+    names+=(busy-max-workers-only-before)
     cmds+=("$OLD check_scoreboard_busy ${src[*]} --max-workers 150")
 fi
 names+=(busy-capacity-from-config stuck vhost status dump)
 cmds+=(
     "$run check_scoreboard_busy ${src[*]}"
     "$run check_stuck_requests ${src[*]}"
-    "$run check_vhost_saturation ${src[*]} --max-workers 150"
-    "$run status ${src[*]}"
+    "$run check_vhost_saturation ${src[*]} $capacity"
+    "$run status ${src[*]} $capacity"
     "$run dump ${src[*]}"
 )
 args=()

@@ -54,44 +54,30 @@ pub struct Started {
 impl Started {
     /// Reads `/proc/PID/{cmdline,environ,exe,maps,stat}` and the binary;
     /// cmdline, environ and maps wait while the process holds its memory
-    /// map locked, so beside the watchdog's thread.
+    /// map locked, so beside the watchdog's thread. The binary is read
+    /// after: a mapped one must not be read where signals are blocked
+    /// (a SIGBUS there would end the process without its line).
     pub fn read(pid: i32) -> Result<Started, String> {
-        crate::watchdog::guard(|| Started::read_unguarded(pid))
-    }
-
-    fn read_unguarded(pid: i32) -> Result<Started, String> {
-        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-        let cmdline = read_bounded(&proc_dir.join("cmdline"), MAX_PROC)
-            .map_err(|e| format!("httpd pid {pid}: cannot read its command line: {e}"))?;
-        let argv: Vec<Vec<u8>> = cmdline
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect();
+        let from_proc = crate::watchdog::guard(|| FromProc::read(pid))?;
         let mut notes = Vec::new();
-        let binary = std::fs::read_link(proc_dir.join("exe")).ok().or_else(|| {
-            argv.first()
-                .map(|a| PathBuf::from(OsStr::from_bytes(a)))
-                .filter(|p| p.is_absolute())
-        });
-        let image = binary
+        let image = from_proc
+            .binary
             .as_ref()
-            .and_then(|b| read_bounded(b, MAX_BINARY).ok())
+            .and_then(|b| read_binary(b).ok())
             .map(|bytes| BinaryInfo::scan(&bytes));
         if image.is_none() {
             notes.push("httpd's binary is not readable: compiled-in defaults assumed".into());
         }
-        let environment = read_bounded(&proc_dir.join("environ"), MAX_PROC)
-            .ok()
-            .map(|env| parse_environ(&env));
-        let env_known = environment.is_some();
-        let environment = environment.unwrap_or_default();
-        let maps_mpm = read_bounded(&proc_dir.join("maps"), 16 << 20)
-            .ok()
-            .and_then(|m| mpm_in_maps(&m));
-        let mut started = Started::from_args(pid, binary, image, &argv, environment);
-        started.maps_mpm = maps_mpm;
-        started.start_time = process_start(pid);
+        let env_known = from_proc.environment.is_some();
+        let mut started = Started::from_args(
+            pid,
+            from_proc.binary,
+            image,
+            &from_proc.argv,
+            from_proc.environment.unwrap_or_default(),
+        );
+        started.maps_mpm = from_proc.maps_mpm;
+        started.start_time = from_proc.start_time;
         started.notes.append(&mut notes);
         if !env_known {
             started.debian_envvars();
@@ -215,6 +201,68 @@ impl Started {
             self.pid
         ));
     }
+}
+
+/// What `/proc/PID` says about how the process was started.
+struct FromProc {
+    argv: Vec<Vec<u8>>,
+    binary: Option<PathBuf>,
+    environment: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    maps_mpm: Option<Mpm>,
+    start_time: Option<SystemTime>,
+}
+
+impl FromProc {
+    fn read(pid: i32) -> Result<FromProc, String> {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let cmdline = read_bounded(&proc_dir.join("cmdline"), MAX_PROC)
+            .map_err(|e| format!("httpd pid {pid}: cannot read its command line: {e}"))?;
+        let argv: Vec<Vec<u8>> = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let binary = std::fs::read_link(proc_dir.join("exe")).ok().or_else(|| {
+            argv.first()
+                .map(|a| PathBuf::from(OsStr::from_bytes(a)))
+                .filter(|p| p.is_absolute())
+        });
+        let environment = read_bounded(&proc_dir.join("environ"), MAX_PROC)
+            .ok()
+            .map(|env| parse_environ(&env));
+        let maps_mpm = read_bounded(&proc_dir.join("maps"), 16 << 20)
+            .ok()
+            .and_then(|m| mpm_in_maps(&m));
+        Ok(FromProc {
+            argv,
+            binary,
+            environment,
+            maps_mpm,
+            start_time: process_start(pid),
+        })
+    }
+}
+
+/// The httpd binary, bounded and only if it is a regular file; mapped, not
+/// copied, where only root can change it (see [`segment::read_root_file`]).
+///
+/// [`segment::read_root_file`]: crate::shm::segment::read_root_file
+fn read_binary(path: &Path) -> io::Result<crate::shm::segment::Bytes> {
+    let (file, meta) = open_regular(path)?;
+    if meta.len() > MAX_BINARY {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_BINARY} bytes"),
+        ));
+    }
+    crate::shm::segment::read_root_file(
+        &file,
+        &meta,
+        &format!(
+            "{}: httpd's binary shrank while being read (SIGBUS)",
+            path.display()
+        ),
+    )
 }
 
 /// What the binary itself says: version, compiled-in modules and paths.
@@ -396,6 +444,28 @@ fn process_start(pid: i32) -> Option<SystemTime> {
 /// the opened file is regular (or a /proc file) and reads at most `limit`
 /// bytes; more is an error rather than a silent cut.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let (file, meta) = open_regular(path)?;
+    let len = meta.len();
+    // A /proc file says 0: one page, read at once, rather than growing
+    // from a few bytes.
+    let mut bytes = Vec::with_capacity(if len == 0 {
+        4096
+    } else {
+        len.min(limit) as usize
+    });
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Opens without following a FIFO's open or acquiring a terminal and
+/// checks the opened file is regular (or a /proc file).
+fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     let file: File = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -411,15 +481,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
             },
         ));
     }
-    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {limit} bytes"),
-        ));
-    }
-    Ok(bytes)
+    Ok((file, meta))
 }
 
 #[cfg(test)]

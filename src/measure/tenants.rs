@@ -337,19 +337,8 @@ pub fn is_live(loaded: &Loaded) -> bool {
 /// a uid `/etc/passwd` does not name). /proc is read beside the watchdog:
 /// a process hung in the kernel can block the read.
 pub fn serving_users(loaded: &Loaded) -> HashMap<i32, String> {
-    use crate::process::users::{serving_uids, user_names};
     let pids: Vec<i32> = loaded.scoreboard.processes().map(|p| p.pid).collect();
-    let uids = crate::watchdog::guard(|| serving_uids(pids));
-    let names = user_names(uids.values().copied());
-    uids.into_iter()
-        .map(|(pid, uid)| {
-            let name = names
-                .get(&uid)
-                .cloned()
-                .unwrap_or_else(|| format!("#{uid}"));
-            (pid, name)
-        })
-        .collect()
+    crate::watchdog::guard(|| crate::process::users::serving_user_names(pids))
 }
 
 /// The longest vhost the segment records, without its NUL.

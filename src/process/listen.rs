@@ -1,10 +1,16 @@
 //! The listen queues of a process's listening TCP sockets: which sockets it
 //! holds (`socket:[INODE]` links in `/proc/PID/fd`) and, for each, the
-//! kernel's accept queue from `/proc/PID/net/tcp` and `tcp6` (the process's
-//! own network namespace). For a socket in state LISTEN (`0A`) the kernel
-//! reports the accept queue's current length as `rx_queue` and its limit
-//! (the backlog, `ListenBacklog` capped by `net.core.somaxconn`) as
-//! `tx_queue`.
+//! kernel's accept queue and its limit (the backlog, `ListenBacklog` capped
+//! by `net.core.somaxconn`).
+//!
+//! Both come from the kernel's socket diagnostics (`NETLINK_SOCK_DIAG`),
+//! asked for listeners only, which the kernel finds in its listening table
+//! alone. A socket that dump does not list (httpd in another network
+//! namespace) is looked up in the process's own `/proc/PID/net/tcp` and
+//! `tcp6`, where a socket in state LISTEN (`0A`) shows its accept queue as
+//! `rx_queue`; those tables cost more (the kernel walks every bucket of its
+//! connection table to print them: most of a check's time on an idle host)
+//! and give no backlog.
 
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -52,6 +58,30 @@ const MAX_TABLE: u64 = 64 << 20;
 pub fn measure(pid: i32, progress: &Progress) -> Result<ListenQueues, String> {
     let mut inodes = socket_inodes(pid, progress)?;
     let mut sockets = Vec::new();
+    if !inodes.is_empty() {
+        progress.reading("the kernel's socket diagnostics (NETLINK_SOCK_DIAG)");
+        for listener in listeners() {
+            if let Some(i) = inodes.iter().position(|&n| n == listener.inode) {
+                inodes.swap_remove(i);
+                sockets.push(listener);
+            }
+        }
+    }
+    if !inodes.is_empty() {
+        sockets.extend(from_tables(pid, &mut inodes, progress)?);
+    }
+    sockets.sort_by_key(|s| s.address);
+    Ok(ListenQueues { sockets })
+}
+
+/// The listeners among `inodes` in the process's own `/proc/PID/net/tcp`
+/// and `tcp6` (its network namespace), taken out of `inodes`; no backlog.
+fn from_tables(
+    pid: i32,
+    inodes: &mut Vec<u64>,
+    progress: &Progress,
+) -> Result<Vec<Socket>, String> {
+    let mut sockets = Vec::new();
     for table in ["tcp", "tcp6"] {
         if inodes.is_empty() {
             break;
@@ -83,15 +113,7 @@ pub fn measure(pid: i32, progress: &Progress) -> Result<ListenQueues, String> {
             }
         }
     }
-    if !sockets.is_empty() {
-        progress.reading("the kernel's socket diagnostics (NETLINK_SOCK_DIAG)");
-        let limits = backlogs();
-        for s in &mut sockets {
-            s.backlog = limits.iter().find(|(i, _)| *i == s.inode).map(|(_, b)| *b);
-        }
-    }
-    sockets.sort_by_key(|s| s.address);
-    Ok(ListenQueues { sockets })
+    Ok(sockets)
 }
 
 /// Inodes of the sockets among the process's open descriptors.
@@ -169,10 +191,10 @@ fn parse_address(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// `(inode, backlog)` of every listening TCP socket in this network
-/// namespace, from `SOCK_DIAG_BY_FAMILY` dumps (IPv4 and IPv6); empty when
-/// the kernel does not answer.
-fn backlogs() -> Vec<(u64, u64)> {
+/// Every listening TCP socket in this network namespace with its accept
+/// queue and backlog, from `SOCK_DIAG_BY_FAMILY` dumps of listeners only
+/// (IPv4 and IPv6); empty when the kernel does not answer.
+fn listeners() -> Vec<Socket> {
     use nix::sys::socket::{
         recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
         SockType,
@@ -212,7 +234,9 @@ fn backlogs() -> Vec<(u64, u64)> {
         {
             return found;
         }
-        let mut buf = vec![0u8; 32 * 1024];
+        // A page or two: the kernel fills datagrams to what fits (ss and
+        // libmnl use 8 KB), and zeroing more only faults in pages.
+        let mut buf = vec![0u8; 8 * 1024];
         // A bounded number of datagrams: a dump of listeners is short.
         'dump: for _ in 0..4096 {
             let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -234,16 +258,35 @@ fn backlogs() -> Vec<(u64, u64)> {
                 let Some(msg) = msgs.get(16..len.max(16)) else {
                     break 'dump;
                 };
-                // inet_diag_msg: rqueue at 56, wqueue (the backlog of a
-                // listener) at 60, inode at 68.
-                if msg.len() >= 72 {
-                    found.push((u64::from(u32_at(msg, 68)), u64::from(u32_at(msg, 60))));
+                if let Some(socket) = parse_diag(msg) {
+                    found.push(socket);
                 }
                 msgs = msgs.get(len.next_multiple_of(4)..).unwrap_or(&[]);
             }
         }
     }
     found
+}
+
+/// One `inet_diag_msg`: family at 0, the local port (network order) at 4,
+/// the local address at 8 (4 or 16 bytes), rqueue (a listener's accept
+/// queue) at 56, wqueue (its backlog) at 60, inode at 68.
+fn parse_diag(msg: &[u8]) -> Option<Socket> {
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(msg.get(at..at + 4)?.try_into().ok()?))
+    };
+    let port = u16::from_be_bytes(msg.get(4..6)?.try_into().ok()?);
+    let ip = match i32::from(*msg.first()?) {
+        libc::AF_INET => Ipv4Addr::from(<[u8; 4]>::try_from(msg.get(8..12)?).ok()?).into(),
+        libc::AF_INET6 => Ipv6Addr::from(<[u8; 16]>::try_from(msg.get(8..24)?).ok()?).into(),
+        _ => return None,
+    };
+    Some(Socket {
+        address: SocketAddr::new(ip, port),
+        queued: u64::from(u32_at(56)?),
+        backlog: Some(u64::from(u32_at(60)?)),
+        inode: u64::from(u32_at(68)?),
+    })
 }
 
 #[cfg(test)]
@@ -290,5 +333,17 @@ mod tests {
             .parse()
             .expect("number");
         assert_eq!(mine.backlog, Some(somaxconn.min(128)), "{mine:?}");
+        // The process's own tables (another network namespace's way) agree.
+        let mut inodes = vec![mine.inode];
+        let table = from_tables(std::process::id() as i32, &mut inodes, &Progress::default())
+            .expect("tables");
+        assert!(inodes.is_empty());
+        assert_eq!(
+            table,
+            vec![Socket {
+                backlog: None,
+                ..mine.clone()
+            }]
+        );
     }
 }

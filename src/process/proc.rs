@@ -57,9 +57,10 @@ impl Progress {
     }
 }
 
-/// Runs `measure` on a helper thread and waits at most `limit` for it. On
-/// time-out the thread is left behind (blocked in the kernel; the process
-/// ends soon anyway) and the error names the file it was reading.
+/// Runs `measure` on the run's helper thread ([`crate::watchdog::beside`])
+/// and waits at most `limit` for it. On time-out the thread is left behind
+/// (blocked in the kernel; the process ends soon anyway) and the error
+/// names the file it was reading.
 pub fn time_boxed<T: Send + 'static>(
     limit: Duration,
     measure: impl FnOnce(&Progress) -> T + Send + 'static,
@@ -67,20 +68,21 @@ pub fn time_boxed<T: Send + 'static>(
     let progress = Progress::default();
     let (tx, rx) = mpsc::sync_channel(1);
     let shared = progress.clone();
-    std::thread::Builder::new()
-        .name("proc-reader".into())
-        .spawn(move || {
-            let _ = tx.send(measure(&shared));
-        })
-        .map_err(|e| format!("cannot start a thread to read /proc: {e}"))?;
-    rx.recv_timeout(limit).map_err(|_| {
+    let job = crate::watchdog::beside(move || {
+        let _ = tx.send(measure(&shared));
+    })
+    .map_err(|e| format!("cannot start a thread to read /proc: {e}"))?;
+    let measured = rx.recv_timeout(limit).map_err(|_| {
         let last = progress.last();
         if last.is_empty() {
             format!("reading /proc took longer than {} s", limit.as_secs_f64())
         } else {
             format!("reading {last} blocked for {} s", limit.as_secs_f64())
         }
-    })
+    })?;
+    // Sent: the job returns; one that timed out keeps the helper.
+    job.returning();
+    Ok(measured)
 }
 
 #[cfg(test)]

@@ -134,6 +134,23 @@ fn scan_parents() -> HashMap<i32, Vec<i32>> {
     by_parent
 }
 
+/// For each live process of `pids`, the name of the user serving its
+/// requests ([`serving_uids`], then [`user_names`]; `#UID` for a uid
+/// `/etc/passwd` does not name).
+pub fn serving_user_names(pids: impl IntoIterator<Item = i32>) -> HashMap<i32, String> {
+    let uids = serving_uids(pids);
+    let names = user_names(uids.values().copied());
+    uids.into_iter()
+        .map(|(pid, uid)| {
+            let name = names
+                .get(&uid)
+                .cloned()
+                .unwrap_or_else(|| format!("#{uid}"));
+            (pid, name)
+        })
+        .collect()
+}
+
 /// The name `/etc/passwd` gives `uid`, or `#UID` when it names none (or
 /// cannot be read). Read by the binary itself: a static binary has no NSS.
 pub fn user_name(uid: u32) -> String {

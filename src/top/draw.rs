@@ -54,23 +54,23 @@ pub fn draw(f: &mut Frame, s: &Sample, ui: &Ui) {
 }
 
 fn draw_header(f: &mut Frame, area: Rect, s: &Sample, ui: &Ui) {
-    let first = match &s.error {
-        Some(e) => Line::from(vec![
-            Span::raw(view::title_line(s, ui)),
-            Span::styled(format!(" · {e}"), Style::new().fg(Color::Red)),
-        ]),
-        None => Line::raw(view::title_line(s, ui)),
-    };
+    let alarm = Style::new().fg(Color::Red);
     let frozen = s
         .health
         .as_ref()
         .is_some_and(|h| h.frozen() || h.hung() || h.queued().unwrap_or(0) > 0);
-    let third = if frozen {
-        Line::styled(view::rates_line(s), Style::new().fg(Color::Red))
-    } else {
-        Line::raw(view::rates_line(s))
+    // A failed refresh replaces the rates, which it left stale: the
+    // figures above are the last good ones.
+    let third = match &s.error {
+        Some(e) => Line::styled(format!("refresh failed: {e}"), alarm),
+        None if frozen => Line::styled(view::rates_line(s), alarm),
+        None => Line::raw(view::rates_line(s)),
     };
-    let lines = vec![first, gauge(s, area.width), third];
+    let lines = vec![
+        Line::raw(view::title_line(s, ui)),
+        gauge(s, area.width),
+        third,
+    ];
     f.render_widget(Paragraph::new(lines), area);
 }
 

@@ -121,18 +121,11 @@ impl Kernel {
     }
 }
 
-/// The name of the user serving each of `pids` ([`process::users`]).
+/// The name of the user serving each of `pids`, escaped.
 fn serving_users(pids: Vec<i32>) -> HashMap<i32, String> {
-    let uids = process::users::serving_uids(pids);
-    let names = process::users::user_names(uids.values().copied());
-    uids.into_iter()
-        .map(|(pid, uid)| {
-            let name = names
-                .get(&uid)
-                .cloned()
-                .unwrap_or_else(|| format!("#{uid}"));
-            (pid, escape_str(&name))
-        })
+    process::users::serving_user_names(pids)
+        .into_iter()
+        .map(|(pid, name)| (pid, escape_str(&name)))
         .collect()
 }
 

@@ -10,12 +10,19 @@
 //! part) and the signals blocked in the reading thread: the thread takes
 //! them, or the deadline, and ends the process, which ends the read.
 //!
+//! Both [`guard`] and the `/proc` measurements that give up after a while
+//! ([`crate::process::proc::time_boxed`]) run on one helper thread per run
+//! ([`beside`]), started at its first use: a thread costs a check about as
+//! much as reading the whole segment (clone, stack, its malloc arena, ~20
+//! system calls), and a check needed up to three.
+//!
 //! Neither the command line nor the domain: `cli::runtime` installs and
 //! arms it, `shm::proc` guards its reads.
 
 mod signals;
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 pub use signals::claim_report;
 
@@ -56,37 +63,103 @@ impl Drop for SigbusNote {
     }
 }
 
-/// The watchdog thread's stack: it only waits and writes one line.
-const STACK: usize = 64 * 1024;
+/// The helper thread's stack: it waits, writes one line, or reads a few
+/// `/proc` files.
+const STACK: usize = 256 * 1024;
 
 /// Runs `read`, a read that may wait where only a fatal signal wakes it,
-/// with the watchdog thread beside it (see the module comment).
+/// with the watchdog beside it on the helper thread (see the module
+/// comment).
 pub fn guard<T>(read: impl FnOnce() -> T) -> T {
     let (done, wait) = mpsc::channel::<()>();
     let deadline = signals::remaining();
-    let spawned = std::thread::Builder::new()
-        .name("watchdog".into())
-        .stack_size(STACK)
-        .spawn(move || {
-            let expired = match deadline {
-                Some(left) => matches!(
-                    wait.recv_timeout(left),
-                    Err(mpsc::RecvTimeoutError::Timeout)
-                ),
-                None => {
-                    let _ = wait.recv();
-                    false
-                }
-            };
-            if expired {
-                signals::expire();
+    let watching = beside(move || {
+        let expired = match deadline {
+            Some(left) => matches!(
+                wait.recv_timeout(left),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            ),
+            None => {
+                let _ = wait.recv();
+                false
             }
-        });
+        };
+        if expired {
+            signals::expire();
+        }
+    });
     // Signals wait for the reading thread's mask only if a thread takes
     // them meanwhile.
-    let blocked = spawned.is_ok().then(signals::block_in_this_thread);
+    let blocked = watching.is_ok().then(signals::block_in_this_thread);
     let out = read();
     drop(blocked);
     drop(done);
+    if let Ok(job) = watching {
+        job.returning();
+    }
     out
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The run's helper thread: where its jobs go, and whether it is free for
+/// one. Only the caller knows when its job is about to return (a job may
+/// never return: a `/proc` read blocked in the kernel), so it says so
+/// ([`Beside::returning`]); until then the helper is taken.
+struct Helper {
+    jobs: mpsc::Sender<Job>,
+    free: Arc<AtomicBool>,
+}
+
+static HELPER: Mutex<Option<Helper>> = Mutex::new(None);
+
+/// A job given to the helper thread.
+#[must_use]
+pub struct Beside {
+    free: Arc<AtomicBool>,
+}
+
+impl Beside {
+    /// The job has nothing left that can wait (what it waited for has
+    /// arrived): the next job may queue behind it.
+    pub fn returning(self) {
+        self.free.store(true, Ordering::Release);
+    }
+}
+
+/// Runs `job` on the helper thread, started at the first call (its stack
+/// size explicit, so `RUST_MIN_STACK` plays no part); on a new one while
+/// it is taken. Signals are not blocked there: while the caller blocks
+/// them, the helper takes them.
+pub fn beside(job: impl FnOnce() + Send + 'static) -> std::io::Result<Beside> {
+    let mut helper = HELPER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut job: Job = Box::new(job);
+    if let Some(h) = helper.as_ref() {
+        if h.free.swap(false, Ordering::AcqRel) {
+            match h.jobs.send(job) {
+                Ok(()) => {
+                    return Ok(Beside {
+                        free: Arc::clone(&h.free),
+                    })
+                }
+                Err(mpsc::SendError(back)) => job = back,
+            }
+        }
+    }
+    let (jobs, queue) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || {
+            for job in queue {
+                job();
+            }
+        })?;
+    // A new thread's receiver is alive: the send cannot fail.
+    let _ = jobs.send(job);
+    let free = Arc::new(AtomicBool::new(false));
+    *helper = Some(Helper {
+        jobs,
+        free: Arc::clone(&free),
+    });
+    Ok(Beside { free })
 }

@@ -489,5 +489,32 @@ fn live_event_limit() {
     assert_eq!(b_group["active"], 2);
     assert_eq!(b_group["max"], 2);
     assert_eq!(b_group["avail_pct"], 0.0);
+    // dump's user column: the user /proc gives the held requests' process
+    // (event: the worker process itself), by its /etc/passwd name.
+    let mut dump = vec!["dump".to_string(), "--format".into(), "json".into()];
+    dump.extend(source.iter().cloned());
+    let rows: Value = serde_json::from_str(&run_bin(&dump).stdout).expect("dump json");
+    for held in [&b, &b2] {
+        let row = rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["request"] == held.request_line())
+            .unwrap_or_else(|| panic!("{} not in dump: {rows:#}", held.request_line()));
+        let pid = row["process_pid"].as_i64().expect("pid");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|u| u.split_whitespace().next())
+            .expect("Uid");
+        let passwd = std::fs::read_to_string("/etc/passwd").expect("passwd");
+        let name = passwd
+            .lines()
+            .find(|l| l.split(':').nth(2) == Some(uid))
+            .and_then(|l| l.split(':').next())
+            .expect("user in /etc/passwd");
+        assert_eq!(row["user"], name, "{row:#}");
+    }
     drop((b, b2));
 }
