@@ -10,12 +10,15 @@
 # own /etc/apache2 to prefork + mpm_itk, so the harness's copies of Debian's
 # tree set their MPM themselves (tests/integration/support/httpd.rs). tmux
 # for the live test of the full-screen `top` (tests/integration/top_live.rs).
+# systemd for `systemd-analyze verify` of the packaged units (exporter.rs;
+# a fresh Debian 12 container lacks it, and nothing above depends on it
+# directly).
 #
 #   packaging/ci-deps.sh            print the names, one per line (.ci/run)
 #   packaging/ci-deps.sh --install  install them with apt-get
 set -eu
 
-packages="icinga2-bin icinga2-common nagios4-core nagios-nrpe-server nagios-nrpe-plugin prometheus prometheus-apache-exporter prometheus-node-exporter iproute2 libapache2-mpm-itk tmux"
+packages="icinga2-bin icinga2-common nagios4-core nagios-nrpe-server nagios-nrpe-plugin prometheus prometheus-apache-exporter prometheus-node-exporter iproute2 libapache2-mpm-itk tmux systemd"
 
 if [ "${1:-}" = "--install" ]; then
   # shellcheck disable=SC2086 # one word per package

@@ -48,6 +48,8 @@ struct Target {
     /// Whether the last scrape read it (`None`: not scraped yet), so the
     /// log says each change once.
     readable: Mutex<Option<bool>>,
+    /// The last copy's buffer, to copy into next time.
+    buffer: Mutex<Vec<u8>>,
 }
 
 /// The exporter's state: its targets, the first the one `/metrics` reads.
@@ -114,6 +116,7 @@ impl Exporter {
                     spec,
                     opened: Mutex::new(None),
                     readable: Mutex::new(None),
+                    buffer: Mutex::new(Vec::new()),
                 })
                 .collect(),
             options,
@@ -149,7 +152,9 @@ impl Exporter {
                 t.log_change(Ok(()));
                 let server = self.server(&loaded);
                 server.apply(&mut loaded);
-                prometheus::up(&loaded, &server, self.capacity, self.max_vhosts)
+                let e = prometheus::up(&loaded, &server, self.capacity, self.max_vhosts);
+                t.keep_buffer(loaded.scoreboard.into_bytes());
+                e
             }
             Err(why) => {
                 t.log_change(Err(why.to_string()));
@@ -177,10 +182,11 @@ impl Exporter {
             *opened = Some(self.open(&t.spec)?);
         }
         let o = opened.as_ref().ok_or(Error::Discovery(String::new()))?;
+        let buffer = std::mem::take(&mut *t.buffer.lock().unwrap_or_else(|e| e.into_inner()));
         let copied = if self.privileged && o.needs_capability_to_copy() {
-            privilege::raised_again(|| o.copy_unmapped())
+            privilege::raised_again(|| o.copy_unmapped(buffer))
         } else {
-            o.copy_unmapped()
+            o.copy_unmapped(buffer)
         };
         if copied.is_err() {
             *opened = None;
@@ -217,6 +223,14 @@ impl Exporter {
 }
 
 impl Target {
+    /// Keeps a copy's buffer for the next scrape (one is enough: parallel
+    /// scrapes of one target are rare).
+    fn keep_buffer(&self, bytes: crate::shm::segment::Bytes) {
+        if let Some(b) = bytes.into_buffer() {
+            *self.buffer.lock().unwrap_or_else(|e| e.into_inner()) = b;
+        }
+    }
+
     /// One line on stdout when the target becomes unreadable (why) or
     /// readable again; nothing while it stays as it was.
     fn log_change(&self, read: Result<(), String>) {

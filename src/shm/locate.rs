@@ -206,7 +206,7 @@ impl Opened {
     /// segment is attached for the copy (with CAP_IPC_OWNER when it is
     /// root's).
     pub fn copy(&self) -> Result<Copied, Error> {
-        self.read(true)
+        self.read(None)
     }
 
     /// The whole segment as it is now, never mapped: for a process that
@@ -216,11 +216,14 @@ impl Opened {
     /// error of this read, where a mapping would end the process with
     /// SIGBUS. SysV segments, which never shrink, are attached as by
     /// [`Opened::copy`].
-    pub fn copy_unmapped(&self) -> Result<Copied, Error> {
-        self.read(false)
+    /// `buffer` is the allocation of an earlier copy, reused (see
+    /// `segment::copy_file_into`).
+    pub fn copy_unmapped(&self, buffer: Vec<u8>) -> Result<Copied, Error> {
+        self.read(Some(buffer))
     }
 
-    fn read(&self, may_map: bool) -> Result<Copied, Error> {
+    /// Maps where it may unless `unmapped` gives a buffer to copy into.
+    fn read(&self, unmapped: Option<Vec<u8>>) -> Result<Copied, Error> {
         match &self.handle {
             Handle::File { file, path, posix } => {
                 let read_err = |source| Error::Io {
@@ -229,10 +232,11 @@ impl Opened {
                     source,
                 };
                 let meta = file.metadata().map_err(read_err)?;
-                let bytes = if may_map {
-                    source::read_file(file, &meta, path)
-                } else {
-                    source::copy_file(file, meta.len()).map(source::Bytes::from)
+                let bytes = match unmapped {
+                    None => source::read_file(file, &meta, path),
+                    Some(buffer) => {
+                        source::copy_file_into(file, meta.len(), buffer).map(source::Bytes::from)
+                    }
                 }
                 .map_err(read_err)?;
                 Ok(Copied {

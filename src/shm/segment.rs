@@ -121,6 +121,14 @@ impl Bytes {
     pub fn is_mapped(&self) -> bool {
         matches!(self.0, Inner::Mapped { .. })
     }
+
+    /// The buffer of a copy, to copy into again; `None` for a mapping.
+    pub fn into_buffer(mut self) -> Option<Vec<u8>> {
+        match &mut self.0 {
+            Inner::Owned(v) => Some(std::mem::take(v)),
+            Inner::Mapped { .. } => None,
+        }
+    }
 }
 
 /// tmpfs (`/dev/shm`), from linux/magic.h.
@@ -220,13 +228,22 @@ pub const MAX_SEGMENT: u64 = 1 << 31;
 /// Reads the whole of an open regular file (`len` bytes as `fstat` saw it).
 /// A file that changes size while being read is reported, not trusted.
 pub fn copy_file(file: &File, len: u64) -> io::Result<Vec<u8>> {
+    copy_file_into(file, len, Vec::new())
+}
+
+/// [`copy_file`] into `buf`, whose allocation is reused: a process that
+/// copies a segment again and again (the exporter) then does not allocate
+/// and free hundreds of KB each time, which glibc's malloc answers by
+/// keeping ever more of it resident.
+pub fn copy_file_into(file: &File, len: u64, mut buf: Vec<u8>) -> io::Result<Vec<u8>> {
     if len > MAX_SEGMENT {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{len} bytes is too large for a scoreboard"),
         ));
     }
-    let mut buf = vec![0u8; len as usize];
+    buf.clear();
+    buf.resize(len as usize, 0);
     let mut done = 0;
     while done < buf.len() {
         // In chunks: a signal's handler runs only between reads, and one
@@ -334,6 +351,13 @@ mod tests {
         assert!(!bytes.is_mapped());
         std::fs::write(&path, b"").unwrap();
         assert_eq!(&bytes[..], b"0123456789");
+        // A copy into an earlier copy's buffer: the file's bytes only, in
+        // the same allocation.
+        std::fs::write(&path, b"abc").unwrap();
+        let buffer = bytes.into_buffer().unwrap();
+        let at = buffer.as_ptr();
+        let again = copy_file_into(&file, 3, buffer).unwrap();
+        assert_eq!((&again[..], again.as_ptr()), (&b"abc"[..], at));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
