@@ -360,4 +360,25 @@ mod tests {
         assert_eq!((&again[..], again.as_ptr()), (&b"abc"[..], at));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// An httpd binary is mapped only when root alone may change it (on
+    /// any file system), else copied; the bytes are the file's either way.
+    #[test]
+    fn root_files_are_mapped_others_copied() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("segment-root-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("httpd");
+        std::fs::write(&path, b"\0Apache/2.4.71\0").unwrap();
+        for (mode, root_alone) in [(0o755, true), (0o775, false), (0o757, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let file = File::open(&path).unwrap();
+            let meta = file.metadata().unwrap();
+            let bytes = read_root_file(&file, &meta, "x: shrank").unwrap();
+            assert_eq!(&bytes[..], b"\0Apache/2.4.71\0");
+            let mapped = root_alone && meta.uid() == 0;
+            assert_eq!(bytes.is_mapped(), mapped, "mode {mode:o}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

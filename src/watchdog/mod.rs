@@ -163,3 +163,31 @@ pub fn beside(job: impl FnOnce() + Send + 'static) -> std::io::Result<Beside> {
     });
     Ok(Beside { free })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A job that may still wait keeps the helper: the next job runs on
+    /// another thread at once instead of queueing behind it.
+    #[test]
+    fn a_taken_helper_is_never_waited_for() {
+        let (release, held) = mpsc::channel::<()>();
+        let stuck = beside(move || {
+            let _ = held.recv();
+        })
+        .expect("helper");
+        let (tx, rx) = mpsc::channel();
+        let job = beside(move || {
+            let _ = tx.send(7);
+        })
+        .expect("helper");
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(7));
+        job.returning();
+        release.send(()).expect("release");
+        stuck.returning();
+        // Guarded reads one after the other, beside whichever helper is free.
+        assert_eq!(guard(|| 1) + guard(|| 2), 3);
+    }
+}
