@@ -392,21 +392,8 @@ fn top_in_tmux_survives_its_segment_shrinking() {
     tmux.wait_for("top's screen", SEEN, |_| {
         tmux.display("#{alternate_on}") == "1"
     });
-    let churn_bytes = whole.clone();
-    let churn = crate::hostile::Background::start(&path, move |path, n| {
-        match n % 3 {
-            0 => {
-                let _ = std::fs::remove_file(path);
-            }
-            1 => {
-                let _ = std::fs::write(path, &churn_bytes[..churn_bytes.len() / 2]);
-            }
-            _ => {
-                let _ = std::fs::write(path, &churn_bytes);
-            }
-        }
-        std::thread::sleep(Duration::from_micros(300));
-    });
+    let churn =
+        crate::hostile::Background::shrinking(&path, whole.clone(), Duration::from_micros(300));
     std::thread::sleep(Duration::from_secs(4));
     let steps = churn.finish();
     std::fs::write(&path, &whole).unwrap();
