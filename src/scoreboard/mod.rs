@@ -240,9 +240,12 @@ pub fn watch(opts: &ReadOptions) -> Result<Watched, Error> {
 }
 
 impl Watched {
-    /// The segment as it is now, decoded.
+    /// The segment as it is now, decoded. Copied, never mapped: the live
+    /// view runs without the watchdog's handlers, so a mapping that a root
+    /// truncates meanwhile would end it with SIGBUS (terminal left raw,
+    /// nothing said); a short copy is an error it shows.
     pub fn load(&self) -> Result<Loaded, Error> {
-        let copy = || self.opened.copy();
+        let copy = || self.opened.copy_unmapped(Vec::new());
         let copied = if self.opened.needs_capability_to_copy() {
             privilege::raised_again(copy)
         } else {

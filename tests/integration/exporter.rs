@@ -321,21 +321,8 @@ fn exporter_survives_its_segment_shrinking_under_it() {
         figures(&whole)
     };
     assert_eq!(figures(&scrape(&url)), expected);
-    let churn_bytes = whole.clone();
-    let churn = crate::hostile::Background::start(&path, move |path, n| {
-        match n % 3 {
-            0 => {
-                let _ = std::fs::remove_file(path);
-            }
-            1 => {
-                let _ = std::fs::write(path, &churn_bytes[..churn_bytes.len() / 2]);
-            }
-            _ => {
-                let _ = std::fs::write(path, &churn_bytes);
-            }
-        }
-        std::thread::sleep(Duration::from_micros(300));
-    });
+    let churn =
+        crate::hostile::Background::shrinking(&path, whole.clone(), Duration::from_micros(300));
     let scrapers: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();

@@ -713,20 +713,7 @@ fn posix_object_disappearing_while_read() {
     let path = PathBuf::from(format!("/dev/shm/ShM.hostile-{}", std::process::id()));
     let bytes = fixture();
     fs::write(&path, &bytes).unwrap();
-    let churn = Background::start(&path, move |path, n| {
-        match n % 3 {
-            0 => {
-                let _ = fs::remove_file(path);
-            }
-            1 => {
-                let _ = fs::write(path, &bytes[..bytes.len() / 2]);
-            }
-            _ => {
-                let _ = fs::write(path, &bytes);
-            }
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    });
+    let churn = Background::shrinking(&path, bytes, Duration::from_micros(200));
     let (mut ok, mut unknown) = (0, 0);
     for i in 0..60 {
         let cmd = ["check_scoreboard_busy", "status", "dump"][i % 3];
@@ -783,6 +770,27 @@ impl Background {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Removes `path`, writes half of `whole` to it, then all of it
+    /// (truncating the same file first), again and again, `pause` after
+    /// each step: a segment that disappears, shrinks and comes back under
+    /// its reader.
+    pub fn shrinking(path: &Path, whole: Vec<u8>, pause: Duration) -> Background {
+        Background::start(path, move |path, n| {
+            match n % 3 {
+                0 => {
+                    let _ = fs::remove_file(path);
+                }
+                1 => {
+                    let _ = fs::write(path, &whole[..whole.len() / 2]);
+                }
+                _ => {
+                    let _ = fs::write(path, &whole);
+                }
+            }
+            std::thread::sleep(pause);
+        })
     }
 
     /// Stops the thread; returns how many steps it made.

@@ -361,3 +361,51 @@ fn top_in_tmux_ends_cleanly_on_sigterm_and_ctrl_c() {
     tmux.press(&["C-c"]);
     assert_shell_is_back(&tmux, pid, "Ctrl-C");
 }
+
+/// The live view runs without the watchdog's handlers, so a root-owned
+/// `/dev/shm` object (which a one-shot check maps) removed, truncated and
+/// rewritten under it must never reach it as a SIGBUS: `top` stays alive
+/// through the churn and still ends cleanly on `q`.
+#[test]
+fn top_in_tmux_survives_its_segment_shrinking() {
+    use apache_scoreboard::scoreboard::encode::busy_server;
+    use apache_scoreboard::scoreboard::{Abi, Layout, Revision};
+    if !require_program(TMUX) {
+        return;
+    }
+    let path = std::path::PathBuf::from(format!("/dev/shm/ShM.top-shrink-{}", std::process::id()));
+    let whole = busy_server(
+        Layout::new(Revision::H, Abi::Lp64).expect("layout H"),
+        16,
+        64,
+    )
+    .posix();
+    std::fs::write(&path, &whole).unwrap();
+    let mut tmux = Tmux::start("top-shrink");
+    let pidfile = tmux.own_pidfile("top-shrink.pid");
+    tmux.run_line(&format!(
+        "sh -c 'echo $$ > {pidfile}; exec {BIN} top --scoreboard {sb} --max-workers 1024 --interval 50ms'; echo rc=$?",
+        pidfile = pidfile.display(),
+        sb = path.display(),
+    ));
+    let pid = tmux.pid_in(&pidfile);
+    tmux.wait_for("top's screen", SEEN, |_| {
+        tmux.display("#{alternate_on}") == "1"
+    });
+    let churn =
+        crate::hostile::Background::shrinking(&path, whole.clone(), Duration::from_micros(300));
+    std::thread::sleep(Duration::from_secs(4));
+    let steps = churn.finish();
+    std::fs::write(&path, &whole).unwrap();
+    let alive = pid_alive(pid);
+    let screen = tmux.screen();
+    if alive {
+        tmux.press(&["q"]);
+    }
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        alive,
+        "top died during {steps} changes of its segment:\n{screen}"
+    );
+    assert_shell_is_back(&tmux, pid, "q after the churn");
+}
