@@ -35,7 +35,7 @@ use std::time::Instant;
 use crate::measure::Capacity;
 use crate::plugin::text::{escape_bytes, escape_str};
 use crate::prometheus::{self, Exposition, Server};
-use crate::scoreboard::{self, Loaded, ReadOptions};
+use crate::scoreboard::{self, Loaded, ReadOptions, Settled};
 use crate::shm::locate::{self, Opened};
 use crate::shm::{privilege, Error};
 
@@ -50,6 +50,9 @@ struct Target {
     readable: Mutex<Option<bool>>,
     /// The last copy's buffer, to copy into next time.
     buffer: Mutex<Vec<u8>>,
+    /// The layout the opened segment's copies decode with (afresh with
+    /// every open).
+    settled: Mutex<Settled>,
 }
 
 /// The exporter's state: its targets, the first the one `/metrics` reads.
@@ -117,6 +120,7 @@ impl Exporter {
                     opened: Mutex::new(None),
                     readable: Mutex::new(None),
                     buffer: Mutex::new(Vec::new()),
+                    settled: Mutex::new(Settled::default()),
                 })
                 .collect(),
             options,
@@ -168,7 +172,8 @@ impl Exporter {
     fn load(&self, t: &Target) -> Result<Loaded, scoreboard::Error> {
         let copied = self.copy(t)?;
         let shown = t.spec.display().to_string();
-        scoreboard::decode_copied(copied, shown, &self.options)
+        let mut settled = t.settled.lock().unwrap_or_else(|e| e.into_inner());
+        scoreboard::decode_settled(copied, shown, &self.options, &mut settled, None)
     }
 
     /// A copy of the target's segment: the kept one while its name still
@@ -180,6 +185,7 @@ impl Exporter {
         }
         if opened.is_none() {
             *opened = Some(self.open(&t.spec)?);
+            *t.settled.lock().unwrap_or_else(|e| e.into_inner()) = Settled::default();
         }
         let o = opened.as_ref().ok_or(Error::Discovery(String::new()))?;
         let buffer = std::mem::take(&mut *t.buffer.lock().unwrap_or_else(|e| e.into_inner()));

@@ -382,6 +382,21 @@ impl Scoreboard {
         self.bytes
     }
 
+    /// Where the scoreboard area starts and what detection found: enough
+    /// to decode another copy of the same segment ([`Scoreboard::new`]).
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    pub fn detected(&self) -> Detected {
+        Detected {
+            layout: self.layout,
+            server_limit: self.global.server_limit,
+            thread_limit: self.global.thread_limit,
+            lb_limit: self.global.lb_limit,
+        }
+    }
+
     /// Whether the segment carries the 8-byte POSIX header.
     pub fn has_header(&self) -> bool {
         self.base == HEADER

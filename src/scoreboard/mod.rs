@@ -201,6 +201,7 @@ pub struct Watched {
     shown: String,
     details: bool,
     opts: ReadOptions,
+    settled: Settled,
 }
 
 /// Opens the scoreboard the options name (or the one running httpd's),
@@ -236,6 +237,7 @@ pub fn watch(opts: &ReadOptions) -> Result<Watched, Error> {
         shown,
         details,
         opts: opts.clone(),
+        settled: Settled::default(),
     })
 }
 
@@ -243,15 +245,25 @@ impl Watched {
     /// The segment as it is now, decoded. Copied, never mapped: the live
     /// view runs without the watchdog's handlers, so a mapping that a root
     /// truncates meanwhile would end it with SIGBUS (terminal left raw,
-    /// nothing said); a short copy is an error it shows.
-    pub fn load(&self) -> Result<Loaded, Error> {
+    /// nothing said); a short copy is an error it shows. The layout is the
+    /// one the first copy settled while the segment's size, size header
+    /// and limits stay as they were ([`Settled`]). `live`: the processes
+    /// as the caller last measured them (`top` does so once a second), else
+    /// read from `/proc` now.
+    pub fn load(&mut self, live: Option<LiveInfo>) -> Result<Loaded, Error> {
         let copy = || self.opened.copy_unmapped(Vec::new());
         let copied = if self.opened.needs_capability_to_copy() {
             privilege::raised_again(copy)
         } else {
             copy()
         }?;
-        let mut loaded = decode_copied(copied, self.shown.clone(), &self.opts)?;
+        let mut loaded = decode_settled(
+            copied,
+            self.shown.clone(),
+            &self.opts,
+            &mut self.settled,
+            live,
+        )?;
         loaded.details = self.details;
         Ok(loaded)
     }
@@ -313,7 +325,57 @@ pub fn decode_copied(
     shown: String,
     opts: &ReadOptions,
 ) -> Result<Loaded, Error> {
-    decode(copied, shown.clone(), opts).map_err(|e| match e {
+    decode_settled(copied, shown, opts, &mut Settled::default(), None)
+}
+
+/// What decoding the copies of one opened segment settled, for its next
+/// copies: the layout (and the httpd version that decided it) is detected
+/// again only when the copy's length, its first 16 bytes (the size header
+/// and the limits) or its `lb_limit` differ from the copy that settled it.
+/// Detection is a fifth of a refresh of a 16x64 segment; what it decides
+/// (the size formula) depends on nothing else, and every read of a
+/// record is bounds-checked, so records changed meanwhile decode as they
+/// would have. Keep one per opened segment: a new segment (httpd restarted,
+/// another binary) starts afresh.
+#[derive(Default)]
+pub struct Settled(Option<SettledLayout>);
+
+#[derive(Clone, Copy)]
+struct SettledLayout {
+    len: usize,
+    head: [u8; 16],
+    base: usize,
+    found: detect::Detected,
+    version: Option<HttpdVersion>,
+}
+
+impl SettledLayout {
+    fn head(bytes: &[u8]) -> [u8; 16] {
+        let mut head = [0; 16];
+        let n = bytes.len().min(16);
+        head[..n].copy_from_slice(&bytes[..n]);
+        head
+    }
+
+    /// Whether `bytes` would detect as the copy that settled this.
+    fn fits(&self, bytes: &[u8]) -> bool {
+        let lb = self.found.layout.global.lb_limit.map_or(Some(0), |f| {
+            le::int(bytes.get(self.base..)?, f.offset).and_then(|v| usize::try_from(v).ok())
+        });
+        bytes.len() == self.len && Self::head(bytes) == self.head && lb == Some(self.found.lb_limit)
+    }
+}
+
+/// [`decode_copied`], with the layout `settled` by an earlier copy of the
+/// same segment, and the processes as measured (`live`) where given.
+pub fn decode_settled(
+    copied: locate::Copied,
+    shown: String,
+    opts: &ReadOptions,
+    settled: &mut Settled,
+    live: Option<LiveInfo>,
+) -> Result<Loaded, Error> {
+    decode(copied, shown.clone(), opts, settled, live).map_err(|e| match e {
         Error::Shm(_) | Error::Undecodable { .. } => e,
         what => Error::Undecodable {
             shown,
@@ -322,13 +384,77 @@ pub fn decode_copied(
     })
 }
 
-fn decode(copied: locate::Copied, shown: String, opts: &ReadOptions) -> Result<Loaded, Error> {
-    let form = if copied.bare { Form::Bare } else { Form::Auto };
+fn decode(
+    copied: locate::Copied,
+    shown: String,
+    opts: &ReadOptions,
+    settled: &mut Settled,
+    live: Option<LiveInfo>,
+) -> Result<Loaded, Error> {
+    let wants_live = opts.at.is_none() || copied.origin.is_shared_memory();
+    let fits = settled.0.filter(|s| s.fits(&copied.bytes));
+    let (scoreboard, live, version) = match fits {
+        Some(s) => {
+            let scoreboard = Scoreboard::new(copied.bytes, s.base, s.found);
+            let live = wants_live.then(|| {
+                live.unwrap_or_else(|| live::live_info(scoreboard.processes().map(|p| p.pid)))
+            });
+            (scoreboard, live, s.version)
+        }
+        None => {
+            let head = SettledLayout::head(&copied.bytes);
+            let len = copied.bytes.len();
+            let (scoreboard, live, version) =
+                detect_layout(copied.bytes, copied.bare, opts, wants_live, live)?;
+            settled.0 = Some(SettledLayout {
+                len,
+                head,
+                base: scoreboard.base(),
+                found: scoreboard.detected(),
+                version,
+            });
+            (scoreboard, live, version)
+        }
+    };
+    let live_mpm = live
+        .as_ref()
+        .and_then(|l| l.mpm.as_deref())
+        .and_then(|m| match m {
+            "prefork" => Some(Mpm::Prefork),
+            "worker" => Some(Mpm::Worker),
+            "event" => Some(Mpm::Event),
+            _ => None,
+        });
+    Ok(Loaded {
+        version: version.unwrap_or_else(|| scoreboard.layout().revision.assumed_version()),
+        version_known: version.is_some(),
+        mpm: opts.mpm.or(live_mpm),
+        origin: copied.origin,
+        shown,
+        live,
+        now: opts.at.unwrap_or_else(now_us),
+        at_given: opts.at.is_some(),
+        details: true,
+        health: None,
+        scoreboard,
+    })
+}
+
+/// Detects the layout of a copy (and reads the processes it names, which
+/// settle what the bytes cannot), with the httpd version that decided it.
+fn detect_layout(
+    bytes: crate::shm::segment::Bytes,
+    bare: bool,
+    opts: &ReadOptions,
+    wants_live: bool,
+    live: Option<LiveInfo>,
+) -> Result<(Scoreboard, Option<LiveInfo>, Option<HttpdVersion>), Error> {
+    let form = if bare { Form::Bare } else { Form::Auto };
     let mut hints = Hints {
         layout: opts.layout,
         version: opts.httpd_version,
     };
-    let (base, found) = match Scoreboard::probe(&copied.bytes, form, &hints) {
+    let (base, found) = match Scoreboard::probe(&bytes, form, &hints) {
         // A running httpd's version settles sizes that fit several layouts.
         Err(Error::AmbiguousLayout { .. }) if hints.version.is_none() && hints.layout.is_none() => {
             // Only servers with a named segment: as root, those are the
@@ -337,13 +463,13 @@ fn decode(copied: locate::Copied, shown: String, opts: &ReadOptions) -> Result<L
                 .iter()
                 .filter(|i| i.segment.is_some())
                 .find_map(|i| binary_version(i.pid));
-            Scoreboard::probe(&copied.bytes, form, &hints)?
+            Scoreboard::probe(&bytes, form, &hints)?
         }
         other => other?,
     };
-    let mut scoreboard = Scoreboard::new(copied.bytes, base, found);
-    let live = (opts.at.is_none() || copied.origin.is_shared_memory())
-        .then(|| live::live_info(scoreboard.processes().map(|p| p.pid)));
+    let mut scoreboard = Scoreboard::new(bytes, base, found);
+    let live = wants_live
+        .then(|| live.unwrap_or_else(|| live::live_info(scoreboard.processes().map(|p| p.pid))));
     // 2.4.36-62 spans the 2.4.58 rule change, and its size equals 2.4.63+'s:
     // the running binary's version decides both (it costs a read of the
     // binary, so only for this revision).
@@ -367,28 +493,7 @@ fn decode(copied: locate::Copied, shown: String, opts: &ReadOptions) -> Result<L
             }
         }
     }
-    let live_mpm = live
-        .as_ref()
-        .and_then(|l| l.mpm.as_deref())
-        .and_then(|m| match m {
-            "prefork" => Some(Mpm::Prefork),
-            "worker" => Some(Mpm::Worker),
-            "event" => Some(Mpm::Event),
-            _ => None,
-        });
-    Ok(Loaded {
-        version: version.unwrap_or_else(|| scoreboard.layout().revision.assumed_version()),
-        version_known: version.is_some(),
-        mpm: opts.mpm.or(live_mpm),
-        origin: copied.origin,
-        shown,
-        live,
-        now: opts.at.unwrap_or_else(now_us),
-        at_given: opts.at.is_some(),
-        details: true,
-        health: None,
-        scoreboard,
-    })
+    Ok((scoreboard, live, version))
 }
 
 /// Without `--scoreboard`: the one running httpd's named segment.
@@ -424,4 +529,50 @@ fn discover(strict: bool) -> Result<(locate::Opened, String), crate::shm::Error>
 /// string), when its executable is readable.
 pub fn binary_version(pid: i32) -> Option<HttpdVersion> {
     HttpdVersion::find_in(&live::read_exe(pid)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A settled layout decodes the next copies as detection would, and
+    /// detection runs again (refusing it) once the size, header or limits
+    /// change under us.
+    #[test]
+    fn settled_layouts_refuse_what_detection_refuses() {
+        let layout = Layout::new(Revision::H, Abi::Lp64).unwrap();
+        let good = encode::busy_server(layout, 4, 8).posix();
+        let opts = ReadOptions {
+            at: Some(now_us()),
+            ..ReadOptions::default()
+        };
+        let copy = |bytes: &[u8]| locate::Copied {
+            bytes: bytes.to_vec().into(),
+            origin: Origin::File("segment".into()),
+            bare: false,
+        };
+        let mut settled = Settled::default();
+        let decode = |bytes: &[u8], settled: &mut Settled| {
+            decode_settled(copy(bytes), "segment".into(), &opts, settled, None)
+                .map(|l| {
+                    (
+                        l.scoreboard.layout().name(),
+                        l.scoreboard.global().thread_limit,
+                    )
+                })
+                .map_err(|e| e.to_string())
+        };
+        let first = decode(&good, &mut settled).unwrap();
+        assert_eq!(decode(&good, &mut settled).unwrap(), first);
+        let mut limits = good.clone();
+        limits[12..16].copy_from_slice(&16i32.to_le_bytes());
+        let mut header = good.clone();
+        header[0] ^= 1;
+        for hostile in [&good[..good.len() - 8], &limits, &header] {
+            let fresh = decode(hostile, &mut Settled::default());
+            assert!(fresh.is_err());
+            assert_eq!(decode(hostile, &mut settled), fresh);
+            assert_eq!(decode(&good, &mut settled).unwrap(), first);
+        }
+    }
 }

@@ -30,7 +30,7 @@ use ratatui::Terminal;
 use crate::measure::{self, Capacity};
 use crate::plugin::text::escape_str;
 use crate::process::{self, Health};
-use crate::scoreboard::{self, ReadOptions, Watched};
+use crate::scoreboard::{self, LiveInfo, ReadOptions, Watched};
 pub use view::{Action, Key, Privacy, Sample, Ui};
 
 /// How `top` runs.
@@ -58,9 +58,9 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
 /// How often keys and the stop flag are looked at between refreshes.
 const POLL: Duration = Duration::from_millis(100);
 
-/// The kernel's view of the processes (stopped, stuck, the listen queue,
-/// the users serving) is measured at most this often: it reads `/proc`
-/// for every process.
+/// The kernel's view of the processes (which run, stopped, stuck, the
+/// listen queue, the users serving) is measured at most this often: it
+/// reads `/proc` for every process.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 /// The segment, opened once, and the kernel's view of its processes as
@@ -78,6 +78,9 @@ struct Source {
 /// What `/proc` says about a live server's processes.
 #[derive(Clone, Default)]
 struct Kernel {
+    /// Which of the segment's processes run (and the parent, the MPM):
+    /// for the copies decoded until the next measurement.
+    live: Option<LiveInfo>,
     health: Option<Health>,
     /// The user serving each process's requests (mpm-itk: its
     /// per-connection child's), by pid.
@@ -92,6 +95,7 @@ impl Kernel {
     /// `None` for a snapshot.
     fn start(loaded: &scoreboard::Loaded) -> Option<mpsc::Receiver<Kernel>> {
         let probe = measure::health::Probe::of(loaded)?;
+        let segment_pids: Vec<i32> = loaded.scoreboard.processes().map(|p| p.pid).collect();
         // Users only for processes with a request in flight: the lookup
         // reads the children files of every thread (16 event processes
         // have over a thousand).
@@ -104,6 +108,7 @@ impl Kernel {
         std::thread::Builder::new()
             .name("top-kernel".into())
             .spawn(move || {
+                let live = scoreboard::live::live_info(segment_pids);
                 let health = probe.measure();
                 // Not while /proc blocks.
                 let users = match health.blocked {
@@ -112,6 +117,7 @@ impl Kernel {
                     Some(_) => HashMap::new(),
                 };
                 let _ = tx.send(Kernel {
+                    live: Some(live),
                     health: Some(health),
                     users,
                 });
@@ -155,8 +161,13 @@ impl Source {
             // httpd stopped, or started again with a new segment.
             self.watched =
                 scoreboard::watch(&self.options.read).map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Another server's processes: read with the next copy.
+            self.kernel.live = None;
         }
-        let mut loaded = self.watched.load().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut loaded = self
+            .watched
+            .load(self.kernel.live.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         crate::checks::know_the_server(&mut loaded, Some(self.options.capacity), 0);
         if self.pending.is_none() && self.measured.is_none_or(|t| t.elapsed() >= HEALTH_EVERY) {
             self.pending = Kernel::start(&loaded);
