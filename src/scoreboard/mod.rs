@@ -375,22 +375,6 @@ pub fn decode_settled(
     settled: &mut Settled,
     live: Option<LiveInfo>,
 ) -> Result<Loaded, Error> {
-    decode(copied, shown.clone(), opts, settled, live).map_err(|e| match e {
-        Error::Shm(_) | Error::Undecodable { .. } => e,
-        what => Error::Undecodable {
-            shown,
-            what: Box::new(what),
-        },
-    })
-}
-
-fn decode(
-    copied: locate::Copied,
-    shown: String,
-    opts: &ReadOptions,
-    settled: &mut Settled,
-    live: Option<LiveInfo>,
-) -> Result<Loaded, Error> {
     let wants_live = opts.at.is_none() || copied.origin.is_shared_memory();
     let fits = settled.0.filter(|s| s.fits(&copied.bytes));
     let (scoreboard, live, version) = match fits {
@@ -405,7 +389,15 @@ fn decode(
             let head = SettledLayout::head(&copied.bytes);
             let len = copied.bytes.len();
             let (scoreboard, live, version) =
-                detect_layout(copied.bytes, copied.bare, opts, wants_live, live)?;
+                detect_layout(copied.bytes, copied.bare, opts, wants_live, live).map_err(|e| {
+                    match e {
+                        Error::Shm(_) | Error::Undecodable { .. } => e,
+                        what => Error::Undecodable {
+                            shown: shown.clone(),
+                            what: Box::new(what),
+                        },
+                    }
+                })?;
             settled.0 = Some(SettledLayout {
                 len,
                 head,
