@@ -92,8 +92,9 @@ pub struct Group {
     /// Busy workers by mod_status's rule.
     pub active: usize,
     /// Idle workers, where they belong to a group: by user, on an MPM whose
-    /// idle workers run as their process's user (not mpm-itk, whose idle
-    /// children serve nobody yet).
+    /// idle workers run as their process's user (not mpm-itk, where an idle
+    /// slot's process runs as httpd's `User` and only a busy slot's
+    /// per-connection child runs as the tenant).
     pub idle: Option<usize>,
     /// Age of its oldest request in flight (µs).
     pub oldest: Option<i64>,
