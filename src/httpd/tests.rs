@@ -508,6 +508,15 @@ fn files_changed_since_a_restart() {
     assert_eq!(r.changed_since(std::time::UNIX_EPOCH).len(), 2);
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
     assert!(r.changed_since(later).is_empty());
+    // The segment's restart time is the last full restart: a graceful one
+    // since may have applied the file, and the note must not deny it.
+    let notes = r.changed_notes(std::time::UNIX_EPOCH);
+    assert_eq!(notes.len(), 2);
+    assert!(notes[1].ends_with(
+        "more.conf changed since httpd's last full restart (a graceful restart since \
+         would have applied it): figures are as the file says now"
+    ));
+    assert!(r.changed_notes(later).is_empty());
 }
 
 #[test]
