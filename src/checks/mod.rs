@@ -338,12 +338,7 @@ fn server_lines(
             .iter()
             .map(|i| format!("configuration incomplete: {i}")),
     );
-    lines.extend(c.changed_since(restart).iter().map(|f| {
-        format!(
-            "{} changed since httpd's last restart: figures are as the file says now",
-            f.display()
-        )
-    }));
+    lines.extend(c.changed_notes(restart));
     if verbose >= 2 {
         lines.extend(c.conf.notes.iter().map(|n| format!("configuration: {n}")));
     }

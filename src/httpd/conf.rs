@@ -100,6 +100,11 @@ pub struct Parsed {
     /// The main server's ServerName.
     pub server_name: Option<Figure<String>>,
     pub vhosts: Vec<VirtualHost>,
+    /// mpm-itk: the server-level `AssignUserID` (the last one). mpm-itk keeps
+    /// it in the per-directory configuration, which httpd merges into every
+    /// vhost: it is the user of the main server and of each vhost without
+    /// its own.
+    pub assign_user_id: Option<(String, String)>,
     /// The mpm-itk module is loaded (AssignUserID, MaxClientsVHost apply).
     pub itk: bool,
     /// mod_heartmonitor is loaded: its storage settings.
@@ -428,6 +433,11 @@ impl Reader<'_> {
                 }
             }
             _ if in_vhost => {}
+            "assignuserid" => self.out.assign_user_id = Some((arg(0), arg(1))),
+            // A server-level MaxClientsVHost reaches no vhost: mpm-itk keeps it
+            // in the per-server configuration and merges none (a vhost starts
+            // from its own -1, no limit), and the main server's own requests
+            // are not what tenants share, so it is not read.
             "serverroot" => {
                 let p = PathBuf::from(std::ffi::OsStr::from_bytes(
                     args.first().map_or(&[][..], |a| a),

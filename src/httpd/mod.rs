@@ -203,8 +203,8 @@ impl RunningConfig {
         }
     }
 
-    /// The configuration files modified after `t` (httpd's last restart):
-    /// what they say now is not what httpd runs with until it restarts.
+    /// The configuration files modified after `t`: what they say now may not
+    /// be what httpd runs with.
     pub fn changed_since(&self, t: SystemTime) -> Vec<&Path> {
         self.conf
             .files
@@ -215,6 +215,24 @@ impl RunningConfig {
                     .is_ok_and(|m| m > t)
             })
             .map(|f| &**f)
+            .collect()
+    }
+
+    /// One line per file modified after `full_restart`, the segment's
+    /// restart time. Only a full restart recreates the scoreboard; a graceful
+    /// one re-reads the files and keeps that time, and neither the segment
+    /// nor the parent process (same pid, same start) records when it came,
+    /// so a file may already be applied: the line says so.
+    pub fn changed_notes(&self, full_restart: SystemTime) -> Vec<String> {
+        self.changed_since(full_restart)
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} changed since httpd's last full restart (a graceful restart since \
+                     would have applied it): figures are as the file says now",
+                    f.display()
+                )
+            })
             .collect()
     }
 

@@ -508,6 +508,15 @@ fn files_changed_since_a_restart() {
     assert_eq!(r.changed_since(std::time::UNIX_EPOCH).len(), 2);
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
     assert!(r.changed_since(later).is_empty());
+    // The segment's restart time is the last full restart: a graceful one
+    // since may have applied the file, and the note must not deny it.
+    let notes = r.changed_notes(std::time::UNIX_EPOCH);
+    assert_eq!(notes.len(), 2);
+    assert!(notes[1].ends_with(
+        "more.conf changed since httpd's last full restart (a graceful restart since \
+         would have applied it): figures are as the file says now"
+    ));
+    assert!(r.changed_notes(later).is_empty());
 }
 
 #[test]
@@ -536,7 +545,10 @@ fn itk_tenants() {
         "LoadModule mpm_prefork_module m/mod_mpm_prefork.so\n\
          LoadModule mpm_itk_module m/mpm_itk.so\n\
          <IfModule mpm_itk.c>\nMaxRequestWorkers 40\n</IfModule>\n\
-         <VirtualHost *:80>\n  ServerName shop.test\n  <IfModule mpm_itk_module>\n    AssignUserID shop shop\n    MaxClientsVHost 10\n  </IfModule>\n</VirtualHost>\n",
+         AssignUserID web web\nMaxClientsVHost 5\n\
+         <Directory /srv/x>\n  AssignUserID dir dir\n</Directory>\n\
+         <VirtualHost *:80>\n  ServerName shop.test\n  <IfModule mpm_itk_module>\n    AssignUserID shop shop\n    MaxClientsVHost 10\n  </IfModule>\n</VirtualHost>\n\
+         <VirtualHost *:80>\n  ServerName blog.test\n</VirtualHost>\n",
     );
     let r = t.read("httpd.conf", &[], &[]);
     assert!(r.conf.itk);
@@ -547,6 +559,14 @@ fn itk_tenants() {
     let v = &r.conf.vhosts[0];
     assert_eq!(v.assign_user_id, Some(("shop".into(), "shop".into())));
     assert_eq!(v.max_clients_vhost, Some(10));
+    // The server-level AssignUserID is kept apart (a <Directory>'s is not
+    // the server's); the server-level MaxClientsVHost reaches no vhost.
+    assert_eq!(r.conf.assign_user_id, Some(("web".into(), "web".into())));
+    let blog = &r.conf.vhosts[1];
+    assert_eq!(
+        (&blog.assign_user_id, blog.max_clients_vhost),
+        (&None, None)
+    );
 }
 
 /// Random configurations from the syntax's pieces (sections opened and

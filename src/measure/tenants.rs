@@ -92,8 +92,9 @@ pub struct Group {
     /// Busy workers by mod_status's rule.
     pub active: usize,
     /// Idle workers, where they belong to a group: by user, on an MPM whose
-    /// idle workers run as their process's user (not mpm-itk, whose idle
-    /// children serve nobody yet).
+    /// idle workers run as their process's user (not mpm-itk, where an idle
+    /// slot's process runs as httpd's `User` and only a busy slot's
+    /// per-connection child runs as the tenant).
     pub idle: Option<usize>,
     /// Age of its oldest request in flight (µs).
     pub oldest: Option<i64>,
@@ -369,40 +370,75 @@ pub fn vhost_string(conf: &Parsed, v: &crate::httpd::VirtualHost, width: usize) 
         .server_name
         .as_deref()
         .or(conf.server_name.as_ref().map(|f| f.value.as_str()))?;
-    let name = name.split_once("://").map_or(name, |(_, rest)| rest);
-    let host = host_part(name.as_bytes()).unwrap_or(name.as_bytes());
     let port = match v.port() {
         Some(p) => p,
-        None => {
-            let mut ports: Vec<u16> = conf
-                .listen
-                .iter()
-                .filter_map(|l| crate::httpd::parse_listen(&l.value).map(|(_, p)| p))
-                .collect();
-            ports.dedup();
-            match ports.as_slice() {
-                [one] => *one,
-                _ => return None,
-            }
-        }
+        None => match listen_ports(conf).as_slice() {
+            [one] => *one,
+            _ => return None,
+        },
     };
-    let mut s = host.to_vec();
+    Some(recorded(name, port, width))
+}
+
+/// The ports httpd listens on, each once.
+fn listen_ports(conf: &Parsed) -> Vec<u16> {
+    let mut ports: Vec<u16> = conf
+        .listen
+        .iter()
+        .filter_map(|l| crate::httpd::parse_listen(&l.value).map(|(_, p)| p))
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// `host:port` as the scoreboard records a server: the ServerName's host
+/// (no scheme or port), cut to the field.
+fn recorded(server_name: &str, port: u16, width: usize) -> Vec<u8> {
+    let name = server_name
+        .split_once("://")
+        .map_or(server_name, |(_, rest)| rest);
+    let mut s = host_part(name.as_bytes())
+        .unwrap_or(name.as_bytes())
+        .to_vec();
     s.extend_from_slice(format!(":{port}").as_bytes());
     s.truncate(width);
-    Some(s)
+    s
 }
 
 /// The default environments under mpm-itk: one per `AssignUserID` user,
 /// named after it, with its vhosts (exactly as the scoreboard records them).
+/// A vhost without its own AssignUserID runs as the server-level one (mpm-itk
+/// merges it per directory), and so does the main server on each port it
+/// listens on, unless a vhost is recorded the same way.
 pub fn assigned_environments(conf: &Parsed, width: usize) -> Vec<Environment> {
+    let global = conf.assign_user_id.as_ref().map(|(user, _)| user);
+    let vhosts: Vec<(Option<&String>, Vec<u8>)> = conf
+        .vhosts
+        .iter()
+        .filter_map(|v| {
+            let user = v.assign_user_id.as_ref().map(|(user, _)| user).or(global);
+            Some((user, vhost_string(conf, v, width)?))
+        })
+        .collect();
+    let main_server = match (&conf.assign_user_id, &conf.server_name) {
+        (Some(_), Some(name)) => listen_ports(conf)
+            .into_iter()
+            .map(|port| recorded(&name.value, port, width))
+            .filter(|s| vhosts.iter().all(|(_, v)| v != s))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let served = vhosts
+        .iter()
+        .map(|(user, v)| (*user, v))
+        .chain(main_server.iter().map(|s| (global, s)));
     let mut envs: Vec<Environment> = Vec::new();
-    for v in &conf.vhosts {
-        let (Some((user, _)), Some(vhost)) = (&v.assign_user_id, vhost_string(conf, v, width))
-        else {
-            continue;
-        };
-        let pattern = String::from_utf8_lossy(&vhost).into_owned();
+    for (user, vhost) in served {
+        let Some(user) = user else { continue };
+        let pattern = String::from_utf8_lossy(vhost).into_owned();
         match envs.iter_mut().find(|e| &e.name == user) {
+            Some(e) if e.patterns.contains(&pattern) => {}
             Some(e) => e.patterns.push(pattern),
             None => envs.push(Environment {
                 name: user.clone(),
@@ -503,5 +539,46 @@ mod tests {
         // MaxClientsVHost 0 is no limit to mpm-itk.
         assert_eq!(limit_of(&conf.vhosts[0]), Some(2));
         assert_eq!(limit_of(&conf.vhosts[2]), None);
+    }
+
+    /// A server-level AssignUserID is the user of every vhost without its
+    /// own and of the main server on each Listen port (mpm-itk merges it per
+    /// directory); a vhost recorded as the main server is not listed twice.
+    #[test]
+    fn the_server_level_user_reaches_vhosts_and_the_main_server() {
+        let conf = Parsed {
+            server_name: Some(crate::httpd::Figure::default("main.test:8080".to_string())),
+            listen: vec![
+                crate::httpd::Figure::default("8080".to_string()),
+                crate::httpd::Figure::default("127.0.0.1:8443".to_string()),
+            ],
+            assign_user_id: Some(("web".into(), "web".into())),
+            vhosts: vec![
+                vhost(Some("shop.test"), "*:8080", Some("shop"), None),
+                vhost(Some("blog.test"), "*:8080", None, None),
+                vhost(None, "*:8443", None, None),
+            ],
+            itk: true,
+            ..Parsed::default()
+        };
+        let envs = assigned_environments(&conf, 31);
+        assert_eq!(envs.len(), 2);
+        assert_eq!(
+            (envs[0].name.as_str(), &envs[0].patterns[..]),
+            ("shop", &["shop.test:8080".to_string()][..])
+        );
+        assert_eq!(envs[1].name, "web");
+        assert_eq!(
+            envs[1].patterns,
+            ["blog.test:8080", "main.test:8443", "main.test:8080"]
+        );
+        // Without a server-level AssignUserID, only the vhosts' own count.
+        let own = Parsed {
+            assign_user_id: None,
+            ..conf
+        };
+        let envs = assigned_environments(&own, 31);
+        assert_eq!(envs.len(), 1);
+        assert_eq!(envs[0].name, "shop");
     }
 }

@@ -350,6 +350,18 @@ mod tests {
         assert!(serving_uids([pid]).is_empty());
     }
 
+    /// An idle mpm-itk slot: its process has no per-connection child and
+    /// serves itself, as httpd's `User` (what `dump` shows as its user).
+    #[test]
+    fn an_idle_process_is_served_by_its_own_user() {
+        let shells = Shells::start();
+        let own = real_uid(shells.inner).expect("inner shell");
+        assert_eq!(
+            serving_uids([shells.inner]),
+            HashMap::from([(shells.inner, own)])
+        );
+    }
+
     #[test]
     fn a_child_running_another_program_does_not_serve() {
         // The innermost shell's `sleep` is its child under another command
