@@ -229,9 +229,19 @@ impl Line {
     }
 }
 
-/// The UNKNOWN line for `sig` arriving at `now_ns` (monotonic), handed
-/// to `out` in pieces (no allocation: a stack buffer at a time).
-fn report(sig: c_int, now_ns: u64, out: &mut dyn FnMut(&[u8])) {
+/// The `-t` timer as armed: (seconds, deadline in monotonic ns); (0, 0)
+/// when none is.
+fn armed() -> (u64, u64) {
+    (
+        TIMEOUT_S.load(Ordering::SeqCst),
+        DEADLINE_NS.load(Ordering::SeqCst),
+    )
+}
+
+/// The UNKNOWN line for `sig` arriving at `now_ns` (monotonic) with the
+/// `-t` timer `armed` ([`armed`]), handed to `out` in pieces (no
+/// allocation: a stack buffer at a time).
+fn report(sig: c_int, now_ns: u64, armed: (u64, u64), out: &mut dyn FnMut(&[u8])) {
     out(LINE_START.get().copied().unwrap_or("UNKNOWN - ").as_bytes());
     let explained = SIGBUS_LEN.load(Ordering::SeqCst);
     if sig == libc::SIGBUS && explained > 0 {
@@ -246,14 +256,13 @@ fn report(sig: c_int, now_ns: u64, out: &mut dyn FnMut(&[u8])) {
         out(b"\n");
         return;
     }
-    out(report_line(sig, now_ns).as_bytes());
+    out(report_line(sig, now_ns, armed).as_bytes());
 }
 
 /// The line for `sig` after its start, when no explanation applies.
-fn report_line(sig: c_int, now_ns: u64) -> Line {
+fn report_line(sig: c_int, now_ns: u64, (timeout, deadline_ns): (u64, u64)) -> Line {
     let mut line = Line::new();
-    let timeout = TIMEOUT_S.load(Ordering::SeqCst);
-    if sig == libc::SIGALRM && timeout > 0 && now_ns >= DEADLINE_NS.load(Ordering::SeqCst) {
+    if sig == libc::SIGALRM && timeout > 0 && now_ns >= deadline_ns {
         line.push(b"timed out after ");
         line.push_number(timeout);
         line.push(b" s (-t)");
@@ -354,7 +363,7 @@ fn report_and_exit(sig: c_int, now_ns: u64) {
         // The run is writing its report and ends by itself.
         return;
     }
-    report(sig, now_ns, &mut write_all);
+    report(sig, now_ns, armed(), &mut write_all);
     // SAFETY: _exit is async-signal-safe and ends the process at once,
     // without running atexit handlers or flushing buffers.
     unsafe { libc::_exit(3) };
@@ -367,11 +376,14 @@ mod tests {
     #[test]
     fn lines_name_the_signal_or_the_timeout() {
         let _ = LINE_START.set("SCOREBOARD UNKNOWN - ");
-        let text = |sig, now| {
+        // The timer is given, never stored: another test's guarded read
+        // would find the past deadline in the statics and end the process.
+        let with_timer = |sig, now, armed| {
             let mut line = Vec::new();
-            report(sig, now, &mut |b: &[u8]| line.extend_from_slice(b));
+            report(sig, now, armed, &mut |b: &[u8]| line.extend_from_slice(b));
             String::from_utf8(line).unwrap()
         };
+        let text = |sig, now| with_timer(sig, now, (0, 0));
         assert_eq!(
             text(libc::SIGTERM, 0),
             "SCOREBOARD UNKNOWN - terminated by SIGTERM\n"
@@ -385,14 +397,12 @@ mod tests {
             text(libc::SIGALRM, u64::MAX),
             "SCOREBOARD UNKNOWN - terminated by SIGALRM\n"
         );
-        TIMEOUT_S.store(10, Ordering::SeqCst);
-        DEADLINE_NS.store(1_000, Ordering::SeqCst);
         assert_eq!(
-            text(libc::SIGALRM, 999),
+            with_timer(libc::SIGALRM, 999, (10, 1_000)),
             "SCOREBOARD UNKNOWN - terminated by SIGALRM\n"
         );
         assert_eq!(
-            text(libc::SIGALRM, 1_000),
+            with_timer(libc::SIGALRM, 1_000, (10, 1_000)),
             "SCOREBOARD UNKNOWN - timed out after 10 s (-t)\n"
         );
         // A SIGBUS the reading layer explained names what was read, at
