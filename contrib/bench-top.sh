@@ -72,18 +72,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-SERVE=1 bash "$here/contrib/bench-vs-c.sh" "$bin" >"$dir/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 300); do
-    grep -q '^serving' "$dir/server.log" && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$dir/server.log"; exit 1; }
-    sleep 0.1
-done
-grep -q '^serving' "$dir/server.log" || { cat "$dir/server.log"; exit 1; }
-line=$(grep -m1 '^apache2 pid ' "$dir/server.log")
-seg=$(sed -n 's/.*, segment \([^ ]*\) .*/\1/p' <<<"$line")
-url=$(sed -n 's/.* on \(http:[^,]*\),.*/\1/p' <<<"$line")
-echo "$line"
+# shellcheck source=contrib/bench-server.sh
+. "$here/contrib/bench-server.sh"
+start_bench_server "$bin" "$dir"
 
 # A private tmux server in the foreground (its pid is ours), one pane.
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
