@@ -49,24 +49,16 @@ cleanup() {
     set +e
     if [ -n "$loop_pid" ]; then kill -TERM "$loop_pid" 2>/dev/null; wait "$loop_pid" 2>/dev/null; fi
     if [ -n "$exporter_pid" ]; then kill -TERM "$exporter_pid" 2>/dev/null; wait "$exporter_pid" 2>/dev/null; fi
-    if [ -n "$server_pid" ]; then
-        # bench-vs-c.sh stops its apache2 (by pid) on SIGTERM.
-        kill -TERM "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
-    fi
+    stop_bench_server
     rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
-
 # shellcheck source=contrib/bench-server.sh
 . "$here/contrib/bench-server.sh"
+trap cleanup EXIT INT TERM
+
 start_bench_server "$bin" "$dir"
 
-port=
-for p in $(shuf -i 20000-45000 -n 50); do
-    if [ -z "$(ss -Hltn "sport = :$p")" ]; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
+port=$(free_port)
 "$bin" exporter --listen "127.0.0.1:$port" --scoreboard "$seg" >"$dir/exporter.log" 2>&1 &
 exporter_pid=$!
 metrics=http://127.0.0.1:$port/metrics

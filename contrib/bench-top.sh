@@ -63,17 +63,13 @@ cleanup() {
         kill -TERM "$tmux_pid" 2>/dev/null
         wait "$tmux_pid" 2>/dev/null
     fi
-    if [ -n "$server_pid" ]; then
-        # bench-vs-c.sh stops its apache2 (by pid) on SIGTERM.
-        kill -TERM "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
-    fi
+    stop_bench_server
     rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
-
 # shellcheck source=contrib/bench-server.sh
 . "$here/contrib/bench-server.sh"
+trap cleanup EXIT INT TERM
+
 start_bench_server "$bin" "$dir"
 
 # A private tmux server in the foreground (its pid is ours), one pane.

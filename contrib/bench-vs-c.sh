@@ -46,26 +46,19 @@ load_start=$(cut -d" " -f1-3 /proc/loadavg)
 root=$(mktemp -d /tmp/bench-vs-c.XXXXXX)
 chmod 755 "$root"
 httpd_pid=
+# shellcheck source=contrib/bench-server.sh
+. "$here/contrib/bench-server.sh"
 
 cleanup() {
     set +e
-    if [ -n "$httpd_pid" ] && kill -0 "$httpd_pid" 2>/dev/null; then
-        kill -TERM "$httpd_pid"
-        for _ in $(seq 100); do kill -0 "$httpd_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$httpd_pid" 2>/dev/null && kill -KILL "$httpd_pid"
-        wait "$httpd_pid" 2>/dev/null
-    fi
+    stop_apache2
     rm -rf "$root"
 }
 trap cleanup EXIT INT TERM
 
 cc -O2 -o "$root/sbread" "$here/benches/c-reader/sbread.c"
 
-port=
-for p in $(shuf -i 20000-45000 -n 50); do
-    if [ -z "$(ss -Hltn "sport = :$p")" ]; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
+port=$(free_port)
 
 mkdir -p "$root"/{run,logs,htdocs}
 echo ok > "$root/htdocs/ok.txt"
@@ -104,18 +97,7 @@ DocumentRoot "$root/htdocs"
 </Location>
 EOF
 
-setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
-    /usr/sbin/apache2 -f "$root/httpd.conf" -D FOREGROUND \
-    >"$root/logs/stderr.log" 2>&1 </dev/null &
-httpd_pid=$!
-url=http://127.0.0.1:$port
-for _ in $(seq 100); do
-    curl -s -m 1 "$url/server-status?auto" 2>/dev/null | grep -q '^ServerMPM: event' && break
-    kill -0 "$httpd_pid" 2>/dev/null || { cat "$root/logs/"*; exit 1; }
-    sleep 0.1
-done
-seg=$(awk '$6 ~ /^\/dev\/shm\/ShM\./ { print $6; exit }' "/proc/$httpd_pid/maps")
-[ -n "$seg" ] || { echo "no /dev/shm/ShM.* mapped by apache2 $httpd_pid" >&2; exit 1; }
+start_apache2 "$root" "$port"
 echo "apache2 pid $httpd_pid on $url, segment $seg ($(stat -c %s "$seg") bytes)"
 "$root/sbread" "$seg"
 src=(--scoreboard "$seg")

@@ -53,6 +53,8 @@ chmod 755 "$root"
 httpd_pid=
 loop_pid=
 held_pids=()
+# shellcheck source=contrib/bench-server.sh
+. "$here/contrib/bench-server.sh"
 
 # The slow CGIs this run started (www-data `sleep`s, by recorded pid).
 stop_cgis() {
@@ -73,28 +75,13 @@ cleanup() {
     for p in "${held_pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${held_pids[@]}"; do wait "$p" 2>/dev/null; done
     stop_cgis
-    if [ -n "$httpd_pid" ] && kill -0 "$httpd_pid" 2>/dev/null; then
-        local children
-        children=$(ps -o pid= --ppid "$httpd_pid" 2>/dev/null)
-        kill -TERM "$httpd_pid"
-        for _ in $(seq 100); do kill -0 "$httpd_pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$httpd_pid" 2>/dev/null; then
-            kill -KILL "$httpd_pid"
-            for p in $children; do kill -KILL "$p" 2>/dev/null; done
-            [ -n "${seg:-}" ] && rm -f "$seg"
-        fi
-        wait "$httpd_pid" 2>/dev/null
-    fi
+    stop_apache2
     stop_cgis
     rm -rf "$root"
 }
 trap cleanup EXIT INT TERM
 
-port=
-for p in $(shuf -i 20000-45000 -n 50); do
-    if [ -z "$(ss -Hltn "sport = :$p")" ]; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
+port=$(free_port)
 
 mkdir -p "$root"/{run,logs,htdocs,cgi-bin,cgi-running}
 chmod 1777 "$root/cgi-running"
@@ -158,19 +145,7 @@ ScriptAlias /cgi-bin/ "$root/cgi-bin/"
 </Location>
 EOF
 
-# Foreground parent in its own session, so its pid is ours to stop.
-setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C \
-    /usr/sbin/apache2 -f "$root/httpd.conf" -D FOREGROUND \
-    >"$root/logs/stderr.log" 2>&1 </dev/null &
-httpd_pid=$!
-url=http://127.0.0.1:$port
-for _ in $(seq 100); do
-    curl -s -m 1 "$url/server-status?auto" 2>/dev/null | grep -q '^ServerMPM: event' && break
-    kill -0 "$httpd_pid" 2>/dev/null || { cat "$root/logs/"*; exit 1; }
-    sleep 0.1
-done
-seg=$(awk '$6 ~ /^\/dev\/shm\/ShM\./ { print $6; exit }' "/proc/$httpd_pid/maps")
-[ -n "$seg" ] || { echo "no /dev/shm/ShM.* mapped by apache2 $httpd_pid" >&2; exit 1; }
+start_apache2 "$root" "$port"
 check=("$bin" check_scoreboard_busy --scoreboard "$seg" --max-workers "$WORKERS")
 echo "apache2 pid $httpd_pid on $url, segment $seg ($(stat -c %s "$seg") bytes)"
 "${check[@]}" | head -1
