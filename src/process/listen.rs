@@ -399,4 +399,55 @@ mod tests {
             }]
         );
     }
+
+    /// The kernel names each socket's protocol: IPv6 and IPv4 listeners are
+    /// each found in their family's dump, and a Unix socket is never looked
+    /// for (before, it sent every run to the process's `/proc/PID/net/tcp`).
+    #[test]
+    fn held_sockets_by_protocol() {
+        let me = std::process::id() as i32;
+        let v4 = TcpListener::bind("127.0.0.1:0").expect("bind v4");
+        let unix_dir = std::env::temp_dir().join(format!("held-sockets-{me}"));
+        let _ = fs::remove_dir_all(&unix_dir);
+        fs::create_dir(&unix_dir).expect("dir");
+        let unix = std::os::unix::net::UnixListener::bind(unix_dir.join("s")).expect("unix");
+        let inode = |fd: i32| {
+            let link = fs::read_link(format!("/proc/self/fd/{fd}")).expect("link");
+            let link = link.to_string_lossy().into_owned();
+            link.trim_start_matches("socket:[")
+                .trim_end_matches(']')
+                .parse::<u64>()
+                .expect("socket inode")
+        };
+        use std::os::fd::AsRawFd;
+        let held = held_sockets(me, &Progress::default()).expect("held");
+        let unix_inode = inode(unix.as_raw_fd());
+        assert!(held.iter().all(|h| h.inode != unix_inode), "{held:?}");
+        assert!(held.contains(&Held {
+            inode: inode(v4.as_raw_fd()),
+            ipv6: Some(false)
+        }));
+        let queues = measure(me, &Progress::default()).expect("measure");
+        let addresses: Vec<SocketAddr> = queues.sockets.iter().map(|s| s.address).collect();
+        assert!(addresses.contains(&v4.local_addr().expect("v4 address")));
+        // IPv6 where the host has it (a CI container may not).
+        if let Ok(v6) = TcpListener::bind("[::1]:0") {
+            let held = held_sockets(me, &Progress::default()).expect("held");
+            assert!(held.contains(&Held {
+                inode: inode(v6.as_raw_fd()),
+                ipv6: Some(true)
+            }));
+            let queues = measure(me, &Progress::default()).expect("measure");
+            let v6 = queues
+                .sockets
+                .iter()
+                .find(|s| s.address == v6.local_addr().expect("v6 address"))
+                .expect("the IPv6 listener");
+            assert!(
+                v6.backlog.is_some(),
+                "from the dump, not the tables: {v6:?}"
+            );
+        }
+        let _ = fs::remove_dir_all(&unix_dir);
+    }
 }
