@@ -97,7 +97,7 @@ pub fn check(
         o.long.push(format!("scoreboard: {}", s.scoreboard));
     }
     let judged = |name: &str| thresholds.if_judged(name == label);
-    o.perfdata = perfdata(&pool, judged, loaded.mpm_guess() == Mpm::Event);
+    o.perfdata = perfdata(&pool, judged, has_async_counters(loaded));
     if let Some(Ok(q)) = listen {
         let queue = Perfdata::new("listen_queue", q.queued() as f64)
             .thresholds(judged("listen_queue"))
@@ -140,8 +140,18 @@ fn metric(pool: &Pool, metric: BusyMetric) -> (f64, &'static str) {
     }
 }
 
-/// The pool's figures, with the thresholds on the judged one; the event
-/// MPM's connection counts when it is event.
+/// Whether the processes and connection counts go into the perfdata: for
+/// a threaded MPM's segment of a layout that has the counters (event
+/// writes them; worker's stay 0). Decided from the segment alone, so the
+/// perfdata are the same whether or not the MPM was read (only `-v` and a
+/// capacity from the configuration read it).
+fn has_async_counters(loaded: &Loaded) -> bool {
+    loaded.mpm_guess() != Mpm::Prefork
+        && loaded.scoreboard.layout().process.async_counters.is_some()
+}
+
+/// The pool's figures, with the thresholds on the judged one; the
+/// processes and connection counts of [`has_async_counters`].
 fn perfdata<'t>(
     pool: &Pool,
     judged: impl Fn(&str) -> &'t Thresholds,

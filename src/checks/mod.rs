@@ -95,6 +95,9 @@ pub fn run(
             if let Some(h) = health {
                 report_health(&mut outcome, h, policies.frozen);
             }
+            if verbose > 0 {
+                loaded.learn_mpm();
+            }
             outcome.long.extend(diagnostics(&loaded, capacity, verbose));
             outcome
         }

@@ -654,6 +654,8 @@ impl StatusArgs {
         let mut loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
         let capacity = self.capacity.capacity();
         checks::know_the_server(&mut loaded, Some(capacity), self.run.verbose);
+        // The async connection lines are event's alone, as mod_status's.
+        loaded.learn_mpm();
         let limits = capacity.limits(&loaded);
         Ok(Report::Text(status::render(&loaded, limits)))
     }
@@ -661,7 +663,9 @@ impl StatusArgs {
 
 impl SnapshotArgs {
     fn run(self) -> anyhow::Result<Report> {
-        let loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
+        let mut loaded = checks::load(&ReadOptions::from(&self.source).with_details())?;
+        // The `--mpm` its evaluation should be given.
+        loaded.learn_mpm();
         Ok(Report::Text(snapshot::write(
             &loaded, &self.out, self.force,
         )?))

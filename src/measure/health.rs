@@ -14,6 +14,8 @@ pub fn health(loaded: &Loaded) -> Option<Health> {
         parent: live.parent,
         segment_pids: loaded.scoreboard.processes().map(|p| p.pid).collect(),
         idle_workers: &idle,
+        // Read for the liveness moments ago: the first sample's.
+        read: &live.stats,
     }))
 }
 
@@ -43,6 +45,8 @@ impl Probe {
             parent: self.parent,
             segment_pids: self.pids.clone(),
             idle_workers: &|| self.idle,
+            // A second after the copy: read anew.
+            read: &[],
         })
     }
 }

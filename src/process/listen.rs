@@ -12,7 +12,6 @@
 //! connection table to print them: most of a check's time on an idle host)
 //! and give no backlog.
 
-use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::proc::{for_each_line, Progress};
@@ -56,17 +55,13 @@ const MAX_TABLE: u64 = 64 << 20;
 /// Measures the listen queues of `pid`; an error when its descriptors
 /// cannot be read (another user's process without root).
 pub fn measure(pid: i32, progress: &Progress) -> Result<ListenQueues, String> {
-    let mut inodes = socket_inodes(pid, progress)?;
+    let mut held = held_sockets(pid, progress)?;
     let mut sockets = Vec::new();
-    if !inodes.is_empty() {
+    if !held.is_empty() {
         progress.reading("the kernel's socket diagnostics (NETLINK_SOCK_DIAG)");
-        for listener in listeners() {
-            if let Some(i) = inodes.iter().position(|&n| n == listener.inode) {
-                inodes.swap_remove(i);
-                sockets.push(listener);
-            }
-        }
+        sockets = listeners(&mut held);
     }
+    let mut inodes: Vec<u64> = held.iter().map(|h| h.inode).collect();
     if !inodes.is_empty() {
         sockets.extend(from_tables(pid, &mut inodes, progress)?);
     }
@@ -116,28 +111,76 @@ fn from_tables(
     Ok(sockets)
 }
 
-/// Inodes of the sockets among the process's open descriptors.
-fn socket_inodes(pid: i32, progress: &Progress) -> Result<Vec<u64>, String> {
+/// A socket the process holds: its inode and, where the kernel names its
+/// protocol, whether it is TCP over IPv6 (`None`: not named, look in both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    inode: u64,
+    ipv6: Option<bool>,
+}
+
+/// The TCP sockets among the process's open descriptors (and those whose
+/// protocol the kernel does not name). Each link is read relative to the
+/// open directory (`readlinkat`, not a path walked again from `/proc`),
+/// and a socket's protocol comes from its `system.sockprotoname`
+/// attribute (`TCP`, `TCPv6`, `UNIX-STREAM`, ...): a socket that is not
+/// TCP is never looked for, and each family's listeners are dumped only
+/// when the process holds one.
+fn held_sockets(pid: i32, progress: &Progress) -> Result<Vec<Held>, String> {
+    use rustix::fs::{getxattr, openat, readlinkat, Mode, OFlags, RawDir, CWD};
+    use std::mem::MaybeUninit;
     let dir = format!("/proc/{pid}/fd");
     progress.reading(&dir);
-    let entries = fs::read_dir(&dir)
-        .map_err(|e| format!("cannot read {dir}: {}", crate::shm::error::describe_io(&e)))?;
-    let mut inodes = Vec::new();
-    for entry in entries.take(MAX_FDS).flatten() {
-        let Ok(target) = fs::read_link(entry.path()) else {
+    let fds = openat(
+        CWD,
+        dir.as_str(),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        let e = std::io::Error::from(e);
+        format!("cannot read {dir}: {}", crate::shm::error::describe_io(&e))
+    })?;
+    let mut held = Vec::new();
+    let mut entries = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut listing = RawDir::new(&fds, &mut entries);
+    let mut link = Vec::new();
+    let mut seen = 0;
+    while let Some(Ok(entry)) = listing.next() {
+        let name = entry.file_name();
+        if name.to_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        seen += 1;
+        if seen > MAX_FDS {
+            break;
+        }
+        let Ok(target) = readlinkat(&fds, name, std::mem::take(&mut link)) else {
             continue;
         };
-        let target = target.as_os_str().as_encoded_bytes();
-        if let Some(n) = target
+        let inode = target
+            .to_bytes()
             .strip_prefix(b"socket:[")
             .and_then(|t| t.strip_suffix(b"]"))
             .and_then(|t| std::str::from_utf8(t).ok())
-            .and_then(|t| t.parse().ok())
-        {
-            inodes.push(n);
+            .and_then(|t| t.parse().ok());
+        if let Some(inode) = inode {
+            let path = format!("{dir}/{}", String::from_utf8_lossy(name.to_bytes()));
+            let mut proto = [0u8; 32];
+            let ipv6 = match getxattr(path.as_str(), "system.sockprotoname", &mut proto[..]) {
+                Ok(n) => match proto[..n].strip_suffix(b"\0").unwrap_or(&proto[..n]) {
+                    b"TCP" => Some(false),
+                    b"TCPv6" => Some(true),
+                    // UDP, UNIX-STREAM, NETLINK, ...: not a TCP listener.
+                    _ => continue,
+                },
+                Err(_) => None,
+            };
+            held.push(Held { inode, ipv6 });
         }
+        link = target.into_bytes_with_nul();
     }
-    Ok(inodes)
+    Ok(held)
 }
 
 const LISTEN: u8 = 0x0A;
@@ -191,10 +234,13 @@ fn parse_address(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// Every listening TCP socket in this network namespace with its accept
-/// queue and backlog, from `SOCK_DIAG_BY_FAMILY` dumps of listeners only
-/// (IPv4 and IPv6); empty when the kernel does not answer.
-fn listeners() -> Vec<Socket> {
+/// The listening TCP sockets among `held` in this network namespace, with
+/// their accept queues and backlogs, taken out of `held`: from
+/// `SOCK_DIAG_BY_FAMILY` dumps of listeners only, of a family only while
+/// a socket of it (or of no named family) is still looked for (the kernel
+/// walks its whole listening table for each dump). Empty when the kernel
+/// does not answer.
+fn listeners(held: &mut Vec<Held>) -> Vec<Socket> {
     use nix::sys::socket::{
         recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
         SockType,
@@ -214,7 +260,10 @@ fn listeners() -> Vec<Socket> {
     ) else {
         return found;
     };
-    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+    for (family, ipv6) in [(libc::AF_INET6 as u8, true), (libc::AF_INET as u8, false)] {
+        if !held.iter().any(|h| h.ipv6.is_none_or(|v6| v6 == ipv6)) {
+            continue;
+        }
         // nlmsghdr (16 bytes) + inet_diag_req_v2 (56 bytes), native endian.
         let mut req = Vec::with_capacity(72);
         req.extend_from_slice(&72u32.to_ne_bytes());
@@ -259,7 +308,10 @@ fn listeners() -> Vec<Socket> {
                     break 'dump;
                 };
                 if let Some(socket) = parse_diag(msg) {
-                    found.push(socket);
+                    if let Some(i) = held.iter().position(|h| h.inode == socket.inode) {
+                        held.swap_remove(i);
+                        found.push(socket);
+                    }
                 }
                 msgs = msgs.get(len.next_multiple_of(4)..).unwrap_or(&[]);
             }
@@ -292,6 +344,7 @@ fn parse_diag(msg: &[u8]) -> Option<Socket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::net::TcpListener;
 
     #[test]

@@ -3,9 +3,15 @@
 //! stopped (`T`) or stuck in uninterruptible sleep (`D`), a parent that no
 //! longer runs, and the listen queues of the sockets the parent listens on.
 //!
-//! Every `/proc` read is bounded ([`proc::read_bounded`]) and the whole
-//! measurement is time-boxed ([`proc::time_boxed`]): the `/proc` files of a
-//! process hung in the kernel can block, and a check must still answer.
+//! The first look reads only what does not wait on the measured processes
+//! (`/proc/PID/stat`, the `/proc/PID/fd` links, the kernel's socket
+//! diagnostics): inline, under the run's `-t` alarm, with no thread. Only
+//! the resample, which sleeps a second and reads again, is time-boxed
+//! ([`proc::time_boxed`]) on the run's helper thread: a check must answer
+//! even when a process hung in the kernel makes a read wait there.
+//! (`/proc/PID/stat` took the memory-map lock only on Linux 4.17, before
+//! 4.18's `arg_lock`; `maps`, `cmdline` and `environ` still take it and
+//! are read guarded, see [`crate::watchdog::guard`].)
 
 pub mod listen;
 pub mod proc;
@@ -78,31 +84,21 @@ impl Health {
 
 /// What to look at: the httpd parent (when known) and every pid the
 /// segment names. `idle_workers` is asked only when connections are
-/// queued, to decide whether to look again a second later.
+/// queued, to decide whether to look again a second later. `read` holds
+/// the `/proc/PID/stat` of those just read (by [`crate::shm::proc::live_info`]),
+/// which the first sample takes instead of reading them again.
 pub struct Subject<'a> {
     pub parent: Option<i32>,
     pub segment_pids: Vec<i32>,
     pub idle_workers: &'a dyn Fn() -> usize,
+    pub read: &'a [(i32, proc::Stat)],
 }
 
 /// Measures `subject`'s processes; pays [`RESAMPLE`] only when a child is
 /// in `D`, or connections wait while workers are idle.
 pub fn measure(subject: &Subject) -> Health {
     let parent = subject.parent;
-    let pids = subject.segment_pids.clone();
-    let first = proc::time_boxed(TIME_BOX, move |progress| {
-        first_sample(parent, &pids, progress)
-    });
-    let (mut health, children, cpu) = match first {
-        Ok(sample) => sample,
-        Err(blocked) => {
-            return Health {
-                parent,
-                blocked: Some(blocked),
-                ..Health::default()
-            }
-        }
-    };
+    let (mut health, children, cpu) = first_sample(subject);
     let recheck_queue = health.queued().is_some_and(|n| n > 0) && (subject.idle_workers)() > 0;
     if health.uninterruptible.is_empty() && !recheck_queue {
         return health;
@@ -158,29 +154,27 @@ fn cpu_ticks(pids: &[i32], progress: &proc::Progress) -> u64 {
 }
 
 /// The first look: the processes' states, the listen queues, and the
-/// parent's children with the CPU time they used so far.
-fn first_sample(
-    parent: Option<i32>,
-    pids: &[i32],
-    progress: &proc::Progress,
-) -> (Health, Vec<i32>, u64) {
+/// parent's children with the CPU time they used so far. Inline: none of
+/// these reads waits on the processes (see the module comment).
+fn first_sample(subject: &Subject) -> (Health, Vec<i32>, u64) {
+    let parent = subject.parent;
     let mut health = Health {
         parent,
         ..Health::default()
     };
     let (mut children, mut cpu) = (Vec::new(), 0);
-    let parent_stat = parent.and_then(|p| {
-        progress.reading(format!("/proc/{p}/stat"));
-        proc::stat(p)
-    });
-    if let (Some(p), Some(s)) = (parent, parent_stat) {
+    let stat = |pid: i32| match subject.read.iter().find(|(p, _)| *p == pid) {
+        Some((_, s)) => Some(s.clone()),
+        None => proc::stat(pid),
+    };
+    if let (Some(p), Some(s)) = (parent, parent.and_then(stat)) {
         if is_stopped(s.state) {
             health.stopped.push(p);
         }
     }
+    let pids = &subject.segment_pids;
     for &pid in pids.iter().filter(|&&p| p > 0 && Some(p) != parent) {
-        progress.reading(format!("/proc/{pid}/stat"));
-        let Some(s) = proc::stat(pid) else { continue };
+        let Some(s) = stat(pid) else { continue };
         let ours = parent.is_some_and(|p| s.ppid == p);
         if !ours {
             // Another parent: an orphan if it is still an httpd process
@@ -198,7 +192,7 @@ fn first_sample(
             _ => {}
         }
     }
-    health.listen = parent.map(|p| listen::measure(p, progress));
+    health.listen = parent.map(|p| listen::measure(p, &proc::Progress::default()));
     (health, children, cpu)
 }
 
@@ -230,6 +224,7 @@ mod tests {
             parent: Some(me),
             segment_pids: pids,
             idle_workers: &|| 0,
+            read: &[],
         };
         let h = measure(&subject(vec![pid]));
         assert!(h.stopped.is_empty() && !h.frozen(), "{h:?}");

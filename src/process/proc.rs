@@ -37,10 +37,7 @@ pub fn for_each_line(path: &str, limit: u64, mut line: impl FnMut(&str) -> bool)
 
 pub use crate::shm::proc::Stat;
 
-/// `/proc/PID/stat`, read within the bound ([`crate::shm::proc::parse_stat`]).
-pub fn stat(pid: i32) -> Option<Stat> {
-    crate::shm::proc::parse_stat(&read_bounded(&format!("/proc/{pid}/stat"), 1024)?)
-}
+pub use crate::shm::proc::stat;
 
 /// What a time-boxed measurement was doing when it ran out of time.
 #[derive(Clone, Default)]

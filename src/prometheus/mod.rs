@@ -22,21 +22,27 @@ pub use exposition::{Exposition, Format, Kind};
 pub const DEFAULT_MAX_VHOSTS: usize = 20;
 
 /// What the segment does not record about the httpd that wrote it, read
-/// from its parent's binary once per parent: its version (the segment's
-/// layout gives only a range) and server description (apache_info's
-/// `version` label).
+/// from its parent once per parent: its version (the segment's layout
+/// gives only a range) and server description (apache_info's `version`
+/// label) from its binary, and its MPM from its mappings (a parent keeps
+/// its MPM: httpd refuses another one on restart).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Server {
     pub parent: Option<i32>,
     pub version: Option<HttpdVersion>,
     /// `Apache/2.4.71 (Debian)`.
     pub description: Option<String>,
+    pub mpm: Option<Mpm>,
 }
 
 impl Server {
     /// The binary of the parent `loaded`'s live check found (unreadable
     /// without root: the process is root's).
     pub fn inspect(loaded: &Loaded) -> Server {
+        let mpm = loaded.live.clone().and_then(|mut live| {
+            live.read_mpm();
+            live.mpm.as_deref().and_then(Mpm::from_module)
+        });
         let parent = loaded.live.as_ref().and_then(|l| l.parent);
         let exe = parent.and_then(scoreboard::live::read_exe);
         let version = exe.as_deref().and_then(HttpdVersion::find_in);
@@ -48,6 +54,7 @@ impl Server {
             parent,
             version,
             description,
+            mpm,
         }
     }
 
@@ -56,12 +63,13 @@ impl Server {
         self.parent == loaded.live.as_ref().and_then(|l| l.parent)
     }
 
-    /// The binary's version, unless one was given or already read.
+    /// The binary's version and the MPM, unless given or already read.
     pub fn apply(&self, loaded: &mut Loaded) {
         if let (Some(v), false) = (self.version, loaded.version_known) {
             loaded.version = v;
             loaded.version_known = true;
         }
+        loaded.mpm = loaded.mpm.or(self.mpm);
     }
 }
 

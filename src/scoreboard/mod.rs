@@ -45,6 +45,13 @@ impl Mpm {
             Mpm::Event => "event",
         }
     }
+
+    /// The MPM a module name (`mod_mpm_NAME.so`'s NAME) gives.
+    pub fn from_module(name: &str) -> Option<Mpm> {
+        [Mpm::Prefork, Mpm::Worker, Mpm::Event]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
 }
 
 /// How to find and read the segment (the reader's command-line options).
@@ -83,6 +90,8 @@ pub struct Loaded {
     /// the one the layout implies.
     pub version: HttpdVersion,
     pub version_known: bool,
+    /// `--mpm`, else the running server's once something asked for it
+    /// ([`Loaded::learn_mpm`]; a prefork segment shows itself).
     pub mpm: Option<Mpm>,
     /// Live processes, when the segment was checked against /proc.
     pub live: Option<LiveInfo>,
@@ -99,6 +108,21 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Where `--mpm` gave none, the running server's MPM from its mappings
+    /// ([`LiveInfo::read_mpm`], a guarded read): for what shows the MPM or
+    /// counts by it (`status`, the exporter, `top`, `snapshot`, `-v`). The
+    /// checks judge without it: the segment tells prefork (one thread per
+    /// process) from the threaded MPMs, and that is all they ask.
+    pub fn learn_mpm(&mut self) {
+        if self.mpm.is_some() {
+            return;
+        }
+        if let Some(live) = self.live.as_mut() {
+            live.read_mpm();
+            self.mpm = live.mpm.as_deref().and_then(Mpm::from_module);
+        }
+    }
+
     pub fn rules(&self) -> Rules {
         Rules::for_version(self.version)
     }
@@ -411,12 +435,7 @@ pub fn decode_settled(
     let live_mpm = live
         .as_ref()
         .and_then(|l| l.mpm.as_deref())
-        .and_then(|m| match m {
-            "prefork" => Some(Mpm::Prefork),
-            "worker" => Some(Mpm::Worker),
-            "event" => Some(Mpm::Event),
-            _ => None,
-        });
+        .and_then(Mpm::from_module);
     Ok(Loaded {
         version: version.unwrap_or_else(|| scoreboard.layout().revision.assumed_version()),
         version_known: version.is_some(),

@@ -27,7 +27,7 @@ pub fn is_httpd_name(comm: &str) -> bool {
 
 /// `/proc/<pid>/stat`: (comm, ppid).
 pub fn proc_stat(pid: i32) -> Option<(String, i32)> {
-    let stat = parse_stat(&read_proc(&format!("/proc/{pid}/stat"), 1024)?)?;
+    let stat = stat(pid)?;
     Some((stat.comm, stat.ppid))
 }
 
@@ -271,15 +271,16 @@ pub fn mpm_from_maps(maps: &str) -> Option<String> {
 }
 
 /// [`mpm_from_maps`] on the raw bytes: the first mapping whose path ends
-/// in `/mod_mpm_NAME.so` (a vectorised search: maps run to several KB).
+/// in `/mod_mpm_NAME.so`. A plain scan of each line's end: a few KB, and
+/// no vectorised searcher, whose first use asks the CPU for its features
+/// (a `cpuid` is a VM exit: it cost more than the scan).
 fn mpm_in_maps(maps: &[u8]) -> Option<&'static str> {
-    memchr::memmem::find_iter(maps, b"/mod_mpm_").find_map(|at| {
-        let rest = &maps[at + b"/mod_mpm_".len()..];
-        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
-        match line {
-            b"event.so" => Some("event"),
-            b"worker.so" => Some("worker"),
-            b"prefork.so" => Some("prefork"),
+    maps.split(|&b| b == b'\n').find_map(|line| {
+        let name = &line[line.iter().rposition(|&b| b == b'/')? + 1..];
+        match name {
+            b"mod_mpm_event.so" => Some("event"),
+            b"mod_mpm_worker.so" => Some("worker"),
+            b"mod_mpm_prefork.so" => Some("prefork"),
             _ => None,
         }
     })
@@ -291,57 +292,96 @@ pub struct LiveInfo {
     /// Pids named in the segment that are live httpd children.
     pub live_children: Vec<i32>,
     pub parent: Option<i32>,
+    /// The MPM module the server has mapped, once [`LiveInfo::read_mpm`]
+    /// looked (only what shows or counts by the MPM asks).
     pub mpm: Option<String>,
+    /// `/proc/PID/stat` of every pid named in the segment and of their
+    /// parents, as read here: the health look's first sample takes them
+    /// instead of reading them again.
+    pub stats: Vec<(i32, Stat)>,
 }
 
 impl LiveInfo {
     pub fn is_running(&self) -> bool {
         !self.live_children.is_empty()
     }
+
+    /// The stat read of `pid`, if it was read.
+    pub fn stat(&self, pid: i32) -> Option<&Stat> {
+        self.stats.iter().find(|(p, _)| *p == pid).map(|(_, s)| s)
+    }
+
+    /// Reads the server's MPM from its mappings (the parent's: the same
+    /// modules without the worker threads' stacks, which make an event
+    /// child's list twice as long; a child's where only it is readable,
+    /// same user). A maps read waits while the process holds its memory
+    /// map locked: guarded by the watchdog thread, which is why only
+    /// what needs the MPM pays for it.
+    pub fn read_mpm(&mut self) {
+        if self.mpm.is_some() {
+            return;
+        }
+        let readers = self
+            .parent
+            .into_iter()
+            .chain(self.live_children.first().copied());
+        self.mpm = crate::watchdog::guard(|| {
+            readers
+                .filter_map(|pid| read_proc(&format!("/proc/{pid}/maps"), 32 * 1024))
+                .find_map(|maps| mpm_in_maps(&maps))
+                .map(String::from)
+        });
+    }
 }
 
 /// Checks which of `pids` (a segment's process slots) are live httpd
 /// children: the process exists and its parent runs the same program.
+/// Each `/proc/PID/stat` is read once and kept ([`LiveInfo::stats`]).
 pub fn live_info(pids: impl IntoIterator<Item = i32>) -> LiveInfo {
     let mut info = LiveInfo::default();
-    // Every child has the same parent: its name is read once.
-    let mut parents: Vec<(i32, Option<String>)> = Vec::new();
     for pid in pids.into_iter().filter(|&p| p > 0) {
-        let Some((comm, ppid)) = proc_stat(pid) else {
+        if info.stat(pid).is_some() {
+            continue;
+        }
+        let Some(stat) = stat(pid) else {
             continue;
         };
+        let ppid = stat.ppid;
+        info.stats.push((pid, stat));
         if ppid <= 1 {
             continue;
         }
-        let parent_comm = match parents.iter().find(|(p, _)| *p == ppid) {
-            Some((_, c)) => c.clone(),
-            None => {
-                let c = proc_stat(ppid).map(|(c, _)| c);
-                parents.push((ppid, c.clone()));
-                c
+        // Every child has the same parent: it is read once.
+        if info.stat(ppid).is_none() {
+            match self::stat(ppid) {
+                Some(s) => info.stats.push((ppid, s)),
+                None => continue,
             }
+        }
+        let same_program = match (info.stat(pid), info.stat(ppid)) {
+            (Some(child), Some(parent)) => child.comm == parent.comm,
+            _ => false,
         };
-        if parent_comm.is_some_and(|pc| pc == comm) {
+        if same_program {
             info.live_children.push(pid);
             info.parent.get_or_insert(ppid);
         }
     }
-    // The parent's mappings first: the same modules without the worker
-    // threads' stacks (an event child of Debian's defaults lists twice as
-    // many lines). A child's where only it is readable (same user).
-    let readers = info
-        .parent
-        .into_iter()
-        .chain(info.live_children.first().copied());
-    // A maps read waits while the process holds its memory map locked:
-    // guarded.
-    info.mpm = crate::watchdog::guard(|| {
-        readers
-            .filter_map(|pid| read_proc(&format!("/proc/{pid}/maps"), 32 * 1024))
-            .find_map(|maps| mpm_in_maps(&maps))
-            .map(String::from)
-    });
     info
+}
+
+/// `/proc/PID/stat`, parsed ([`parse_stat`]). The kernel prints the line
+/// whole into a read that has room for it, so one `read` into 1 KB on
+/// the stack is the whole file (the line is a few hundred bytes; one that
+/// fills the buffer is refused rather than parsed short).
+pub fn stat(pid: i32) -> Option<Stat> {
+    use std::io::Read;
+    let mut line = [0u8; 1024];
+    let n = fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read(&mut line)
+        .ok()?;
+    parse_stat(line.get(..n).filter(|_| n < line.len())?)
 }
 
 /// The executable a process runs, when it is readable.

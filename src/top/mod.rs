@@ -108,7 +108,8 @@ impl Kernel {
         std::thread::Builder::new()
             .name("top-kernel".into())
             .spawn(move || {
-                let live = scoreboard::live::live_info(segment_pids);
+                let mut live = scoreboard::live::live_info(segment_pids);
+                live.read_mpm();
                 let health = probe.measure();
                 // Not while /proc blocks.
                 let users = match health.blocked {
@@ -169,6 +170,8 @@ impl Source {
             .load(self.kernel.live.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         crate::checks::know_the_server(&mut loaded, Some(self.options.capacity), 0);
+        // Until the kernel's view (which reads it) arrives.
+        loaded.learn_mpm();
         if self.pending.is_none() && self.measured.is_none_or(|t| t.elapsed() >= HEALTH_EVERY) {
             self.pending = Kernel::start(&loaded);
             self.measured = Some(Instant::now());
