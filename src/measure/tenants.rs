@@ -145,7 +145,13 @@ impl Tenancy {
     /// mpm-itk; the serving users for `user`. An error is the one UNKNOWN
     /// line.
     pub fn resolve(loaded: &Loaded, request: &Request) -> Result<Tenancy, String> {
-        let server = super::running_httpd(loaded);
+        // mpm-itk (MaxClientsVHost, AssignUserID) is a prefork MPM: a
+        // threaded segment's server has neither, and its configuration is
+        // read only for environments it must make up without a file.
+        let itk_possible = loaded.mpm_guess() == Mpm::Prefork;
+        let wants_conf =
+            itk_possible || (request.by == GroupBy::Environment && request.environments.is_none());
+        let server = wants_conf.then(|| super::running_httpd(loaded)).flatten();
         let conf = server
             .as_ref()
             .and_then(|s| s.as_ref().as_ref().ok())
