@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::checks::{self, busy, cluster as cluster_check, stuck, vhost};
 use crate::commands::{cluster, dump, instances, metrics, snapshot, status};
@@ -212,51 +212,242 @@ pub struct InstancesArgs {
     pub run: RunArgs,
 }
 
-// The subcommands, also reachable as argv[0]. Deferred: a run builds the
-// arguments of the one subcommand it runs, not of all of them (clap's whole
-// tree was half of a check's instructions).
-#[derive(Subcommand, Debug)]
-#[command(defer = true)]
+/// A parsed subcommand (the table `SUBCOMMANDS` names them; each is also
+/// an argv[0]).
+#[derive(Debug)]
 pub enum Cmd {
-    /// How full the worker pool is
-    #[command(name = "check_scoreboard_busy", version)]
     Busy(BusyArgs),
-    /// Requests that have been running too long
-    #[command(name = "check_stuck_requests", version)]
     Stuck(StuckArgs),
-    /// Which site or tenant is eating the worker pool, and which has no room left
-    #[command(name = "check_vhost_saturation", version)]
     Vhost(VhostArgs),
-    /// Are the origins mod_heartmonitor hears from alive, and how busy
-    #[command(name = "check_heartbeat_cluster", version)]
     ClusterCheck(ClusterCheckArgs),
-    /// Every worker slot (pid, status, client, vhost, request, ...)
-    #[command(version)]
     Dump(DumpArgs),
-    /// mod_status ?auto lines computed from the segment
-    #[command(version)]
     Status(StatusArgs),
-    /// Prometheus metrics (apache_exporter's names) from the segment, once
-    #[command(version)]
     Metrics(MetricsArgs),
-    /// Serve Prometheus metrics from the segment (apache_exporter's names) until SIGTERM
-    #[command(version)]
     Exporter(ExporterArgs),
-    /// Save the live segment to a file
-    #[command(version)]
     Snapshot(SnapshotArgs),
-    /// Live view of the workers, refreshed from the segment (q quits)
-    #[command(version)]
     Top(TopArgs),
-    /// List running httpd instances and their scoreboards
-    #[command(version)]
     Instances(InstancesArgs),
-    /// The members mod_heartmonitor holds (ip, ready, busy, age, port, slot)
-    #[command(version)]
     Cluster(ClusterArgs),
-    /// Print the man page (roff)
-    #[command(hide = true)]
     Manpage(ManpageArgs),
+}
+
+/// One subcommand of the table: its name (also an argv[0]), the line
+/// `--help` and the man pages give it, its arguments, and how a parse of
+/// them becomes a [`Cmd`].
+struct Subcommand {
+    name: &'static str,
+    about: &'static str,
+    /// Left out of `--help` and the man pages (and without `--version`).
+    hidden: bool,
+    args: fn(clap::Command) -> clap::Command,
+    read: fn(&mut ArgMatches) -> Result<Cmd, clap::Error>,
+}
+
+macro_rules! subcommand {
+    ($name:literal, $about:literal, $args:ty, $variant:path) => {
+        Subcommand {
+            name: $name,
+            about: $about,
+            hidden: false,
+            args: <$args as Args>::augment_args,
+            read: |m| <$args as FromArgMatches>::from_arg_matches_mut(m).map($variant),
+        }
+    };
+}
+
+/// The subcommands, in the order `--help` lists them. A run builds clap's
+/// command for the one its argv names, not the tree of all of them (see
+/// [`parse`]).
+const SUBCOMMANDS: [Subcommand; 13] = [
+    subcommand!(
+        "check_scoreboard_busy",
+        "How full the worker pool is",
+        BusyArgs,
+        Cmd::Busy
+    ),
+    subcommand!(
+        "check_stuck_requests",
+        "Requests that have been running too long",
+        StuckArgs,
+        Cmd::Stuck
+    ),
+    subcommand!(
+        "check_vhost_saturation",
+        "Which site or tenant is eating the worker pool, and which has no room left",
+        VhostArgs,
+        Cmd::Vhost
+    ),
+    subcommand!(
+        "check_heartbeat_cluster",
+        "Are the origins mod_heartmonitor hears from alive, and how busy",
+        ClusterCheckArgs,
+        Cmd::ClusterCheck
+    ),
+    subcommand!(
+        "dump",
+        "Every worker slot (pid, status, client, vhost, request, ...)",
+        DumpArgs,
+        Cmd::Dump
+    ),
+    subcommand!(
+        "status",
+        "mod_status ?auto lines computed from the segment",
+        StatusArgs,
+        Cmd::Status
+    ),
+    subcommand!(
+        "metrics",
+        "Prometheus metrics (apache_exporter's names) from the segment, once",
+        MetricsArgs,
+        Cmd::Metrics
+    ),
+    subcommand!(
+        "exporter",
+        "Serve Prometheus metrics from the segment (apache_exporter's names) until SIGTERM",
+        ExporterArgs,
+        Cmd::Exporter
+    ),
+    subcommand!(
+        "snapshot",
+        "Save the live segment to a file",
+        SnapshotArgs,
+        Cmd::Snapshot
+    ),
+    subcommand!(
+        "top",
+        "Live view of the workers, refreshed from the segment (q quits)",
+        TopArgs,
+        Cmd::Top
+    ),
+    subcommand!(
+        "instances",
+        "List running httpd instances and their scoreboards",
+        InstancesArgs,
+        Cmd::Instances
+    ),
+    subcommand!(
+        "cluster",
+        "The members mod_heartmonitor holds (ip, ready, busy, age, port, slot)",
+        ClusterArgs,
+        Cmd::Cluster
+    ),
+    Subcommand {
+        hidden: true,
+        ..subcommand!(
+            "manpage",
+            "Print the man page (roff)",
+            ManpageArgs,
+            Cmd::Manpage
+        )
+    },
+];
+
+impl Subcommand {
+    /// The subcommand of the table named `name`.
+    fn named(name: &str) -> Option<&'static Subcommand> {
+        SUBCOMMANDS.iter().find(|s| s.name == name)
+    }
+
+    /// Its clap command; the arguments are added only when clap builds it
+    /// (a parse builds the one it runs, `--help` of the binary none).
+    fn command(&self) -> clap::Command {
+        let command = clap::Command::new(self.name)
+            .defer(self.args)
+            .about(self.about);
+        if self.hidden {
+            command.hide(true)
+        } else {
+            command.version(VERSION)
+        }
+    }
+}
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// argv[0] selects the applet: a subcommand's name, or `apache-scoreboard`
+/// followed by one.
+#[derive(Debug)]
+pub enum Applet {
+    Main { cmd: Cmd },
+    Direct(Cmd),
+}
+
+/// The multicall root: `apache-scoreboard` with the subcommands
+/// `under_main` (left out when there are none), and `applets` as argv[0]
+/// names of their own.
+fn applet(under_main: &[&Subcommand], applets: &[&Subcommand]) -> clap::Command {
+    let mut root = clap::Command::new(BINARY)
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    if !under_main.is_empty() {
+        root = root.subcommand(
+            clap::Command::new(BINARY)
+                .subcommands(under_main.iter().map(|s| s.command()))
+                .subcommand_required(true)
+                .arg_required_else_help(true)
+                .version(VERSION)
+                .about(
+                    "Nagios/Icinga checks that read Apache httpd's scoreboard from shared memory",
+                ),
+        );
+    }
+    root.subcommands(applets.iter().map(|s| s.command()))
+        .multicall(true)
+        // No environment variable may change what a run prints: no colour,
+        // and a fixed help width (clap would otherwise take it from $COLUMNS).
+        .color(clap::ColorChoice::Never)
+        .term_width(100)
+}
+
+/// The whole tree: every applet, `apache-scoreboard` with every subcommand.
+impl clap::CommandFactory for Applet {
+    fn command() -> clap::Command {
+        let all: Vec<&Subcommand> = SUBCOMMANDS.iter().collect();
+        applet(&all, &all)
+    }
+    fn command_for_update() -> clap::Command {
+        Self::command()
+    }
+}
+
+impl FromArgMatches for Applet {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut m.clone())
+    }
+    fn from_arg_matches_mut(m: &mut ArgMatches) -> Result<Self, clap::Error> {
+        let (name, mut sub) = m.remove_subcommand().ok_or_else(no_subcommand)?;
+        if name == BINARY {
+            let (name, mut sub) = sub.remove_subcommand().ok_or_else(no_subcommand)?;
+            Ok(Applet::Main {
+                cmd: read_subcommand(&name, &mut sub)?,
+            })
+        } else {
+            Ok(Applet::Direct(read_subcommand(&name, &mut sub)?))
+        }
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Parser for Applet {}
+
+fn read_subcommand(name: &str, m: &mut ArgMatches) -> Result<Cmd, clap::Error> {
+    let Some(sub) = Subcommand::named(name) else {
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::InvalidSubcommand,
+            format!("The subcommand '{name}' wasn't recognized"),
+        ));
+    };
+    (sub.read)(m)
+}
+
+fn no_subcommand() -> clap::Error {
+    clap::Error::raw(
+        clap::error::ErrorKind::MissingSubcommand,
+        "A subcommand is required but one was not provided.",
+    )
 }
 
 impl Cmd {
@@ -283,21 +474,6 @@ impl Cmd {
     }
 }
 
-/// argv[0] selects the applet; `apache-scoreboard` takes it as a subcommand.
-#[derive(Parser, Debug)]
-// A fixed help width: clap would otherwise take it from $COLUMNS, and no
-// environment variable may change what a run prints.
-#[command(multicall = true, color = clap::ColorChoice::Never, defer = true, term_width = 100)]
-pub enum Applet {
-    #[command(name = BINARY, version, about = "Nagios/Icinga checks that read Apache httpd's scoreboard from shared memory", subcommand_required = true, arg_required_else_help = true)]
-    Main {
-        #[command(subcommand)]
-        cmd: Cmd,
-    },
-    #[command(flatten)]
-    Direct(Cmd),
-}
-
 /// Runs the program (see [`runtime::run`]). Before anything else, who runs
 /// it is decided from the kernel and the effective capabilities cleared
 /// (see [`privilege`]); a command that reads no segment, and a parse that
@@ -314,12 +490,25 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 /// The subcommand `argv` asks for, as `Applet::try_parse_from` would parse
-/// it, with one command tree built for the applet name and the parse, and
-/// none freed: the process ends soon, and freeing clap's tree and matches
-/// took more instructions than the parse (a quarter of a check's).
+/// it, with clap's command built for that subcommand alone when argv names
+/// one (argv[0], or argv[1] after `apache-scoreboard`): the tree of all of
+/// them, with the root's settings propagated into each, was a fifth of a
+/// check's parse. Anything else (`--help`, `-V`, a typo clap lists or
+/// suggests subcommands for) gets the whole tree. Nothing is freed: the
+/// process ends soon, and freeing clap's tree and matches took more
+/// instructions than the parse (a quarter of a check's).
 fn parse(argv: Vec<OsString>) -> Result<Cmd, clap::Error> {
-    let mut applet = Applet::command();
-    let argv = normalize_argv0(argv, &applet);
+    let argv = normalize_argv0(argv);
+    let named = |i: usize| {
+        argv.get(i)
+            .and_then(|a| a.to_str())
+            .and_then(Subcommand::named)
+    };
+    let mut applet = match (named(0), named(1)) {
+        (Some(sub), _) => applet(&[], &[sub]),
+        (None, Some(sub)) => applet(&[sub], &[]),
+        (None, None) => Applet::command(),
+    };
     let parsed = applet
         .try_get_matches_from_mut(&argv)
         .and_then(|mut matches| {
@@ -362,14 +551,14 @@ impl runtime::Job for Cmd {
 
 /// A renamed binary still works: any argv[0] that is not an applet name is
 /// taken as `apache-scoreboard`.
-fn normalize_argv0(mut argv: Vec<OsString>, applet: &clap::Command) -> Vec<OsString> {
+fn normalize_argv0(mut argv: Vec<OsString>) -> Vec<OsString> {
     let name = argv
         .first()
         .and_then(|a| Path::new(a).file_name())
         .and_then(|n| n.to_str())
         .unwrap_or("")
         .to_string();
-    let known = applet.get_subcommands().any(|c| c.get_name() == name);
+    let known = name == BINARY || Subcommand::named(&name).is_some();
     if argv.is_empty() {
         argv.push(BINARY.into());
     } else if !known {
@@ -663,16 +852,12 @@ mod tests {
     }
     #[test]
     fn unknown_argv0_is_the_main_binary() {
-        let applet = Applet::command();
-        let argv = normalize_argv0(
-            vec![
-                "/usr/lib/nagios/plugins/apache-scoreboard-1.0".into(),
-                "status".into(),
-            ],
-            &applet,
-        );
+        let argv = normalize_argv0(vec![
+            "/usr/lib/nagios/plugins/apache-scoreboard-1.0".into(),
+            "status".into(),
+        ]);
         assert_eq!(argv[0], OsString::from(BINARY));
-        let argv = normalize_argv0(vec!["/x/check_stuck_requests".into()], &applet);
+        let argv = normalize_argv0(vec!["/x/check_stuck_requests".into()]);
         assert_eq!(argv[0], OsString::from("check_stuck_requests"));
     }
 }

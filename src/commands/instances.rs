@@ -123,7 +123,10 @@ pub fn render() -> String {
                 for why in &c.conf.incomplete {
                     item("incomplete", why.clone());
                 }
-                let changed = c.started_at.map(|t| c.changed_since(t)).unwrap_or_default();
+                let changed = c
+                    .started_at()
+                    .map(|t| c.changed_since(t))
+                    .unwrap_or_default();
                 for f in changed {
                     item(
                         "changed",

@@ -252,9 +252,7 @@ fn generation_and_start(
             .ok()
         });
     let process = || {
-        crate::httpd::process::Started::read(pid)
-            .ok()
-            .and_then(|s| s.start_time)
+        crate::httpd::process::started_at(pid)
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_micros() as i64)
     };

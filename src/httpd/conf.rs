@@ -14,7 +14,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::process::{read_bounded, Started};
+use super::process::{read_bounded_file, Started};
 use super::{Figure, Source};
 use crate::scoreboard::{HttpdVersion, Mpm};
 
@@ -232,20 +232,24 @@ impl Reader<'_> {
         if self.out.files.len() >= MAX_FILES {
             return self.incomplete(format!("more than {MAX_FILES} configuration files"));
         }
-        let id = fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
-        if self.open.len() >= MAX_DEPTH || id.is_some_and(|id| self.open.contains(&id)) {
-            return self.incomplete(format!(
+        let looped = || {
+            format!(
                 "{}: an Include loop, with which httpd does not start (it changed since?)",
                 path.display()
-            ));
+            )
+        };
+        if self.open.len() >= MAX_DEPTH {
+            return self.incomplete(looped());
         }
         if self.total_bytes > MAX_TOTAL_BYTES {
             return self.incomplete(format!(
                 "more than {MAX_TOTAL_BYTES} bytes of configuration"
             ));
         }
-        let bytes = match read_bounded(path, MAX_FILE_BYTES) {
-            Ok(b) => b,
+        // The file read is the file whose identity the loop test takes (its
+        // fstat: no second lookup of the path).
+        let (bytes, meta) = match read_bounded_file(path, MAX_FILE_BYTES) {
+            Ok(read) => read,
             Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => return,
             Err(e) => {
                 return self.incomplete(format!(
@@ -255,10 +259,14 @@ impl Reader<'_> {
                 ))
             }
         };
+        let id = (meta.dev(), meta.ino());
+        if self.open.contains(&id) {
+            return self.incomplete(looped());
+        }
         self.total_bytes += bytes.len() as u64;
         let shown: Arc<Path> = Arc::from(path);
         self.out.files.push(Arc::clone(&shown));
-        self.open.push(id.unwrap_or_default());
+        self.open.push(id);
         self.lines(
             &logical_lines(&bytes),
             &Source::File {

@@ -112,8 +112,6 @@ pub struct RunningConfig {
     pub binary: Option<PathBuf>,
     /// The binary's `Apache/2.x.y` string.
     pub version: Option<HttpdVersion>,
-    /// When the process started.
-    pub started_at: Option<SystemTime>,
     /// The configuration files as parsed, with the MPM the process has
     /// loaded (`conf.mpm`) and what contradicts the process
     /// (`conf.incomplete`).
@@ -160,7 +158,6 @@ impl RunningConfig {
         RunningConfig {
             pid: started.pid,
             binary: started.binary.clone(),
-            started_at: started.start_time,
             version: started.version,
             conf,
             figures,
@@ -201,6 +198,13 @@ impl RunningConfig {
             Some(m) => mpm::figures(m.value, &directives),
             None => mpm::figures(Mpm::Event, &directives),
         }
+    }
+
+    /// When the process started, read when asked (`instances` shows the
+    /// files changed since; a check needs neither /proc/PID/stat a second
+    /// time nor /proc/stat for it).
+    pub fn started_at(&self) -> Option<SystemTime> {
+        process::started_at(self.pid)
     }
 
     /// The configuration files modified after `t`: what they say now may not

@@ -44,9 +44,6 @@ pub struct Started {
     pub static_mpm: Option<Mpm>,
     /// The MPM module mapped into the process.
     pub maps_mpm: Option<Mpm>,
-    /// When the configuration was last read (the process start; a caller
-    /// that knows the last restart sets that).
-    pub start_time: Option<SystemTime>,
     /// What could not be read about the process.
     pub notes: Vec<String>,
 }
@@ -60,11 +57,7 @@ impl Started {
     pub fn read(pid: i32) -> Result<Started, String> {
         let from_proc = crate::watchdog::guard(|| FromProc::read(pid))?;
         let mut notes = Vec::new();
-        let image = from_proc
-            .binary
-            .as_ref()
-            .and_then(|b| read_binary(b).ok())
-            .map(|bytes| BinaryInfo::scan(&bytes));
+        let image = from_proc.binary.as_deref().and_then(BinaryInfo::read);
         if image.is_none() {
             notes.push("httpd's binary is not readable: compiled-in defaults assumed".into());
         }
@@ -77,7 +70,6 @@ impl Started {
             from_proc.environment.unwrap_or_default(),
         );
         started.maps_mpm = from_proc.maps_mpm;
-        started.start_time = from_proc.start_time;
         started.notes.append(&mut notes);
         if !env_known {
             started.debian_envvars();
@@ -209,7 +201,6 @@ struct FromProc {
     binary: Option<PathBuf>,
     environment: Option<Vec<(Vec<u8>, Vec<u8>)>>,
     maps_mpm: Option<Mpm>,
-    start_time: Option<SystemTime>,
 }
 
 impl FromProc {
@@ -230,25 +221,25 @@ impl FromProc {
         let environment = read_bounded(&proc_dir.join("environ"), MAX_PROC)
             .ok()
             .map(|env| parse_environ(&env));
-        let maps_mpm = read_bounded(&proc_dir.join("maps"), 16 << 20)
-            .ok()
-            .and_then(|m| mpm_in_maps(&m));
+        let maps_mpm = mapped_mpm(&proc_dir.join("maps"));
         Ok(FromProc {
             argv,
             binary,
             environment,
             maps_mpm,
-            start_time: process_start(pid),
         })
     }
 }
 
-/// The httpd binary, bounded and only if it is a regular file; mapped, not
-/// copied, where only root can change it (see [`segment::read_root_file`]).
+/// The whole httpd binary, bounded; mapped, not copied, where only root can
+/// change it (see [`segment::read_root_file`]).
 ///
 /// [`segment::read_root_file`]: crate::shm::segment::read_root_file
-fn read_binary(path: &Path) -> io::Result<crate::shm::segment::Bytes> {
-    let (file, meta) = open_regular(path)?;
+fn read_binary(
+    path: &Path,
+    file: &File,
+    meta: &std::fs::Metadata,
+) -> io::Result<crate::shm::segment::Bytes> {
     if meta.len() > MAX_BINARY {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -256,13 +247,143 @@ fn read_binary(path: &Path) -> io::Result<crate::shm::segment::Bytes> {
         ));
     }
     crate::shm::segment::read_root_file(
-        &file,
-        &meta,
+        file,
+        meta,
         &format!(
             "{}: httpd's binary shrank while being read (SIGBUS)",
             path.display()
         ),
     )
+}
+
+/// The contents of an ELF file's `.rodata` section, where C compilers put
+/// string literals: httpd's version, the `-D HTTPD_ROOT="…"` lines and the
+/// compiled-in modules' names (67 KB of Debian's 733 KB apache2). Read with
+/// `pread`, its bounds checked against the file: `None` for a file that is
+/// not ELF (32 or 64 bits, either byte order) or names no such section.
+fn read_rodata(file: &File, len: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let read_at = |offset: u64, n: u64| -> Option<Vec<u8>> {
+        if offset.checked_add(n)? > len || n > MAX_BINARY {
+            return None;
+        }
+        let mut bytes = vec![0; usize::try_from(n).ok()?];
+        file.read_exact_at(&mut bytes, offset).ok()?;
+        Some(bytes)
+    };
+    let header = read_at(0, 64)?;
+    if header[..4] != *b"\x7fELF" {
+        return None;
+    }
+    let wide = match header[4] {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let big_endian = match header[5] {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let number = |b: &[u8]| -> u64 {
+        let fold = |n: u64, &byte: &u8| n << 8 | u64::from(byte);
+        if big_endian {
+            b.iter().fold(0, fold)
+        } else {
+            b.iter().rev().fold(0, fold)
+        }
+    };
+    // e_shoff, e_shentsize, e_shnum, e_shstrndx; a section header's
+    // sh_name, sh_type, sh_offset, sh_size.
+    let (shoff, entry, sections, names_index) = if wide {
+        (&header[0x28..0x30], 0x3a, 0x3c, 0x3e)
+    } else {
+        (&header[0x20..0x24], 0x2e, 0x30, 0x32)
+    };
+    let field = |at: usize| number(&header[at..at + 2]);
+    let (entry, sections, names_index) = (field(entry), field(sections), field(names_index));
+    let least = if wide { 40 } else { 24 };
+    // 0 sections (or an index of 0xffff) means the real figures are
+    // elsewhere: such a file is read whole instead.
+    if entry < least || sections == 0 || names_index >= sections {
+        return None;
+    }
+    let table = read_at(number(shoff), entry.checked_mul(sections)?)?;
+    let section = |i: u64| -> Option<(u64, u64, u64, u64)> {
+        let s = table.get(usize::try_from(i * entry).ok()?..)?;
+        Some(if wide {
+            (
+                number(&s[0..4]),
+                number(&s[4..8]),
+                number(&s[24..32]),
+                number(&s[32..40]),
+            )
+        } else {
+            (
+                number(&s[0..4]),
+                number(&s[4..8]),
+                number(&s[16..20]),
+                number(&s[20..24]),
+            )
+        })
+    };
+    let (_, _, names_at, names_len) = section(names_index)?;
+    let names = read_at(names_at, names_len.min(1 << 16))?;
+    const PROGBITS: u64 = 1;
+    let (_, _, offset, size) = (0..sections)
+        .filter_map(section)
+        .find(|&(name, kind, ..)| {
+            kind == PROGBITS
+                && usize::try_from(name)
+                    .ok()
+                    .and_then(|at| names.get(at..))
+                    .is_some_and(|n| n.starts_with(b".rodata\0"))
+        })?;
+    read_at(offset, size)
+}
+
+/// The NUL-separated strings of `bytes`, the NULs found eight bytes at a
+/// time: not with memchr's vectorised search, which first asks the CPU for
+/// its features (every `cpuid` is a VM exit, tens of µs in all), nor one
+/// call per string (`.rodata` holds tables too: 7,000 NULs in Debian's).
+fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let (mut word_at, mut zeros, mut start) = (0, 0u64, 0);
+    std::iter::from_fn(move || {
+        while zeros == 0 {
+            if word_at >= bytes.len() {
+                if start > bytes.len() {
+                    return None;
+                }
+                let last = &bytes[start..];
+                start = bytes.len() + 1;
+                return Some(last);
+            }
+            let mut word = [0xff; 8];
+            let chunk = &bytes[word_at..bytes.len().min(word_at + 8)];
+            word[..chunk.len()].copy_from_slice(chunk);
+            let x = u64::from_le_bytes(word);
+            // The high bit of each zero byte, exactly (no carries).
+            zeros = !(((x & LOW) + LOW) | x | LOW);
+            word_at += 8;
+        }
+        let nul = word_at - 8 + (zeros.trailing_zeros() / 8) as usize;
+        zeros &= zeros - 1;
+        let s = &bytes[start..nul];
+        start = nul + 1;
+        Some(s)
+    })
+}
+
+/// The version at the start of an `Apache/2.x.y …` string.
+fn version_at_start(s: &[u8]) -> Option<HttpdVersion> {
+    let rest = s.strip_prefix(b"Apache/")?;
+    let rest = &rest[..rest.len().min(16)];
+    let end = rest
+        .iter()
+        .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+        .unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
 /// What the binary itself says: version, compiled-in modules and paths.
@@ -301,6 +422,26 @@ fn marked_strings(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 impl BinaryInfo {
+    /// What the httpd binary at `path` says: its `.rodata` section's
+    /// strings where they hold the version, both paths and a compiled-in
+    /// module, else the whole file's ([`BinaryInfo::scan`]). `None` when
+    /// it is not a readable regular file.
+    pub fn read(path: &Path) -> Option<BinaryInfo> {
+        let (file, meta) = open_regular(path).ok()?;
+        if let Some(rodata) = read_rodata(&file, meta.len()) {
+            let info = BinaryInfo::collect(nul_separated(&rodata));
+            let complete = info.version.is_some()
+                && !info.httpd_root.as_os_str().is_empty()
+                && !info.config_file.as_os_str().is_empty()
+                && !info.static_modules.is_empty();
+            if complete {
+                return Some(info);
+            }
+        }
+        let bytes = read_binary(path, &file, &meta).ok()?;
+        Some(BinaryInfo::scan(&bytes))
+    }
+
     /// Scans the binary's NUL-terminated strings: `Apache/2.x.y`, the
     /// `-D HTTPD_ROOT="…"` and `-D SERVER_CONFIG_FILE="…"` lines `httpd -V`
     /// prints, module source names (`mod_so.c`, `core.c`, `http_core.c`,
@@ -312,6 +453,22 @@ impl BinaryInfo {
     /// [`scan`](Self::scan) over the given strings of `bytes`, in file
     /// order (every string, or only those a marker picked).
     fn from_strings<'a>(bytes: &[u8], strings: impl Iterator<Item = &'a [u8]>) -> BinaryInfo {
+        let mut info = BinaryInfo::collect(strings);
+        if info.version.is_none() {
+            info.version = HttpdVersion::find_in(bytes);
+        }
+        let assumed = BinaryInfo::assumed(None);
+        if info.httpd_root.as_os_str().is_empty() {
+            info.httpd_root = assumed.httpd_root;
+        }
+        if info.config_file.as_os_str().is_empty() {
+            info.config_file = assumed.config_file;
+        }
+        info
+    }
+
+    /// What `strings` say, in order; what they do not say stays empty.
+    fn collect<'a>(strings: impl Iterator<Item = &'a [u8]>) -> BinaryInfo {
         let mut info = BinaryInfo::default();
         let quoted = |s: &[u8], key: &[u8]| -> Option<PathBuf> {
             let rest = s.trim_ascii_start().strip_prefix(key)?;
@@ -353,20 +510,10 @@ impl BinaryInfo {
                     });
                 }
                 _ if info.version.is_none() && s.starts_with(b"Apache/2.") => {
-                    info.version = HttpdVersion::find_in(s);
+                    info.version = version_at_start(s);
                 }
                 _ => {}
             }
-        }
-        if info.version.is_none() {
-            info.version = HttpdVersion::find_in(bytes);
-        }
-        let assumed = BinaryInfo::assumed(None);
-        if info.httpd_root.as_os_str().is_empty() {
-            info.httpd_root = assumed.httpd_root;
-        }
-        if info.config_file.as_os_str().is_empty() {
-            info.config_file = assumed.config_file;
         }
         info
     }
@@ -425,8 +572,46 @@ pub fn mpm_in_maps(maps: &[u8]) -> Option<Mpm> {
     })
 }
 
-/// When the process started (`/proc/PID/stat` field 22 after boot).
-fn process_start(pid: i32) -> Option<SystemTime> {
+/// The MPM module file mapped by the process whose `/proc/PID/maps` is at
+/// `path`, read only up to its line: the kernel formats only the lines read,
+/// and an MPM loaded as a module comes early (after the binary, its heap and
+/// the modules loaded after it: mappings are listed by address and each
+/// `dlopen` maps below the previous one). Up to 16 MiB, as a whole read was.
+fn mapped_mpm(path: &Path) -> Option<Mpm> {
+    const READ: usize = 4096;
+    let (mut file, _) = open_regular(path).ok()?;
+    // A line is at most a path (PATH_MAX, 4096) and ~90 bytes more; one
+    // longer than the buffer is dropped as it comes: what follows its last
+    // `/`, if that arrives whole, is still its file name.
+    let mut buf = [0u8; 2 * READ];
+    let (mut filled, mut total) = (0, 0);
+    loop {
+        let space = buf.len() - filled;
+        let n = file.read(&mut buf[filled..filled + space.min(READ)]).ok()?;
+        if n == 0 {
+            return mpm_in_maps(&buf[..filled]);
+        }
+        (filled, total) = (filled + n, total + n);
+        if total > 16 << 20 {
+            return None;
+        }
+        match buf[..filled].iter().rposition(|&b| b == b'\n') {
+            Some(end) => {
+                if let Some(mpm) = mpm_in_maps(&buf[..end]) {
+                    return Some(mpm);
+                }
+                buf.copy_within(end + 1..filled, 0);
+                filled -= end + 1;
+            }
+            None if filled == buf.len() => filled = 0,
+            None => {}
+        }
+    }
+}
+
+/// When process `pid` started (`/proc/PID/stat` field 22 after boot,
+/// `/proc/stat`'s boot time).
+pub fn started_at(pid: i32) -> Option<SystemTime> {
     let stat = read_bounded(Path::new(&format!("/proc/{pid}/stat")), 4096).ok()?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let fields = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
@@ -444,6 +629,11 @@ fn process_start(pid: i32) -> Option<SystemTime> {
 /// the opened file is regular (or a /proc file) and reads at most `limit`
 /// bytes; more is an error rather than a silent cut.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    read_bounded_file(path, limit).map(|(bytes, _)| bytes)
+}
+
+/// [`read_bounded`], with what `fstat` said of the file read.
+pub fn read_bounded_file(path: &Path, limit: u64) -> io::Result<(Vec<u8>, std::fs::Metadata)> {
     let (file, meta) = open_regular(path)?;
     let len = meta.len();
     // A /proc file says 0: one page, read at once, rather than growing
@@ -460,7 +650,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
             format!("larger than {limit} bytes"),
         ));
     }
-    Ok(bytes)
+    Ok((bytes, meta))
 }
 
 /// Opens without following a FIFO's open or acquiring a terminal and
@@ -505,6 +695,122 @@ mod tests {
         for binary in ["/usr/sbin/apache2", "/usr/sbin/httpd"] {
             if let Ok(bytes) = std::fs::read(binary) {
                 assert_eq!(BinaryInfo::scan(&bytes), every(&bytes), "{binary}");
+            }
+        }
+    }
+
+    /// An ELF file with a `.rodata` section holding `rodata` (after some
+    /// bytes that are not in it), 32 or 64 bits, either byte order.
+    fn elf(wide: bool, big_endian: bool, rodata: &[u8]) -> Vec<u8> {
+        let put = |out: &mut Vec<u8>, n: u64, width: usize| {
+            let b = n.to_le_bytes();
+            let mut b = b[..width].to_vec();
+            if big_endian {
+                b.reverse();
+            }
+            out.extend(b);
+        };
+        let names = b"\0.text\0.rodata\0.shstrtab\0";
+        let (header, entry) = if wide { (64, 64) } else { (52, 40) };
+        let text = b"\0Apache/2.4.1 decoy\0-D HTTPD_ROOT=\"/decoy\"\0";
+        let text_at = header as u64;
+        let rodata_at = text_at + text.len() as u64;
+        let names_at = rodata_at + rodata.len() as u64;
+        let table_at = names_at + names.len() as u64;
+        let mut out = b"\x7fELF".to_vec();
+        out.extend([if wide { 2 } else { 1 }, if big_endian { 2 } else { 1 }, 1]);
+        out.resize(16, 0);
+        let word = if wide { 8 } else { 4 };
+        put(&mut out, 2, 2); // e_type
+        put(&mut out, 62, 2); // e_machine
+        put(&mut out, 1, 4); // e_version
+        put(&mut out, 0, word); // e_entry
+        put(&mut out, 0, word); // e_phoff
+        put(&mut out, table_at, word); // e_shoff
+        put(&mut out, 0, 4); // e_flags
+        put(&mut out, header as u64, 2);
+        put(&mut out, 0, 2); // e_phentsize
+        put(&mut out, 0, 2); // e_phnum
+        put(&mut out, entry as u64, 2);
+        put(&mut out, 4, 2); // e_shnum
+        put(&mut out, 3, 2); // e_shstrndx
+        assert_eq!(out.len(), header);
+        out.extend(text);
+        out.extend(rodata);
+        out.extend(names);
+        // (name, type, offset, size): null, .text, .rodata, .shstrtab.
+        for (name, kind, at, len) in [
+            (0, 0, 0, 0),
+            (1, 1, text_at, text.len() as u64),
+            (7, 1, rodata_at, rodata.len() as u64),
+            (15, 3, names_at, names.len() as u64),
+        ] {
+            let start = out.len();
+            put(&mut out, name, 4);
+            put(&mut out, kind, 4);
+            put(&mut out, 0, word); // sh_flags
+            put(&mut out, 0, word); // sh_addr
+            put(&mut out, at, word);
+            put(&mut out, len, word);
+            out.resize(start + entry, 0);
+        }
+        out
+    }
+
+    fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("sb-elf-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    /// The version, paths and modules come from `.rodata` alone, in either
+    /// ELF class and byte order; a file whose `.rodata` lacks any of them,
+    /// or that is no ELF file, is read whole, as before.
+    #[test]
+    fn binary_strings_from_rodata() {
+        let rodata = b"\0Apache/2.4.62 (Debian)\0 -D HTTPD_ROOT=\"/etc/apache2\"\0 -D SERVER_CONFIG_FILE=\"apache2.conf\"\0mod_so.c\0so_module\0";
+        for (wide, big_endian) in [(true, false), (false, false), (true, true), (false, true)] {
+            let path = scratch(
+                &format!("{wide}{big_endian}"),
+                &elf(wide, big_endian, rodata),
+            );
+            let info = BinaryInfo::read(&path).expect("readable");
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(
+                info.version,
+                Some(HttpdVersion::new(2, 4, 62)),
+                "{wide} {big_endian}"
+            );
+            assert_eq!(info.httpd_root, PathBuf::from("/etc/apache2"));
+            assert_eq!(info.static_modules, ["mod_so.c", "so_module"]);
+        }
+        // No HTTPD_ROOT in .rodata: the whole file, where a decoy precedes it.
+        let partial = elf(true, false, b"\0Apache/2.4.62\0mod_so.c\0");
+        let path = scratch("partial", &partial);
+        let info = BinaryInfo::read(&path).expect("readable");
+        assert_eq!(info, BinaryInfo::scan(&partial));
+        assert_eq!(info.httpd_root, PathBuf::from("/decoy"));
+        // Damaged headers and tables: never a panic, never out of bounds.
+        let whole = elf(true, false, rodata);
+        for at in (0..64).chain(whole.len() - 4 * 64..whole.len()) {
+            for value in [0, 1, 2, 0x7f, 0xff] {
+                let mut bytes = whole.clone();
+                bytes[at] = value;
+                std::fs::write(&path, &bytes).expect("write");
+                assert!(BinaryInfo::read(&path).is_some());
+            }
+        }
+        std::fs::write(&path, &whole[..100]).expect("write");
+        assert!(BinaryInfo::read(&path).is_some());
+        let _ = std::fs::remove_file(&path);
+        // The installed httpd: the same as scanning all of it.
+        for binary in ["/usr/sbin/apache2", "/usr/sbin/httpd"] {
+            if let Ok(bytes) = std::fs::read(binary) {
+                let mut whole = BinaryInfo::scan(&bytes);
+                let mut rodata = BinaryInfo::read(Path::new(binary)).expect(binary);
+                whole.static_modules.sort();
+                rodata.static_modules.sort();
+                assert_eq!(rodata, whole, "{binary}");
             }
         }
     }
@@ -562,6 +868,64 @@ mod tests {
         assert_eq!(info.config_file, PathBuf::from("apache2.conf"));
         assert_eq!(info.static_modules, ["mod_so.c", "core.c", "so_module"]);
         assert_eq!(info.static_mpm, None);
+    }
+
+    /// The MPM from /proc/PID/maps read in pieces gives what the whole file
+    /// gives: lines cut between reads, one longer than the buffer, and the
+    /// last line without its newline.
+    /// The word-at-a-time split is `split` at every NUL.
+    #[test]
+    fn nul_separated_is_split() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"\0".to_vec(),
+            b"abc".to_vec(),
+            b"\0\0a\0bc\0\0\0defghijklmnop\0q".to_vec(),
+            b"\x80\xff\x01\0\x7f\x80\0".to_vec(),
+        ];
+        for n in 0..40 {
+            cases.push(
+                (0..n)
+                    .map(|i| [0, b'a', 0x80, 0xff][(i * 7 + n) % 4])
+                    .collect(),
+            );
+        }
+        for bytes in cases {
+            let words: Vec<&[u8]> = nul_separated(&bytes).collect();
+            let split: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
+            assert_eq!(words, split, "{bytes:?}");
+        }
+        assert_eq!(
+            version_at_start(b"Apache/2.4.71 (Debian)"),
+            Some(HttpdVersion::new(2, 4, 71))
+        );
+        assert_eq!(version_at_start(b"Apache/2.x"), None);
+    }
+
+    #[test]
+    fn maps_read_up_to_the_mpm() {
+        let line = |path: &str| format!("7f00-7f01 r-xp 00000000 08:01 12 {path}\n");
+        let mut maps = String::new();
+        for i in 0..200 {
+            maps.push_str(&line(&format!("/usr/lib/x86_64-linux-gnu/libfoo{i}.so")));
+        }
+        maps.push_str(&line(&format!("/{}/mod_mpm_x.so", "d".repeat(9000))));
+        maps.push_str(&line(&format!("/{}/mod_mpm_worker.so", "d".repeat(9000))));
+        let path = std::env::temp_dir().join(format!("sb-maps-{}", std::process::id()));
+        std::fs::write(&path, &maps).expect("write");
+        assert_eq!(mapped_mpm(&path), Some(Mpm::Worker));
+        std::fs::write(&path, maps.trim_end()).expect("write");
+        assert_eq!(mapped_mpm(&path), Some(Mpm::Worker));
+        maps.push_str(&line("/usr/lib/apache2/modules/mod_mpm_event.so"));
+        std::fs::write(&path, &maps[..maps.len() - 20]).expect("write");
+        assert_eq!(mapped_mpm(&path), Some(Mpm::Worker));
+        let early = line("/usr/lib/apache2/modules/mod_mpm_prefork.so") + &maps;
+        std::fs::write(&path, early).expect("write");
+        assert_eq!(mapped_mpm(&path), Some(Mpm::Prefork));
+        std::fs::write(&path, &maps[..5000]).expect("write");
+        assert_eq!(mapped_mpm(&path), None);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(mapped_mpm(Path::new("/proc/self/maps")), None);
     }
 
     #[test]
