@@ -75,14 +75,69 @@ pub fn open_strict(path: &Path, directory: bool) -> io::Result<File> {
     if directory {
         flags |= OFlags::DIRECTORY;
     }
-    let fd = openat2(
+    let fd = match openat2(
         CWD,
         path,
         flags,
         Mode::empty(),
         ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )?;
+    ) {
+        // Linux before 5.6 (Ubuntu 20.04's 5.4, RHEL 8's 4.18): the same
+        // rules, one component at a time.
+        Err(rustix::io::Errno::NOSYS) => open_by_components(path, flags)?,
+        other => other?,
+    };
     Ok(File::from(fd))
+}
+
+/// [`open_strict`]'s rules without `openat2`: the path walked one
+/// component at a time from `/` or the working directory, each opened
+/// with `O_PATH | O_NOFOLLOW` relative to the one before and refused with
+/// `ELOOP` when it is a symlink (a magic link such as `/proc/self/fd/N` is
+/// one to `lstat`), `ENOTDIR` when a component below a non-directory is
+/// asked for, as `openat2` with `RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`
+/// refuses them; the last component is opened with `flags | O_NOFOLLOW`.
+fn open_by_components(
+    path: &Path,
+    flags: rustix::fs::OFlags,
+) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{fstat, openat, FileType, Mode, OFlags, CWD};
+    use rustix::io::Errno;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return Err(Errno::NOENT);
+    }
+    let walk = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let start = if bytes.starts_with(b"/") { "/" } else { "." };
+    let mut at = openat(CWD, start, walk | OFlags::DIRECTORY, Mode::empty())?;
+    let mut is_dir = true;
+    let parts: Vec<&[u8]> = bytes.split(|&b| b == b'/').collect();
+    let (last, parts) = parts.split_last().ok_or(Errno::NOENT)?;
+    for part in parts {
+        if !is_dir {
+            return Err(Errno::NOTDIR);
+        }
+        match *part {
+            b"" | b"." => {}
+            name => {
+                let name = OsStr::from_bytes(name);
+                at = openat(&at, name, walk, Mode::empty())?;
+                let kind = FileType::from_raw_mode(fstat(&at)?.st_mode);
+                if kind == FileType::Symlink {
+                    return Err(Errno::LOOP);
+                }
+                is_dir = kind == FileType::Directory;
+            }
+        }
+    }
+    if !is_dir {
+        return Err(Errno::NOTDIR);
+    }
+    let last = match *last {
+        b"" => ".".as_ref(),
+        name => OsStr::from_bytes(name),
+    };
+    openat(&at, last, flags | OFlags::NOFOLLOW, Mode::empty())
 }
 
 /// Opens a path for reading as the mode allows: with the caller's own
@@ -581,6 +636,28 @@ mod tests {
     /// What the path rules say `open_strict` reaches, by an independent
     /// model of a small tree: component by component, no symlink anywhere,
     /// `..` back up, `.` and empty components only through directories.
+    /// Without `openat2`, magic links are refused like symlinks, anywhere
+    /// in the path, and a relative path starts at the working directory.
+    #[test]
+    fn open_by_components_refuses_magic_links() {
+        use rustix::fs::OFlags;
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let file = File::open("/proc/self/stat").expect("a file");
+        let loop_error = |path: &str| {
+            open_by_components(Path::new(path), flags)
+                .map(drop)
+                .map_err(|e| e.raw_os_error())
+        };
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        assert_eq!(loop_error(&format!("/proc/self/fd/{fd}")), Err(libc::ELOOP));
+        assert_eq!(loop_error("/proc/self/cwd/Cargo.toml"), Err(libc::ELOOP));
+        assert_eq!(loop_error("/proc/self/root/etc/passwd"), Err(libc::ELOOP));
+        // /proc/self is itself a (magic) symlink.
+        assert_eq!(loop_error("/proc/self/stat"), Err(libc::ELOOP));
+        assert!(open_by_components(Path::new("Cargo.toml"), flags).is_ok());
+        assert!(open_by_components(Path::new("/proc/1/stat"), flags).is_ok());
+    }
+
     mod path_rules {
         use super::*;
         use proptest::prelude::*;
@@ -672,30 +749,55 @@ mod tests {
             (meta.dev(), meta.ino())
         }
 
+        fn reaches_what_the_model_reaches(
+            parts: &[&str],
+            open: impl Fn(&Path) -> io::Result<File>,
+        ) -> Result<(), TestCaseError> {
+            let Some(expected) = model(parts) else {
+                return Ok(());
+            };
+            let base = build();
+            let spec = PathBuf::from(format!("{}/{}", base.display(), parts.join("/")));
+            let got = match open(&spec) {
+                Ok(file) => {
+                    let opened = identity(&file.metadata().expect("fstat"));
+                    let Outcome::Opened(clean) = &expected else {
+                        let _ = fs::remove_dir_all(&base);
+                        return Err(TestCaseError::fail(format!(
+                            "{spec:?} opened, model: {expected:?}"
+                        )));
+                    };
+                    let want = identity(&fs::symlink_metadata(base.join(clean)).expect("stat"));
+                    prop_assert_eq!(opened, want, "{:?}", spec);
+                    expected
+                }
+                Err(e) => Outcome::Refused(e.raw_os_error().unwrap_or(0)),
+            };
+            let _ = fs::remove_dir_all(&base);
+            prop_assert_eq!(got, model(parts).expect("modelled"), "{:?}", spec);
+            Ok(())
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(400))]
             #[test]
             fn open_strict_reaches_what_the_model_reaches(
                 parts in proptest::collection::vec(proptest::sample::select(&PARTS[..]), 1..7)
             ) {
-                let Some(expected) = model(&parts) else { return Ok(()) };
-                let base = build();
-                let spec = PathBuf::from(format!("{}/{}", base.display(), parts.join("/")));
-                let got = match open_strict(&spec, false) {
-                    Ok(file) => {
-                        let opened = identity(&file.metadata().expect("fstat"));
-                        let Outcome::Opened(clean) = &expected else {
-                            let _ = fs::remove_dir_all(&base);
-                            return Err(TestCaseError::fail(format!("{spec:?} opened, model: {expected:?}")));
-                        };
-                        let want = identity(&fs::symlink_metadata(base.join(clean)).expect("stat"));
-                        prop_assert_eq!(opened, want, "{:?}", spec);
-                        expected
-                    }
-                    Err(e) => Outcome::Refused(e.raw_os_error().unwrap_or(0)),
-                };
-                let _ = fs::remove_dir_all(&base);
-                prop_assert_eq!(got, model(&parts).expect("modelled"), "{:?}", spec);
+                reaches_what_the_model_reaches(&parts, |p| open_strict(p, false))?;
+            }
+
+            /// The walk for kernels without `openat2` refuses and reaches
+            /// what `openat2` does.
+            #[test]
+            fn open_by_components_reaches_what_the_model_reaches(
+                parts in proptest::collection::vec(proptest::sample::select(&PARTS[..]), 1..7)
+            ) {
+                use rustix::fs::OFlags;
+                let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+                reaches_what_the_model_reaches(&parts, |p| {
+                    open_by_components(p, flags).map(File::from).map_err(io::Error::from)
+                })?;
             }
 
             /// With the capability, a `--scoreboard` names an entry only as
