@@ -359,10 +359,15 @@ fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
                 start = bytes.len() + 1;
                 return Some(last);
             }
-            let mut word = [0xff; 8];
-            let chunk = &bytes[word_at..bytes.len().min(word_at + 8)];
-            word[..chunk.len()].copy_from_slice(chunk);
-            let x = u64::from_le_bytes(word);
+            let x = match bytes.get(word_at..word_at + 8) {
+                Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+                _ => {
+                    let mut word = [0xff; 8];
+                    let tail = &bytes[word_at..];
+                    word[..tail.len()].copy_from_slice(tail);
+                    u64::from_le_bytes(word)
+                }
+            };
             // The high bit of each zero byte, exactly (no carries).
             zeros = !(((x & LOW) + LOW) | x | LOW);
             word_at += 8;
