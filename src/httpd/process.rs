@@ -648,7 +648,14 @@ pub fn read_bounded_file(path: &Path, limit: u64) -> io::Result<(Vec<u8>, std::f
     } else {
         len.min(limit) as usize
     });
-    file.take(limit + 1).read_to_end(&mut bytes)?;
+    // A regular file: the size fstat gave, without a read(2) more to see
+    // its end (a file being rewritten meanwhile is read as it comes).
+    let upto = if len == 0 {
+        limit + 1
+    } else {
+        len.min(limit + 1)
+    };
+    file.take(upto).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
