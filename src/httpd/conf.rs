@@ -676,9 +676,9 @@ pub fn words(line: &[u8]) -> Vec<Vec<u8>> {
         if i >= line.len() {
             break;
         }
-        let mut word = Vec::new();
         let q = line[i];
         if q == b'"' || q == b'\'' {
+            let mut word = Vec::new();
             i += 1;
             while i < line.len() && line[i] != q {
                 if line[i] == b'\\' && line.get(i + 1) == Some(&q) {
@@ -688,13 +688,15 @@ pub fn words(line: &[u8]) -> Vec<Vec<u8>> {
                 i += 1;
             }
             i += 1;
+            out.push(word);
         } else {
+            // Copied at once: most words are not quoted.
+            let start = i;
             while i < line.len() && !line[i].is_ascii_whitespace() {
-                word.push(line[i]);
                 i += 1;
             }
+            out.push(line[start..i].to_vec());
         }
-        out.push(word);
     }
     out
 }
