@@ -8,6 +8,7 @@
 //! `<IfDefine>`, `<IfFile>` and `<IfVersion>`, evaluated while reading as
 //! httpd does, so a `Define` or `LoadModule` counts from the line it is on.
 
+use std::borrow::Cow;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -145,7 +146,7 @@ pub fn read(started: &Started) -> Parsed {
     r.out.notes.extend(started.notes.iter().cloned());
     for (k, d) in started.pre_directives.iter().enumerate() {
         r.lines(
-            &[(1, d.clone())],
+            &[(1, Cow::Borrowed(&d[..]))],
             &Source::CommandLine(format!("-C #{}", k + 1)),
         );
     }
@@ -154,7 +155,7 @@ pub fn read(started: &Started) -> Parsed {
     r.file(&main, false);
     for (k, d) in started.post_directives.iter().enumerate() {
         r.lines(
-            &[(1, d.clone())],
+            &[(1, Cow::Borrowed(&d[..]))],
             &Source::CommandLine(format!("-c #{}", k + 1)),
         );
     }
@@ -278,7 +279,7 @@ impl Reader<'_> {
     }
 
     /// Processes the logical lines of one file (or `-C`/`-c` directive).
-    fn lines(&mut self, lines: &[(usize, Vec<u8>)], file: &Source) {
+    fn lines(&mut self, lines: &[(usize, Cow<[u8]>)], file: &Source) {
         let at = |line: usize| match file {
             Source::File { path, .. } => Source::File {
                 path: Arc::clone(path),
@@ -301,8 +302,8 @@ impl Reader<'_> {
                 }
                 continue;
             }
-            let line = self.expand(raw, &at(*line_no));
             let source = at(*line_no);
+            let line = self.expand(raw, &source);
             if let Some(rest) = line.strip_prefix(b"</") {
                 if let Some(Section::VirtualHost) = stack.pop() {
                     self.vhost = None;
@@ -591,7 +592,10 @@ impl Reader<'_> {
 
     /// `${NAME}` from `Define`, else the environment; an unknown one stays
     /// as written, as httpd leaves it (AH00111).
-    fn expand(&mut self, line: &[u8], source: &Source) -> Vec<u8> {
+    fn expand<'l>(&mut self, line: &'l [u8], source: &Source) -> Cow<'l, [u8]> {
+        if !line.windows(2).any(|w| w == b"${") {
+            return Cow::Borrowed(line);
+        }
         let mut out = Vec::with_capacity(line.len());
         let mut i = 0;
         while i < line.len() {
@@ -610,7 +614,7 @@ impl Reader<'_> {
                             self.incomplete(format!(
                                 "{source}: longer than {MAX_LINE} bytes with its variables"
                             ));
-                            return out;
+                            return Cow::Owned(out);
                         }
                         Some(v) => out.extend_from_slice(v),
                         None => {
@@ -630,30 +634,32 @@ impl Reader<'_> {
             out.push(line[i]);
             i += 1;
         }
-        out
+        Cow::Owned(out)
     }
 }
 
-/// Logical lines with the number of the physical line each starts on.
-pub fn logical_lines(bytes: &[u8]) -> Vec<(usize, Vec<u8>)> {
+/// Logical lines with the number of the physical line each starts on; a
+/// line not continued with `\\` is borrowed from `bytes`, not copied.
+pub fn logical_lines(bytes: &[u8]) -> Vec<(usize, Cow<'_, [u8]>)> {
     let mut out = Vec::new();
     let mut current: Option<(usize, Vec<u8>)> = None;
     for (k, physical) in bytes.split(|&b| b == b'\n').enumerate() {
         let physical = physical.strip_suffix(b"\r").unwrap_or(physical);
-        let (start, mut text) = current.take().unwrap_or((k + 1, Vec::new()));
-        match physical.strip_suffix(b"\\") {
-            Some(head) => {
+        match (current.take(), physical.strip_suffix(b"\\")) {
+            (None, None) => out.push((k + 1, Cow::Borrowed(physical.trim_ascii()))),
+            (continued, Some(head)) => {
+                let (start, mut text) = continued.unwrap_or((k + 1, Vec::new()));
                 text.extend_from_slice(head);
                 current = Some((start, text));
             }
-            None => {
+            (Some((start, mut text)), None) => {
                 text.extend_from_slice(physical);
-                out.push((start, text.trim_ascii().to_vec()));
+                out.push((start, Cow::Owned(text.trim_ascii().to_vec())));
             }
         }
     }
     if let Some((start, text)) = current {
-        out.push((start, text.trim_ascii().to_vec()));
+        out.push((start, Cow::Owned(text.trim_ascii().to_vec())));
     }
     out
 }
@@ -670,9 +676,9 @@ pub fn words(line: &[u8]) -> Vec<Vec<u8>> {
         if i >= line.len() {
             break;
         }
-        let mut word = Vec::new();
         let q = line[i];
         if q == b'"' || q == b'\'' {
+            let mut word = Vec::new();
             i += 1;
             while i < line.len() && line[i] != q {
                 if line[i] == b'\\' && line.get(i + 1) == Some(&q) {
@@ -682,13 +688,15 @@ pub fn words(line: &[u8]) -> Vec<Vec<u8>> {
                 i += 1;
             }
             i += 1;
+            out.push(word);
         } else {
+            // Copied at once: most words are not quoted.
+            let start = i;
             while i < line.len() && !line[i].is_ascii_whitespace() {
-                word.push(line[i]);
                 i += 1;
             }
+            out.push(line[start..i].to_vec());
         }
-        out.push(word);
     }
     out
 }

@@ -256,12 +256,13 @@ fn read_binary(
     )
 }
 
-/// The contents of an ELF file's `.rodata` section, where C compilers put
-/// string literals: httpd's version, the `-D HTTPD_ROOT="…"` lines and the
-/// compiled-in modules' names (67 KB of Debian's 733 KB apache2). Read with
-/// `pread`, its bounds checked against the file: `None` for a file that is
-/// not ELF (32 or 64 bits, either byte order) or names no such section.
-fn read_rodata(file: &File, len: u64) -> Option<Vec<u8>> {
+/// Where an ELF file's `.rodata` section is (offset, size), the section
+/// C compilers put string literals in: httpd's version, the `-D
+/// HTTPD_ROOT="…"` lines and the compiled-in modules' names (67 KB of
+/// Debian's 733 KB apache2). Its headers are read with `pread` and every
+/// offset is checked against the file: `None` for a file that is not ELF
+/// (32 or 64 bits, either byte order) or names no such section.
+fn rodata_range(file: &File, len: u64) -> Option<(u64, u64)> {
     use std::os::unix::fs::FileExt;
     let read_at = |offset: u64, n: u64| -> Option<Vec<u8>> {
         if offset.checked_add(n)? > len || n > MAX_BINARY {
@@ -339,7 +340,58 @@ fn read_rodata(file: &File, len: u64) -> Option<Vec<u8>> {
                     .and_then(|at| names.get(at..))
                     .is_some_and(|n| n.starts_with(b".rodata\0"))
         })?;
-    read_at(offset, size)
+    (offset.checked_add(size)? <= len && size <= MAX_BINARY).then_some((offset, size))
+}
+
+/// Longest string [`BinaryInfo::take`] looks at.
+const MAX_STRING: usize = 256;
+
+/// Gives `each` the NUL-separated strings of the `size` bytes at `offset`
+/// in `file` that are at most [`MAX_STRING`] long (longer ones say nothing
+/// looked for), in order, read `chunk` bytes at a time into one buffer: a
+/// buffer for the whole section would fault in a fresh page per 4 KB.
+fn each_string_at(
+    file: &File,
+    (offset, size): (u64, u64),
+    chunk: usize,
+    mut each: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    // A carried start and the rest of its string can be overlong together.
+    let mut each = |s: &[u8]| {
+        if s.len() <= MAX_STRING {
+            each(s)
+        }
+    };
+    let mut buf = vec![0; chunk + MAX_STRING];
+    // The start of a string cut at the chunk's end, moved to the front; an
+    // overlong one is dropped, up to its NUL.
+    let (mut carry, mut overlong, mut at) = (0, false, 0);
+    while at < size {
+        let n = chunk.min(usize::try_from(size - at).unwrap_or(chunk));
+        file.read_exact_at(&mut buf[carry..carry + n], offset + at)?;
+        at += n as u64;
+        let filled = carry + n;
+        let rest = match buf[..filled].iter().rposition(|&b| b == 0) {
+            Some(last) => {
+                let mut strings = nul_separated(&buf[..last]);
+                if overlong {
+                    strings.next();
+                }
+                strings.for_each(&mut each);
+                last + 1
+            }
+            None => 0,
+        };
+        let tail = filled - rest;
+        overlong = (overlong && rest == 0) || tail > MAX_STRING;
+        carry = if overlong { 0 } else { tail };
+        buf.copy_within(rest..rest + carry, 0);
+    }
+    if !overlong {
+        each(&buf[..carry]);
+    }
+    Ok(())
 }
 
 /// The NUL-separated strings of `bytes`, the NULs found eight bytes at a
@@ -359,10 +411,15 @@ fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
                 start = bytes.len() + 1;
                 return Some(last);
             }
-            let mut word = [0xff; 8];
-            let chunk = &bytes[word_at..bytes.len().min(word_at + 8)];
-            word[..chunk.len()].copy_from_slice(chunk);
-            let x = u64::from_le_bytes(word);
+            let x = match bytes.get(word_at..word_at + 8) {
+                Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+                _ => {
+                    let mut word = [0xff; 8];
+                    let tail = &bytes[word_at..];
+                    word[..tail.len()].copy_from_slice(tail);
+                    u64::from_le_bytes(word)
+                }
+            };
             // The high bit of each zero byte, exactly (no carries).
             zeros = !(((x & LOW) + LOW) | x | LOW);
             word_at += 8;
@@ -428,9 +485,11 @@ impl BinaryInfo {
     /// it is not a readable regular file.
     pub fn read(path: &Path) -> Option<BinaryInfo> {
         let (file, meta) = open_regular(path).ok()?;
-        if let Some(rodata) = read_rodata(&file, meta.len()) {
-            let info = BinaryInfo::collect(nul_separated(&rodata));
-            let complete = info.version.is_some()
+        if let Some(rodata) = rodata_range(&file, meta.len()) {
+            let mut info = BinaryInfo::default();
+            let read = each_string_at(&file, rodata, 16 << 10, |s| info.take(s));
+            let complete = read.is_ok()
+                && info.version.is_some()
                 && !info.httpd_root.as_os_str().is_empty()
                 && !info.config_file.as_os_str().is_empty()
                 && !info.static_modules.is_empty();
@@ -470,52 +529,57 @@ impl BinaryInfo {
     /// What `strings` say, in order; what they do not say stays empty.
     fn collect<'a>(strings: impl Iterator<Item = &'a [u8]>) -> BinaryInfo {
         let mut info = BinaryInfo::default();
+        for s in strings {
+            info.take(s);
+        }
+        info
+    }
+
+    /// What one string of the binary says, if anything.
+    fn take(&mut self, s: &[u8]) {
         let quoted = |s: &[u8], key: &[u8]| -> Option<PathBuf> {
             let rest = s.trim_ascii_start().strip_prefix(key)?;
             let end = rest.iter().position(|&b| b == b'"')?;
             Some(PathBuf::from(OsStr::from_bytes(&rest[..end])))
         };
-        for s in strings {
-            let n = s.len();
-            if !(3..=256).contains(&n) {
-                continue;
-            }
-            match s[n - 1] {
-                b'"' | b'\n' => {
-                    if let Some(p) = quoted(s, b"-D HTTPD_ROOT=\"") {
-                        info.httpd_root = p;
-                    } else if let Some(p) = quoted(s, b"-D SERVER_CONFIG_FILE=\"") {
-                        info.config_file = p;
-                    }
-                }
-                b'c' | b'e' => {
-                    let module_source = s.ends_with(b".c")
-                        && (s.starts_with(b"mod_") || s == b"core.c" || s == b"http_core.c");
-                    let symbol = s.ends_with(b"_module") && !s.starts_with(b"ap_");
-                    let plain = s
-                        .iter()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.".contains(b));
-                    if !((module_source || symbol) && plain) {
-                        continue;
-                    }
-                    let name = String::from_utf8_lossy(s).into_owned();
-                    if !info.static_modules.contains(&name) {
-                        info.static_modules.push(name);
-                    }
-                    info.static_mpm = info.static_mpm.or(match s {
-                        b"mpm_prefork_module" => Some(Mpm::Prefork),
-                        b"mpm_worker_module" => Some(Mpm::Worker),
-                        b"mpm_event_module" => Some(Mpm::Event),
-                        _ => None,
-                    });
-                }
-                _ if info.version.is_none() && s.starts_with(b"Apache/2.") => {
-                    info.version = version_at_start(s);
-                }
-                _ => {}
-            }
+        let n = s.len();
+        if !(3..=MAX_STRING).contains(&n) {
+            return;
         }
-        info
+        match s[n - 1] {
+            b'"' | b'\n' => {
+                if let Some(p) = quoted(s, b"-D HTTPD_ROOT=\"") {
+                    self.httpd_root = p;
+                } else if let Some(p) = quoted(s, b"-D SERVER_CONFIG_FILE=\"") {
+                    self.config_file = p;
+                }
+            }
+            b'c' | b'e' => {
+                let module_source = s.ends_with(b".c")
+                    && (s.starts_with(b"mod_") || s == b"core.c" || s == b"http_core.c");
+                let symbol = s.ends_with(b"_module") && !s.starts_with(b"ap_");
+                let plain = s
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.".contains(b));
+                if !((module_source || symbol) && plain) {
+                    return;
+                }
+                let name = String::from_utf8_lossy(s).into_owned();
+                if !self.static_modules.contains(&name) {
+                    self.static_modules.push(name);
+                }
+                self.static_mpm = self.static_mpm.or(match s {
+                    b"mpm_prefork_module" => Some(Mpm::Prefork),
+                    b"mpm_worker_module" => Some(Mpm::Worker),
+                    b"mpm_event_module" => Some(Mpm::Event),
+                    _ => None,
+                });
+            }
+            _ if self.version.is_none() && s.starts_with(b"Apache/2.") => {
+                self.version = version_at_start(s);
+            }
+            _ => {}
+        }
     }
 
     /// An unreadable binary: Debian's paths for `apache2`, the upstream
@@ -643,7 +707,14 @@ pub fn read_bounded_file(path: &Path, limit: u64) -> io::Result<(Vec<u8>, std::f
     } else {
         len.min(limit) as usize
     });
-    file.take(limit + 1).read_to_end(&mut bytes)?;
+    // A regular file: the size fstat gave, without a read(2) more to see
+    // its end (a file being rewritten meanwhile is read as it comes).
+    let upto = if len == 0 {
+        limit + 1
+    } else {
+        len.min(limit + 1)
+    };
+    file.take(upto).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -900,6 +971,33 @@ mod tests {
             Some(HttpdVersion::new(2, 4, 71))
         );
         assert_eq!(version_at_start(b"Apache/2.x"), None);
+    }
+
+    /// Read in pieces, a section gives the strings `split` gives, but for
+    /// those longer than any looked for: cut at every chunk size, overlong
+    /// strings across chunks, with and without a final NUL.
+    #[test]
+    fn strings_read_in_chunks() {
+        let mut section: Vec<u8> = Vec::new();
+        for i in 0..300usize {
+            section.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, (i * 37) % 700));
+            section.extend(std::iter::repeat_n(0, i % 3 + 1));
+        }
+        let path = scratch("chunks", &section);
+        let file = File::open(&path).expect("open");
+        for trimmed in [section.len(), section.len() - 1] {
+            let expected: Vec<&[u8]> = section[..trimmed]
+                .split(|&b| b == 0)
+                .filter(|s| s.len() <= MAX_STRING)
+                .collect();
+            for chunk in [1, 7, 255, 256, 257, 1000, 16 << 10] {
+                let mut got = Vec::new();
+                each_string_at(&file, (0, trimmed as u64), chunk, |s| got.push(s.to_vec()))
+                    .expect("read");
+                assert_eq!(got, expected, "chunk {chunk}, {trimmed} bytes");
+            }
+        }
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

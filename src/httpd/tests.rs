@@ -464,7 +464,10 @@ fn heartmonitor_storage_as_it_resolves_it() {
 #[test]
 fn lexing() {
     assert_eq!(
-        logical_lines(b"  A b \\\n  c\r\n#x \\\ny\n\tD"),
+        logical_lines(b"  A b \\\n  c\r\n#x \\\ny\n\tD")
+            .into_iter()
+            .map(|(n, line)| (n, line.into_owned()))
+            .collect::<Vec<_>>(),
         vec![
             (1, b"A b   c".to_vec()),
             (3, b"#x y".to_vec()),
