@@ -12,9 +12,9 @@
 # contrib/bench-vs-c.sh's server (a real event apache2 on 127.0.0.1,
 # stopped by pid on exit), samples every command below under perf record
 # (49 kHz, RUNS runs each; env RUNS=300) and writes the mangled names of
-# the binary's own functions in order of samples, the start-up functions
-# of glibc's static libc.a (never sampled often enough, found by their
-# page faults) first. A name the linker no longer finds (the code changed)
+# the binary's own functions that were sampled, the start-up functions of
+# glibc's static libc.a (never sampled often enough, found by their page
+# faults) first. A name the linker no longer finds (the code changed)
 # is skipped without harm: regenerate when BENCHMARKS.md's page-fault
 # count of a check grows.
 #
@@ -68,8 +68,11 @@ perf record -q -o "$work/perf.data" -F 49000 bash "$work/runs.sh" >/dev/null 2>&
         _dl_relocate_static_pie _dl_non_dynamic_init __tunables_init \
         __libc_init_first __vfscanf_internal __new_memcpy __libc_memmove \
         strlen_ifunc strcspn_ifunc
+    # The sampled ones in byte order, not by samples: they end up
+    # together either way (the same page faults), and a regenerated list
+    # differs only by what the code gained or lost.
     perf report -q -i "$work/perf.data" --comm apache-scoreboa --dso apache-scoreboard \
         --no-demangle --no-children --sort sym --stdio 2>/dev/null |
-        awk '$2 == "[.]" { print $3 }'
+        awk '$2 == "[.]" { print $3 }' | LC_ALL=C sort
 } | awk '!seen[$0]++' >"$out"
 echo "$out: $(wc -l <"$out") functions"
