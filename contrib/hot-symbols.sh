@@ -67,7 +67,14 @@ perf record -q -o "$work/perf.data" -F 49000 bash "$work/runs.sh" >/dev/null 2>&
     printf '%s\n' _start __libc_start_main_impl __libc_early_init __libc_setup_tls \
         _dl_relocate_static_pie _dl_non_dynamic_init __tunables_init \
         __libc_init_first __vfscanf_internal __new_memcpy __libc_memmove \
-        strlen_ifunc strcspn_ifunc
+        _dl_lookup_symbol_x __libc_sigaction __getrandom
+    # The resolvers of the IRELATIVE relocations, which the relocator
+    # calls at every start (one libc.a object each).
+    resolvers=$(readelf -rW "$bin" | awk '/IRELATIV/ { a = $NF; sub(/^0+/, "", a); print a }')
+    nm "$bin" | awk -v list="$resolvers" '
+        BEGIN { n = split(list, r, "\n"); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+        { a = $1; sub(/^0+/, "", a) }
+        (a in want) && $3 ~ /ifunc/ { print $3 }'
     # The sampled ones in byte order, not by samples: they end up
     # together either way (the same page faults), and a regenerated list
     # differs only by what the code gained or lost.
