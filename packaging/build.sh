@@ -65,6 +65,9 @@ order=
 if [ "$host" = x86_64-unknown-linux-gnu ] && [ "${minor:-0}" -ge 90 ]; then
   order="-C link-arg=-Wl,--symbol-ordering-file=$PWD/packaging/hot-symbols.txt -C link-arg=-Wl,--no-warn-symbol-ordering"
 fi
+# RUSTFLAGS is split at whitespace: a checkout whose path has any links in
+# the default order rather than fail.
+case $PWD in *[[:space:]]*) order= ;; esac
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs $order" \
   cargo build --release --locked --target "$host"
 release="$target/$host/release"
