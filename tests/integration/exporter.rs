@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::prometheus::{apache_exporter, not_in_segment, parse, Scrape, Series};
 use crate::support::httpd::{require_apache, Httpd, HttpdConfig, Mpm};
 use crate::support::require_program as require;
-use crate::util::{run_bin, TempDir, BIN};
+use crate::util::{run_bin, RemovedOnDrop, TempDir, BIN};
 
 const APACHE_EXPORTER: &str = "/usr/bin/prometheus-apache-exporter";
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -277,6 +277,7 @@ fn exporter_survives_its_segment_shrinking_under_it() {
         "/dev/shm/ShM.exporter-shrink-{}",
         std::process::id()
     ));
+    let _object = RemovedOnDrop(path.clone());
     let layout = Layout::new(Revision::H, Abi::Lp64).expect("layout H");
     let whole = busy_server(layout, 16, 64).posix();
     // Owned by the test's user (root in CI), writable by nobody else.
@@ -362,7 +363,6 @@ fn exporter_survives_its_segment_shrinking_under_it() {
     // Whole again: the true figures.
     std::fs::write(&path, &whole).unwrap();
     let again = scrape(&url);
-    let _ = std::fs::remove_file(&path);
     assert_eq!(again.get("apache_up", &[]), Some(1.0));
     assert_eq!(figures(&again), expected);
     let status = exporter

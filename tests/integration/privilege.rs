@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::hostile::{SysvSegment, TempDir};
 use crate::support::{require_apache, Httpd, HttpdConfig, Mpm};
-use crate::util::{spawn, wait_bounded, Run, BIN};
+use crate::util::{spawn, wait_bounded, RemovedOnDrop, Run, BIN};
 
 /// The secret in the held request's query string.
 pub const QUERY_SECRET: &str = "SECRETq7Zx3";
@@ -826,6 +826,7 @@ fn root_trusts_only_roots_httpd() {
         std::process::id(),
         0xfeed_u32
     ));
+    let _object = RemovedOnDrop(object.clone());
     fs::write(&object, secret_bytes()).expect("object");
     chown(&object, &nagios);
     let user_bin = scene.home.join("bin");
@@ -927,7 +928,6 @@ fn root_trusts_only_roots_httpd() {
     assert!(run.stdout.contains(QUERY_SECRET), "{}", run.stdout);
     drop(fake_user);
     drop(fake_root);
-    let _ = fs::remove_file(&object);
     drop(held);
     drop(h);
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::support::httpd::{send_signal, Held};
 use crate::support::tmux::{Tmux, PROMPT, TMUX};
 use crate::support::{pid_alive, require_apache, require_program, Httpd, HttpdConfig, Mpm};
-use crate::util::BIN;
+use crate::util::{RemovedOnDrop, BIN};
 
 /// Every wait on the screen is bounded by this (a 2-core machine running
 /// the suite needs seconds where an idle one needs one refresh).
@@ -374,6 +374,7 @@ fn top_in_tmux_survives_its_segment_shrinking() {
         return;
     }
     let path = std::path::PathBuf::from(format!("/dev/shm/ShM.top-shrink-{}", std::process::id()));
+    let _object = RemovedOnDrop(path.clone());
     let whole = busy_server(
         Layout::new(Revision::H, Abi::Lp64).expect("layout H"),
         16,
@@ -402,7 +403,6 @@ fn top_in_tmux_survives_its_segment_shrinking() {
     if alive {
         tmux.press(&["q"]);
     }
-    let _ = std::fs::remove_file(&path);
     assert!(
         alive,
         "top died during {steps} changes of its segment:\n{screen}"

@@ -192,3 +192,14 @@ impl Drop for TempDir {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// A file a test has to make outside its temporary directories (a POSIX
+/// object in /dev/shm, which the reader takes for one only there): removed
+/// when dropped, so a failed assertion does not leave it behind.
+pub struct RemovedOnDrop(pub PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
