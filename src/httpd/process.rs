@@ -221,7 +221,8 @@ impl FromProc {
         let environment = read_bounded(&proc_dir.join("environ"), MAX_PROC)
             .ok()
             .map(|env| parse_environ(&env));
-        let maps_mpm = mapped_mpm(&proc_dir.join("maps"));
+        let maps_mpm =
+            crate::shm::proc::mapped_mpm(&proc_dir.join("maps")).and_then(Mpm::from_module);
         Ok(FromProc {
             argv,
             binary,
@@ -623,56 +624,6 @@ pub fn parse_environ(block: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// The MPM module file a process has mapped (`mod_mpm_event.so`).
-pub fn mpm_in_maps(maps: &[u8]) -> Option<Mpm> {
-    maps.split(|&b| b == b'\n').find_map(|line| {
-        let name = line.rsplit(|&b| b == b'/').next()?;
-        match name {
-            b"mod_mpm_prefork.so" => Some(Mpm::Prefork),
-            b"mod_mpm_worker.so" => Some(Mpm::Worker),
-            b"mod_mpm_event.so" => Some(Mpm::Event),
-            _ => None,
-        }
-    })
-}
-
-/// The MPM module file mapped by the process whose `/proc/PID/maps` is at
-/// `path`, read only up to its line: the kernel formats only the lines read,
-/// and an MPM loaded as a module comes early (after the binary, its heap and
-/// the modules loaded after it: mappings are listed by address and each
-/// `dlopen` maps below the previous one). Up to 16 MiB, as a whole read was.
-fn mapped_mpm(path: &Path) -> Option<Mpm> {
-    const READ: usize = 4096;
-    let (mut file, _) = open_regular(path).ok()?;
-    // A line is at most a path (PATH_MAX, 4096) and ~90 bytes more; one
-    // longer than the buffer is dropped as it comes: what follows its last
-    // `/`, if that arrives whole, is still its file name.
-    let mut buf = [0u8; 2 * READ];
-    let (mut filled, mut total) = (0, 0);
-    loop {
-        let space = buf.len() - filled;
-        let n = file.read(&mut buf[filled..filled + space.min(READ)]).ok()?;
-        if n == 0 {
-            return mpm_in_maps(&buf[..filled]);
-        }
-        (filled, total) = (filled + n, total + n);
-        if total > 16 << 20 {
-            return None;
-        }
-        match buf[..filled].iter().rposition(|&b| b == b'\n') {
-            Some(end) => {
-                if let Some(mpm) = mpm_in_maps(&buf[..end]) {
-                    return Some(mpm);
-                }
-                buf.copy_within(end + 1..filled, 0);
-                filled -= end + 1;
-            }
-            None if filled == buf.len() => filled = 0,
-            None => {}
-        }
-    }
-}
-
 /// When process `pid` started (`/proc/PID/stat` field 22 after boot,
 /// `/proc/stat`'s boot time).
 pub fn started_at(pid: i32) -> Option<SystemTime> {
@@ -1001,36 +952,7 @@ mod tests {
     }
 
     #[test]
-    fn maps_read_up_to_the_mpm() {
-        let line = |path: &str| format!("7f00-7f01 r-xp 00000000 08:01 12 {path}\n");
-        let mut maps = String::new();
-        for i in 0..200 {
-            maps.push_str(&line(&format!("/usr/lib/x86_64-linux-gnu/libfoo{i}.so")));
-        }
-        maps.push_str(&line(&format!("/{}/mod_mpm_x.so", "d".repeat(9000))));
-        maps.push_str(&line(&format!("/{}/mod_mpm_worker.so", "d".repeat(9000))));
-        let path = std::env::temp_dir().join(format!("sb-maps-{}", std::process::id()));
-        std::fs::write(&path, &maps).expect("write");
-        assert_eq!(mapped_mpm(&path), Some(Mpm::Worker));
-        std::fs::write(&path, maps.trim_end()).expect("write");
-        assert_eq!(mapped_mpm(&path), Some(Mpm::Worker));
-        maps.push_str(&line("/usr/lib/apache2/modules/mod_mpm_event.so"));
-        std::fs::write(&path, &maps[..maps.len() - 20]).expect("write");
-        assert_eq!(mapped_mpm(&path), Some(Mpm::Worker));
-        let early = line("/usr/lib/apache2/modules/mod_mpm_prefork.so") + &maps;
-        std::fs::write(&path, early).expect("write");
-        assert_eq!(mapped_mpm(&path), Some(Mpm::Prefork));
-        std::fs::write(&path, &maps[..5000]).expect("write");
-        assert_eq!(mapped_mpm(&path), None);
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(mapped_mpm(Path::new("/proc/self/maps")), None);
-    }
-
-    #[test]
-    fn maps_and_environ() {
-        let maps = b"7f00-7f01 r-xp 0 08:01 12 /usr/lib/apache2/modules/mod_mpm_worker.so\n";
-        assert_eq!(mpm_in_maps(maps), Some(Mpm::Worker));
-        assert_eq!(mpm_in_maps(b"garbage\xff\n"), None);
+    fn environ() {
         let env = parse_environ(b"A=1\0APACHE_RUN_DIR=/run/apache2\0junk\0");
         assert_eq!(env.len(), 2);
         assert_eq!(env[1].1, b"/run/apache2");

@@ -39,10 +39,11 @@ impl Server {
     /// The binary of the parent `loaded`'s live check found (unreadable
     /// without root: the process is root's).
     pub fn inspect(loaded: &Loaded) -> Server {
-        let mpm = loaded.live.clone().and_then(|mut live| {
-            live.read_mpm();
-            live.mpm.as_deref().and_then(Mpm::from_module)
-        });
+        let mpm = loaded
+            .live
+            .as_ref()
+            .and_then(|live| live.mapped_mpm())
+            .and_then(Mpm::from_module);
         let parent = loaded.live.as_ref().and_then(|l| l.parent);
         let exe = parent.and_then(scoreboard::live::read_exe);
         let version = exe.as_deref().and_then(HttpdVersion::find_in);

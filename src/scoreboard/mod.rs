@@ -404,9 +404,7 @@ pub fn decode_settled(
     let (scoreboard, live, version) = match fits {
         Some(s) => {
             let scoreboard = Scoreboard::new(copied.bytes, s.base, s.found);
-            let live = wants_live.then(|| {
-                live.unwrap_or_else(|| live::live_info(scoreboard.processes().map(|p| p.pid)))
-            });
+            let live = live_of(&scoreboard, wants_live, live);
             (scoreboard, live, s.version)
         }
         None => {
@@ -451,6 +449,13 @@ pub fn decode_settled(
     })
 }
 
+/// The processes `scoreboard` names, as the caller measured them (`given`)
+/// or read from `/proc` now; none unless `wanted` (a snapshot read with
+/// `--at` has no processes of ours).
+fn live_of(scoreboard: &Scoreboard, wanted: bool, given: Option<LiveInfo>) -> Option<LiveInfo> {
+    wanted.then(|| given.unwrap_or_else(|| live::live_info(scoreboard.processes().map(|p| p.pid))))
+}
+
 /// Detects the layout of a copy (and reads the processes it names, which
 /// settle what the bytes cannot), with the httpd version that decided it.
 fn detect_layout(
@@ -479,8 +484,7 @@ fn detect_layout(
         other => other?,
     };
     let mut scoreboard = Scoreboard::new(bytes, base, found);
-    let live = wants_live
-        .then(|| live.unwrap_or_else(|| live::live_info(scoreboard.processes().map(|p| p.pid))));
+    let live = live_of(&scoreboard, wants_live, live);
     // 2.4.36-62 spans the 2.4.58 rule change, and its size equals 2.4.63+'s:
     // the running binary's version decides both (it costs a read of the
     // binary, so only for this revision).

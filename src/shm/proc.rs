@@ -270,13 +270,13 @@ pub fn mpm_from_maps(maps: &str) -> Option<String> {
     mpm_in_maps(maps.as_bytes()).map(String::from)
 }
 
-/// [`mpm_from_maps`] on the raw bytes: the first mapping whose path ends
-/// in `/mod_mpm_NAME.so`. A plain scan of each line's end: a few KB, and
-/// no vectorised searcher, whose first use asks the CPU for its features
-/// (a `cpuid` is a VM exit: it cost more than the scan).
-fn mpm_in_maps(maps: &[u8]) -> Option<&'static str> {
+/// [`mpm_from_maps`] on the raw bytes: the NAME of the first mapping whose
+/// path ends in `/mod_mpm_NAME.so`. A plain scan of each line's end: a few
+/// KB, and no vectorised searcher, whose first use asks the CPU for its
+/// features (a `cpuid` is a VM exit: it cost more than the scan).
+pub fn mpm_in_maps(maps: &[u8]) -> Option<&'static str> {
     maps.split(|&b| b == b'\n').find_map(|line| {
-        let name = &line[line.iter().rposition(|&b| b == b'/')? + 1..];
+        let name = line.rsplit(|&b| b == b'/').next()?;
         match name {
             b"mod_mpm_event.so" => Some("event"),
             b"mod_mpm_worker.so" => Some("worker"),
@@ -284,6 +284,46 @@ fn mpm_in_maps(maps: &[u8]) -> Option<&'static str> {
             _ => None,
         }
     })
+}
+
+/// [`mpm_in_maps`] of the mappings file at `path` (`/proc/PID/maps`), read
+/// only up to the MPM's line: the kernel formats only the lines read, and
+/// an MPM loaded as a module comes early (after the binary, its heap and
+/// the modules loaded after it: mappings are listed by address and each
+/// `dlopen` maps below the previous one). At most 16 MiB. The caller
+/// guards the read ([`crate::watchdog::guard`]): it waits while the
+/// process holds its memory map locked.
+pub fn mapped_mpm(path: &Path) -> Option<&'static str> {
+    use std::io::Read;
+    const READ: usize = 4096;
+    let mut file = fs::File::open(path).ok()?;
+    // A line is at most a path (PATH_MAX, 4096) and ~90 bytes more; one
+    // longer than the buffer is dropped as it comes: what follows its last
+    // `/`, if that arrives whole, is still its file name.
+    let mut buf = [0u8; 2 * READ];
+    let (mut filled, mut total) = (0, 0);
+    loop {
+        let space = buf.len() - filled;
+        let n = file.read(&mut buf[filled..filled + space.min(READ)]).ok()?;
+        if n == 0 {
+            return mpm_in_maps(&buf[..filled]);
+        }
+        (filled, total) = (filled + n, total + n);
+        if total > 16 << 20 {
+            return None;
+        }
+        match buf[..filled].iter().rposition(|&b| b == b'\n') {
+            Some(end) => {
+                if let Some(mpm) = mpm_in_maps(&buf[..end]) {
+                    return Some(mpm);
+                }
+                buf.copy_within(end + 1..filled, 0);
+                filled -= end + 1;
+            }
+            None if filled == buf.len() => filled = 0,
+            None => {}
+        }
+    }
 }
 
 /// What the running server that owns a segment says about itself.
@@ -318,19 +358,22 @@ impl LiveInfo {
     /// map locked: guarded by the watchdog thread, which is why only
     /// what needs the MPM pays for it.
     pub fn read_mpm(&mut self) {
-        if self.mpm.is_some() {
-            return;
+        if self.mpm.is_none() {
+            self.mpm = self.mapped_mpm().map(String::from);
         }
+    }
+
+    /// [`LiveInfo::read_mpm`]'s read, without keeping what it found.
+    pub fn mapped_mpm(&self) -> Option<&'static str> {
         let readers = self
             .parent
             .into_iter()
             .chain(self.live_children.first().copied());
-        self.mpm = crate::watchdog::guard(|| {
+        crate::watchdog::guard(|| {
             readers
-                .filter_map(|pid| read_proc(&format!("/proc/{pid}/maps"), 32 * 1024))
-                .find_map(|maps| mpm_in_maps(&maps))
-                .map(String::from)
-        });
+                .map(|pid| PathBuf::from(format!("/proc/{pid}/maps")))
+                .find_map(|maps| mapped_mpm(&maps))
+        })
     }
 }
 
@@ -401,6 +444,37 @@ mod tests {
         assert_eq!(mpm_from_maps(maps).as_deref(), Some("event"));
         assert_eq!(mpm_from_maps("x /srv/mod_mpm_event.so.bak\n"), None);
         assert_eq!(mpm_from_maps(""), None);
+    }
+
+    #[test]
+    fn garbage_maps_name_no_mpm() {
+        assert_eq!(mpm_in_maps(b"garbage\xff\n"), None);
+    }
+
+    #[test]
+    fn maps_read_up_to_the_mpm() {
+        let line = |path: &str| format!("7f00-7f01 r-xp 00000000 08:01 12 {path}\n");
+        let mut maps = String::new();
+        for i in 0..200 {
+            maps.push_str(&line(&format!("/usr/lib/x86_64-linux-gnu/libfoo{i}.so")));
+        }
+        maps.push_str(&line(&format!("/{}/mod_mpm_x.so", "d".repeat(9000))));
+        maps.push_str(&line(&format!("/{}/mod_mpm_worker.so", "d".repeat(9000))));
+        let path = std::env::temp_dir().join(format!("sb-maps-{}", std::process::id()));
+        std::fs::write(&path, &maps).expect("write");
+        assert_eq!(mapped_mpm(&path), Some("worker"));
+        std::fs::write(&path, maps.trim_end()).expect("write");
+        assert_eq!(mapped_mpm(&path), Some("worker"));
+        maps.push_str(&line("/usr/lib/apache2/modules/mod_mpm_event.so"));
+        std::fs::write(&path, &maps[..maps.len() - 20]).expect("write");
+        assert_eq!(mapped_mpm(&path), Some("worker"));
+        let early = line("/usr/lib/apache2/modules/mod_mpm_prefork.so") + &maps;
+        std::fs::write(&path, early).expect("write");
+        assert_eq!(mapped_mpm(&path), Some("prefork"));
+        std::fs::write(&path, &maps[..5000]).expect("write");
+        assert_eq!(mapped_mpm(&path), None);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(mapped_mpm(Path::new("/proc/self/maps")), None);
     }
 
     #[test]
