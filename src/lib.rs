@@ -3,8 +3,9 @@
 //! worker to serve `/server-status`.
 //!
 //! Layers, bottom up:
-//! - [`scoreboard`]: find and copy the segment (the only raw-pointer code, in
-//!   `scoreboard::source`), detect its layout and decode it with safe,
+//! - [`shm`]: find, open and map or copy the segment (the reading layer,
+//!   `shm::segment`, is one of the two modules allowed raw libc calls).
+//! - [`scoreboard`]: detect the segment's layout and decode it with safe,
 //!   bounds-checked reads; mod_status's counting rules.
 //! - [`process`]: the running httpd as the kernel sees it (stopped or hung
 //!   children, a missing parent, listen queues), measured once.
@@ -14,7 +15,8 @@
 //! - [`cli`]: the multi-call front end that turns every outcome into one
 //!   stdout report and an exit code 0-3.
 //! - [`watchdog`]: signals and the `-t` deadline (`watchdog::signals` is the
-//!   second and last module allowed raw libc calls).
+//!   second and last module allowed raw libc calls); the process's entry
+//!   point, which calls [`cli::run`], is there too (src/main.rs is empty).
 
 pub mod checks;
 pub mod cli;

@@ -1,7 +1,8 @@
-//! Thin entry point: everything lives in the library so tests can call it
-//! in-process. The exit code is `main`'s return value; the only other way
-//! out is the signal handler's `_exit(3)` after its UNKNOWN line
-//! (`cli::signals`).
-fn main() -> std::process::ExitCode {
-    apache_scoreboard::cli::run(std::env::args_os())
-}
+//! The binary. The library is the whole program, so tests can call it in
+//! process; its entry point, `watchdog::signals::apache_scoreboard_main`,
+//! is the process's `main`: build.rs links that symbol under this name,
+//! and `#![no_main]` leaves out the Rust runtime's start-up, which that
+//! entry replaces by the part this program needs (see its comment).
+#![no_main]
+
+use apache_scoreboard as _;

@@ -12,7 +12,6 @@ pub mod runtime;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
@@ -474,11 +473,12 @@ impl Cmd {
     }
 }
 
-/// Runs the program (see [`runtime::run`]). Before anything else, who runs
+/// Runs the program (see [`runtime::run`]) and returns its exit code
+/// (0-3). Before anything else, who runs
 /// it is decided from the kernel and the effective capabilities cleared
 /// (see [`privilege`]); a command that reads no segment, and a parse that
 /// fails (usage error, `--help`), gives up every capability.
-pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
     privilege::at_startup();
     runtime::run(args, |argv| {
         let parsed = parse(argv);

@@ -12,7 +12,6 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
-use std::process::ExitCode;
 use std::sync::Mutex;
 
 use crate::plugin::output::{Outcome, OutputLimits};
@@ -75,7 +74,7 @@ pub fn unknown_line(message: &str) -> String {
 pub fn run<J: Job>(
     args: impl IntoIterator<Item = OsString>,
     parse: impl FnOnce(Vec<OsString>) -> Result<J, clap::Error>,
-) -> ExitCode {
+) -> u8 {
     panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -130,12 +129,13 @@ pub fn run<J: Job>(
     }
 }
 
-fn finish_text(text: &str, state: State) -> ExitCode {
+/// The exit code (0-3) after the report.
+fn finish_text(text: &str, state: State) -> u8 {
     if emit(text) {
-        ExitCode::from(state.exit_code() as u8)
+        state.exit_code() as u8
     } else {
         // A signal's line was written; its handler is ending the process.
-        ExitCode::from(3)
+        3
     }
 }
 

@@ -150,6 +150,7 @@ pub fn beside(job: impl FnOnce() + Send + 'static) -> std::io::Result<Beside> {
     std::thread::Builder::new()
         .stack_size(STACK)
         .spawn(move || {
+            signals::give_this_thread_an_alternate_stack();
             for job in queue {
                 job();
             }

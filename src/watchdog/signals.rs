@@ -14,8 +14,13 @@
 //! watchdog thread this replaces cost a quarter of a whole check.
 //!
 //! [`report_and_exit`] (the handler, or the watchdog thread of
-//! [`super::guard`]) is the only way out of the process outside `main.rs`:
-//! a signal handler cannot return to `main` with an exit code.
+//! [`super::guard`]) is the only way out of the process besides returning
+//! from the entry point: a signal handler cannot return to `main` with an
+//! exit code.
+//!
+//! The process's entry point is here too ([`apache_scoreboard_main`]):
+//! it is `#[no_mangle]`, which is `unsafe`, and it stands in for the Rust
+//! runtime's start-up, whose signal set-up is this module's business.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -127,9 +132,9 @@ pub fn install(line_start: &'static str) {
     // a valid value (no handler, empty flags, empty mask).
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = on_signal as extern "C" fn(c_int) as libc::sighandler_t;
-    // On the alternate stack the Rust runtime gives the main thread, so a
-    // stack overflow's SIGSEGV is still reported; not SA_RESTART, so a
-    // blocked system call returns and nothing restarts after the report.
+    // On the main thread's alternate stack, so a stack overflow's SIGSEGV
+    // is still reported; not SA_RESTART, so a blocked system call returns
+    // and nothing restarts after the report.
     action.sa_flags = libc::SA_ONSTACK;
     // SAFETY: sigfillset writes the mask inside `action`, which we own.
     unsafe { libc::sigfillset(&mut action.sa_mask) };
@@ -139,6 +144,96 @@ pub fn install(line_start: &'static str) {
         // no other code of this program sets a handler for these signals.
         unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) };
     }
+}
+
+/// Each of fds 0, 1 and 2 that is not open is opened on /dev/null (as the
+/// Rust runtime and, for a binary with file capabilities, glibc do), so
+/// that a file the run opens never takes the number of stdout. False if
+/// one stays closed.
+fn keep_standard_fds_open() -> bool {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: poll reads and writes the three pollfd records of `fds`,
+    // which we own, and waits for nothing (timeout 0).
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
+        return false;
+    }
+    fds.iter()
+        .filter(|p| p.revents & libc::POLLNVAL != 0)
+        .all(|closed| {
+            // SAFETY: open takes a NUL-terminated path of a static string;
+            // the lowest free descriptor it returns is this closed one
+            // (the lower ones are open by now), kept for the whole process.
+            let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            fd == closed.fd
+        })
+}
+
+/// Room for a handler's frame and the kernel's signal frame, AVX-512
+/// state included.
+const ALTERNATE_STACK_SIZE: usize = 64 * 1024;
+
+/// The main thread's alternate signal stack: zero pages of `.bss`, never
+/// touched unless a handler runs on them (a heap block would be cleared,
+/// page by page, by the allocator).
+struct MainAlternateStack(std::cell::UnsafeCell<[u8; ALTERNATE_STACK_SIZE]>);
+// SAFETY: no Rust code reads or writes the bytes; only the kernel does, for
+// a handler of the main thread running on them (see `use_alternate_stack`).
+unsafe impl Sync for MainAlternateStack {}
+static MAIN_ALTERNATE_STACK: MainAlternateStack =
+    MainAlternateStack(std::cell::UnsafeCell::new([0; ALTERNATE_STACK_SIZE]));
+
+/// Gives the calling thread an alternate signal stack, on which every
+/// handler of [`install`] runs (`SA_ONSTACK`): a stack overflow's SIGSEGV
+/// still gets its UNKNOWN line. For the watchdog's helper thread as it
+/// starts (`super::beside`): the Rust runtime's start-up, which gave every
+/// thread one, does not run (see [`apache_scoreboard_main`]).
+pub fn give_this_thread_an_alternate_stack() {
+    // Leaked: it lives as long as the thread.
+    let stack: &'static mut [u8] = Vec::leak(vec![0; ALTERNATE_STACK_SIZE]);
+    use_alternate_stack(stack.as_mut_ptr());
+}
+
+/// `stack`: `ALTERNATE_STACK_SIZE` bytes that live as long as the calling
+/// thread and that no Rust code reads or writes any more.
+fn use_alternate_stack(stack: *mut u8) {
+    let stack = libc::stack_t {
+        ss_sp: stack.cast(),
+        ss_flags: 0,
+        ss_size: ALTERNATE_STACK_SIZE,
+    };
+    // SAFETY: by the contract above, only the signal handlers of this
+    // thread run on the memory, one at a time (every handler masks all
+    // signals: see `install`).
+    unsafe { libc::sigaltstack(&stack, std::ptr::null_mut()) };
+}
+
+/// The process's entry point: the C library's start-up calls it as `main`
+/// (src/main.rs is `#![no_main]`; build.rs links this symbol as `main`).
+/// The Rust runtime's own start-up before `main` does not run: a `poll` of
+/// fds 0-2, SIGPIPE, the main thread's stack bounds read from
+/// /proc/self/maps and an alternate signal stack, 19 system calls and a
+/// fifteenth of a check (BENCHMARKS.md, session 6). What of it this
+/// program needs is done here: fds 0-2 kept open (else exit code 3 before
+/// anything runs), SIGPIPE ignored (a closed stdout is an error of the
+/// write, not the end of the process), the alternate stack. Then the
+/// command line runs; the exit code is its 0-3. `std::env::args_os` works
+/// as always (glibc hands argv to std's `.init_array` entry).
+#[unsafe(no_mangle)]
+pub extern "C" fn apache_scoreboard_main(_argc: c_int, _argv: *const *const libc::c_char) -> c_int {
+    if !keep_standard_fds_open() {
+        return 3;
+    }
+    // SAFETY: SIG_IGN runs no code of ours; only this module sets SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // Only this (the main) thread ever uses the static.
+    use_alternate_stack(MAIN_ALTERNATE_STACK.0.get().cast());
+    // A panic must not unwind into C; the run catches its own, this is for
+    // the argument parse.
+    std::panic::catch_unwind(|| crate::cli::run(std::env::args_os())).map_or(3, c_int::from)
 }
 
 /// Every signal of [`caught`] back to its default action.
