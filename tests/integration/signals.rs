@@ -157,8 +157,9 @@ fn every_ending_signal_is_one_unknown_line() {
     }
 }
 
-/// SIGPIPE keeps the Rust runtime's disposition (ignored): a closed stdout
-/// is not an end of the process.
+/// SIGPIPE is ignored (by the entry point, as the Rust runtime's start-up
+/// did before it was left out): a closed stdout is not an end of the
+/// process.
 #[test]
 fn sigpipe_stays_ignored() {
     let t = TempDir::new("sigpipe");
@@ -184,6 +185,47 @@ fn sigpipe_stays_ignored() {
     kill(pid, libc::SIGTERM);
     let _ = wait_bounded(child, "sigpipe");
     assert!(ignored, "SIGPIPE not ignored");
+}
+
+/// Closed standard descriptors are reopened on /dev/null before anything
+/// runs (by the entry point, the Rust runtime's start-up being left out),
+/// so no file the run opens, such as its segment, takes the number of
+/// stdout: a run started with fds 0-2 closed has /dev/null on all three
+/// once its handlers are installed, and ends by SIGTERM with exit code 3.
+#[test]
+fn closed_standard_descriptors_are_reopened_on_dev_null() {
+    let t = TempDir::new("closed-fds");
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"exec "$0" "$@" <&- >&- 2>&-"#)
+        .arg(BIN)
+        .args(long_run(&t))
+        .spawn()
+        .expect("sh");
+    // exec: the shell's pid is the run's.
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let started = loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:\t"))
+            .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (libc::SIGTERM - 1)) != 0 || Instant::now() > deadline {
+            break caught != 0;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    let fds: Vec<_> = (0..3)
+        .map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
+        .collect();
+    kill(pid, libc::SIGTERM);
+    let status = child.wait().expect("wait");
+    assert!(started, "the run never installed its handlers");
+    let null = Some(std::path::PathBuf::from("/dev/null"));
+    assert_eq!(fds, [null.clone(), null.clone(), null], "fds 0-2");
+    assert_eq!((status.code(), status.signal()), (Some(3), None));
 }
 
 /// `RUST_MIN_STACK` used to stop the watchdog thread (issue 9): there is
