@@ -192,9 +192,12 @@ static MAIN_ALTERNATE_STACK: MainAlternateStack =
 /// starts (`super::beside`): the Rust runtime's start-up, which gave every
 /// thread one, does not run (see [`apache_scoreboard_main`]).
 pub fn give_this_thread_an_alternate_stack() {
-    // Leaked: it lives as long as the thread.
-    let stack: &'static mut [u8] = Vec::leak(vec![0; ALTERNATE_STACK_SIZE]);
-    use_alternate_stack(stack.as_mut_ptr());
+    // Left uninitialised (no Rust code reads it; zeroing would touch every
+    // page of it) and leaked: it lives as long as the thread.
+    let stack = Box::leak(Box::<[std::mem::MaybeUninit<u8>]>::new_uninit_slice(
+        ALTERNATE_STACK_SIZE,
+    ));
+    use_alternate_stack(stack.as_mut_ptr().cast());
 }
 
 /// `stack`: `ALTERNATE_STACK_SIZE` bytes that live as long as the calling
