@@ -17,6 +17,10 @@
 #   env RUNS=200 ROUNDS=5 SERVE=0 OLD=<an earlier binary, for before/after>
 #   SERVE=1   only start the server, print the segment and wait (for perf,
 #             strace ...); Ctrl-C stops it.
+#   ROUND_ROBIN=N  instead of hyperfine's batches, N runs of every command
+#             one after the other in turn (contrib/bench-round-robin.py):
+#             steadier ratios on a VM whose speed drifts from minute to
+#             minute.
 #
 # Needs root (apache2 drops to www-data; the segment is root's), apache2,
 # cc, curl and hyperfine (apt-get install apache2 gcc curl hyperfine).
@@ -26,6 +30,7 @@ set -euo pipefail
 RUNS=${RUNS:-200}
 ROUNDS=${ROUNDS:-5}
 SERVE=${SERVE:-0}
+ROUND_ROBIN=${ROUND_ROBIN:-0}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/target/release/apache-scoreboard}
@@ -140,6 +145,17 @@ cmds+=(
     "$run status ${src[*]} $capacity"
     "$run dump ${src[*]}"
 )
+if [ "$ROUND_ROBIN" != 0 ]; then
+    # One run of each command in turn, ROUND_ROBIN times (the machine's
+    # drift hits every command alike; BENCHMARKS.md, session 6).
+    pairs=()
+    for i in "${!names[@]}"; do pairs+=("${names[$i]}=${cmds[$i]}"); done
+    echo
+    echo "machine: $(nproc) CPUs, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average at the start: $load_start"
+    echo "binary: ${static:-$bin} (dynamic: $bin${OLD:+, before: $OLD}); $ROUND_ROBIN round-robin runs of each"
+    python3 "$here/contrib/bench-round-robin.py" "$ROUND_ROBIN" "${pairs[@]}"
+    exit 0
+fi
 args=()
 for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 for r in $(seq "$ROUNDS"); do
