@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
-"""Whole-process wall time of commands run round-robin, one run each in turn.
+"""Whole-process wall time of commands against a reference, run alternately.
 
-    python3 contrib/bench-round-robin.py N NAME='COMMAND ARGS' ...
+    python3 contrib/bench-round-robin.py N REF='COMMAND ARGS' NAME='COMMAND ARGS' ...
 
-Every iteration runs each command once (the order rotating by one each
-time), so the machine's drift -- a VM whose neighbours make single minutes
-swing by 20% -- hits all of them alike, where timing one command's batch
-after another's does not. Each run is posix_spawn + waitpid with stdout on
-/dev/null, timed with CLOCK_MONOTONIC; 20 warm-up rounds are not counted.
-Prints per command the median, first quartile and 10%-trimmed mean in ms
-and each as a ratio to the first command's (give the reference first).
-The spawn from Python costs the same for every command and is included.
+For each NAME, the reference and that command run one after the other, N
+times each (which goes first alternates), and NAME's times are compared
+with the reference's times of the same alternation. So the machine's
+drift -- a VM whose neighbours make single minutes swing by 20% -- hits
+both alike, where timing one command's batch after another's does not;
+and each run follows the other program, as a check that runs once a
+minute follows whatever ran before it. (Rotating through many commands at
+once would not be fair to the reference: the binary that runs most often
+keeps its caches warm.)
+
+Each run is posix_spawn + waitpid with stdout on /dev/null, timed with
+CLOCK_MONOTONIC; 20 warm-up pairs are not counted. Prints per command the
+median, first quartile and 10%-trimmed mean in ms and each as a ratio to
+the reference's in its alternation. The spawn from Python costs the same
+for every command and is included.
 
 Used in BENCHMARKS.md (session 6) against the C reader, with the segment
-that `SERVE=1 bash contrib/bench-vs-c.sh` prints.
+that `SERVE=1 bash contrib/bench-vs-c.sh` prints, or through
+`ROUND_ROBIN=N bash contrib/bench-vs-c.sh`.
 """
 import os
 import shlex
@@ -22,8 +30,14 @@ import sys
 import time
 
 
+def stats(times):
+    v = sorted(times)
+    cut = len(v) // 10
+    return (statistics.median(v), v[len(v) // 4], statistics.mean(v[cut : len(v) - cut]))
+
+
 def main():
-    if len(sys.argv) < 3 or not sys.argv[1].isdigit():
+    if len(sys.argv) < 4 or not sys.argv[1].isdigit():
         sys.exit(__doc__)
     n = int(sys.argv[1])
     cmds = []
@@ -40,23 +54,22 @@ def main():
         os.waitpid(pid, 0)
         return time.clock_gettime_ns(time.CLOCK_MONOTONIC) - start
 
-    for _ in range(20):
-        for _, argv in cmds:
-            once(argv)
-    times = {name: [] for name, _ in cmds}
-    for i in range(n):
-        k = i % len(cmds)
-        for name, argv in cmds[k:] + cmds[:k]:
-            times[name].append(once(argv))
-    ref = None
-    for name, _ in cmds:
-        v = sorted(times[name])
-        cut = len(v) // 10
-        stats = (statistics.median(v), v[len(v) // 4], statistics.mean(v[cut : len(v) - cut]))
-        ref = ref or stats
-        ms = "  ".join(f"{s / 1e6:.3f}" for s in stats)
-        ratio = "  ".join(f"{s / r:.2f}" for s, r in zip(stats, ref))
-        print(f"{name:30s} ms (median q1 trimmed) {ms}   ratio {ratio}")
+    (ref_name, ref), others = cmds[0], cmds[1:]
+    print(f"{'':32s} median    q1 trimmed (ms)   / {ref_name}: median q1 trimmed")
+    for name, argv in others:
+        pair = [ref, argv]
+        for _ in range(20):
+            for a in pair:
+                once(a)
+        times = ([], [])
+        for i in range(n):
+            order = (0, 1) if i % 2 == 0 else (1, 0)
+            for k in order:
+                times[k].append(once(pair[k]))
+        r, c = stats(times[0]), stats(times[1])
+        ms = " ".join(f"{s / 1e6:7.3f}" for s in c)
+        ratio = " ".join(f"{s / b:5.2f}" for s, b in zip(c, r))
+        print(f"{name:30s} {ms}   {ratio}   ({ref_name} {r[0] / 1e6:.3f})")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@
 #   env RUNS=200 ROUNDS=5 SERVE=0 OLD=<an earlier binary, for before/after>
 #   SERVE=1   only start the server, print the segment and wait (for perf,
 #             strace ...); Ctrl-C stops it.
-#   ROUND_ROBIN=N  instead of hyperfine's batches, N runs of every command
-#             one after the other in turn (contrib/bench-round-robin.py):
-#             steadier ratios on a VM whose speed drifts from minute to
-#             minute.
+#   ROUND_ROBIN=N  instead of hyperfine's batches, each command run N
+#             times alternately with the C reader
+#             (contrib/bench-round-robin.py): steadier ratios on a VM whose
+#             speed drifts from minute to minute.
 #
 # Needs root (apache2 drops to www-data; the segment is root's), apache2,
 # cc, curl and hyperfine (apt-get install apache2 gcc curl hyperfine).
@@ -146,13 +146,13 @@ cmds+=(
     "$run dump ${src[*]}"
 )
 if [ "$ROUND_ROBIN" != 0 ]; then
-    # One run of each command in turn, ROUND_ROBIN times (the machine's
-    # drift hits every command alike; BENCHMARKS.md, session 6).
+    # Each command alternately with the C reader, ROUND_ROBIN times (the
+    # machine's drift hits both alike; BENCHMARKS.md, session 6).
     pairs=()
     for i in "${!names[@]}"; do pairs+=("${names[$i]}=${cmds[$i]}"); done
     echo
     echo "machine: $(nproc) CPUs, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average at the start: $load_start"
-    echo "binary: ${static:-$bin} (dynamic: $bin${OLD:+, before: $OLD}); $ROUND_ROBIN round-robin runs of each"
+    echo "binary: ${static:-$bin} (dynamic: $bin${OLD:+, before: $OLD}); $ROUND_ROBIN runs of each, alternating with the C reader"
     python3 "$here/contrib/bench-round-robin.py" "$ROUND_ROBIN" "${pairs[@]}"
     exit 0
 fi
