@@ -232,16 +232,22 @@ const STACK_AHEAD: usize = 32 * 1024;
 /// mapping; anything else (a kernel before 5.14, EINVAL; a range not
 /// mapped, ENOMEM) only leaves the faults to come as they would have.
 fn map_in_what_a_run_touches() {
-    const PAGE: usize = 4096;
+    // SAFETY: sysconf only reads the value (glibc: from the auxiliary
+    // vector, no system call). 4 KB on x86_64, up to 64 KB on aarch64.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 && (n as usize).is_power_of_two() => n as usize,
+        _ => return,
+    };
     let probe = Box::new(0u8);
-    let heap_from = std::ptr::addr_of!(*probe) as usize & !(PAGE - 1);
+    let heap_from = std::ptr::addr_of!(*probe) as usize & !(page - 1);
     // SAFETY: sbrk(0) only returns the current program break.
     let heap_top = unsafe { libc::sbrk(0) } as usize;
     if heap_from < heap_top && heap_top - heap_from <= 1 << 20 {
         populate(heap_from, (heap_top - heap_from).min(HEAP_AHEAD));
     }
-    let frame = std::ptr::addr_of!(probe) as usize & !(PAGE - 1);
-    populate(frame.saturating_sub(STACK_AHEAD), STACK_AHEAD);
+    let frame = std::ptr::addr_of!(probe) as usize & !(page - 1);
+    let below = STACK_AHEAD.next_multiple_of(page);
+    populate(frame.saturating_sub(below), below);
 }
 
 fn populate(from: usize, len: usize) {
