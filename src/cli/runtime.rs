@@ -64,6 +64,10 @@ fn emit(text: &str) -> bool {
     true
 }
 
+/// What a panic reports.
+const INTERNAL_ERROR: &str =
+    "internal error (a bug in apache-scoreboard; please report it with -v output)";
+
 /// One UNKNOWN line.
 pub fn unknown_line(message: &str) -> String {
     Outcome::unknown(message).render(SERVICE, &OutputLimits::default())
@@ -90,9 +94,14 @@ pub fn run<J: Job>(
     }));
     // Signals first, so an engine's early kill still gets its UNKNOWN line.
     watchdog::install(UNKNOWN_START);
-    let cmd = match parse(args.into_iter().collect()) {
-        Ok(cmd) => cmd,
-        Err(e) => return finish_text(&clap_report(&e), State::Unknown),
+    let argv = args.into_iter().collect();
+    let cmd = match panic::catch_unwind(AssertUnwindSafe(|| parse(argv))) {
+        Ok(Ok(cmd)) => cmd,
+        Ok(Err(e)) => return finish_text(&clap_report(&e), State::Unknown),
+        Err(payload) => {
+            std::mem::forget(payload);
+            return finish_text(&unknown_line(INTERNAL_ERROR), State::Unknown);
+        }
     };
     if cmd.handles_signals() {
         // A service ends cleanly on SIGTERM/SIGINT by itself.
@@ -115,9 +124,7 @@ pub fn run<J: Job>(
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
                 .unwrap_or_default();
-            let mut outcome = Outcome::unknown(
-                "internal error (a bug in apache-scoreboard; please report it with -v output)",
-            );
+            let mut outcome = Outcome::unknown(INTERNAL_ERROR);
             if verbose > 0 {
                 outcome.long.push(format!("panic: {msg}"));
             }

@@ -108,6 +108,7 @@ impl Kernel {
         std::thread::Builder::new()
             .name("top-kernel".into())
             .spawn(move || {
+                crate::watchdog::give_this_thread_an_alternate_stack();
                 let mut live = scoreboard::live::live_info(segment_pids);
                 live.read_mpm();
                 let health = probe.measure();

@@ -24,7 +24,7 @@ mod signals;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-pub use signals::claim_report;
+pub use signals::{claim_report, give_this_thread_an_alternate_stack};
 
 /// Catches every signal that would end the process; `line_start` is what
 /// the UNKNOWN line starts with.
@@ -150,7 +150,7 @@ pub fn beside(job: impl FnOnce() + Send + 'static) -> std::io::Result<Beside> {
     std::thread::Builder::new()
         .stack_size(STACK)
         .spawn(move || {
-            signals::give_this_thread_an_alternate_stack();
+            give_this_thread_an_alternate_stack();
             for job in queue {
                 job();
             }

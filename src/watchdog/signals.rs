@@ -1,6 +1,6 @@
 //! Signals and the `-t` timeout without a thread: every signal whose
-//! default action would end the process (SIGPIPE aside, which stays ignored
-//! as the Rust runtime leaves it) and the timer of `-t` (`alarm`, SIGALRM)
+//! default action would end the process (SIGPIPE aside, which the entry
+//! point ignores) and the timer of `-t` (`alarm`, SIGALRM)
 //! are caught by one handler that writes the one UNKNOWN line and ends the
 //! process with exit code 3, unless the final report has already been
 //! claimed by the run.
@@ -158,22 +158,34 @@ fn keep_standard_fds_open() -> bool {
     });
     // SAFETY: poll reads and writes the three pollfd records of `fds`,
     // which we own, and waits for nothing (timeout 0).
-    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
-        return false;
-    }
-    fds.iter()
-        .filter(|p| p.revents & libc::POLLNVAL != 0)
-        .all(|closed| {
-            // SAFETY: open takes a NUL-terminated path of a static string;
-            // the lowest free descriptor it returns is this closed one
-            // (the lower ones are open by now), kept for the whole process.
-            let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-            fd == closed.fd
-        })
+    let closed: Vec<c_int> = if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0 {
+        fds.iter()
+            .filter(|p| p.revents & libc::POLLNVAL != 0)
+            .map(|p| p.fd)
+            .collect()
+    } else {
+        // poll refuses three descriptors under `ulimit -n` 2 or less (as
+        // the Rust runtime did): ask for each.
+        (0..3)
+            .filter(|&fd| {
+                // SAFETY: F_GETFD only reads the descriptor's flags.
+                let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+                flags == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+            })
+            .collect()
+    };
+    closed.into_iter().all(|closed| {
+        // SAFETY: open takes a NUL-terminated path of a static string; the
+        // lowest free descriptor it returns is this closed one (the lower
+        // ones are open by now), kept for the whole process.
+        let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        fd == closed
+    })
 }
 
 /// Room for a handler's frame and the kernel's signal frame, AVX-512
-/// state included.
+/// state included. No guard page below it (unlike the Rust runtime's
+/// mapped one): the handler uses a few KB, far from the end.
 const ALTERNATE_STACK_SIZE: usize = 64 * 1024;
 
 /// The main thread's alternate signal stack: zero pages of `.bss`, never
@@ -181,28 +193,37 @@ const ALTERNATE_STACK_SIZE: usize = 64 * 1024;
 /// page by page, by the allocator).
 struct MainAlternateStack(std::cell::UnsafeCell<[u8; ALTERNATE_STACK_SIZE]>);
 // SAFETY: no Rust code reads or writes the bytes; only the kernel does, for
-// a handler of the main thread running on them (see `use_alternate_stack`).
+// a handler of the one thread that runs the entry point, once (`ENTERED`;
+// see `use_alternate_stack`).
 unsafe impl Sync for MainAlternateStack {}
 static MAIN_ALTERNATE_STACK: MainAlternateStack =
     MainAlternateStack(std::cell::UnsafeCell::new([0; ALTERNATE_STACK_SIZE]));
 
 /// Gives the calling thread an alternate signal stack, on which every
 /// handler of [`install`] runs (`SA_ONSTACK`): a stack overflow's SIGSEGV
-/// still gets its UNKNOWN line. For the watchdog's helper thread as it
-/// starts (`super::beside`): the Rust runtime's start-up, which gave every
+/// still gets its UNKNOWN line. For every thread the program starts while
+/// the handlers are installed (the watchdog's helper, `top`'s kernel
+/// sampler), as it starts: the Rust runtime's start-up, which gave every
 /// thread one, does not run (see [`apache_scoreboard_main`]).
 pub fn give_this_thread_an_alternate_stack() {
     // Left uninitialised (no Rust code reads it; zeroing would touch every
-    // page of it) and leaked: it lives as long as the thread.
+    // page of it) and leaked: it lives as long as the thread (64 KB per
+    // thread started, a handful per run).
     let stack = Box::leak(Box::<[std::mem::MaybeUninit<u8>]>::new_uninit_slice(
         ALTERNATE_STACK_SIZE,
     ));
-    use_alternate_stack(stack.as_mut_ptr().cast());
+    // SAFETY: leaked, so it lives as long as this thread, and nothing else
+    // holds it.
+    unsafe { use_alternate_stack(stack.as_mut_ptr().cast()) };
 }
 
-/// `stack`: `ALTERNATE_STACK_SIZE` bytes that live as long as the calling
-/// thread and that no Rust code reads or writes any more.
-fn use_alternate_stack(stack: *mut u8) {
+/// Makes `stack` the calling thread's alternate signal stack.
+///
+/// # Safety
+/// `stack` is `ALTERNATE_STACK_SIZE` writable bytes that live as long as
+/// the calling thread and that nothing else reads or writes, no other
+/// thread's alternate stack included.
+unsafe fn use_alternate_stack(stack: *mut u8) {
     let stack = libc::stack_t {
         ss_sp: stack.cast(),
         ss_flags: 0,
@@ -267,21 +288,59 @@ fn populate(from: usize, len: usize) {
 /// program needs is done here: fds 0-2 kept open (else exit code 3 before
 /// anything runs), SIGPIPE ignored (a closed stdout is an error of the
 /// write, not the end of the process), the alternate stack. Then the
-/// command line runs; the exit code is its 0-3. `std::env::args_os` works
-/// as always (glibc hands argv to std's `.init_array` entry).
+/// command line runs, on the arguments C's `main` receives; the exit code
+/// is its 0-3. Runs once: a second call returns 3 at once.
 #[unsafe(no_mangle)]
-pub extern "C" fn apache_scoreboard_main(_argc: c_int, _argv: *const *const libc::c_char) -> c_int {
-    if !keep_standard_fds_open() {
+pub extern "C" fn apache_scoreboard_main(argc: c_int, argv: *const *const libc::c_char) -> c_int {
+    static ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if ENTERED.swap(true, Ordering::SeqCst) || !keep_standard_fds_open() {
         return 3;
     }
     // SAFETY: SIG_IGN runs no code of ours; only this module sets SIGPIPE.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    // Only this (the main) thread ever uses the static.
-    use_alternate_stack(MAIN_ALTERNATE_STACK.0.get().cast());
+    // SAFETY: the static is used by this thread alone: `ENTERED` lets the
+    // entry run once.
+    unsafe { use_alternate_stack(MAIN_ALTERNATE_STACK.0.get().cast()) };
     map_in_what_a_run_touches();
-    // A panic must not unwind into C; the run catches its own, this is for
-    // the argument parse.
-    std::panic::catch_unwind(|| crate::cli::run(std::env::args_os())).map_or(3, c_int::from)
+    let args = arguments(argc, argv);
+    // A panic must not unwind into C (the run catches its own and reports
+    // it; this is for what comes before); its payload is not dropped, as
+    // a panicking drop would abort.
+    let code = match std::panic::catch_unwind(|| crate::cli::run(args)) {
+        Ok(code) => c_int::from(code),
+        Err(payload) => {
+            std::mem::forget(payload);
+            3
+        }
+    };
+    // What the Rust runtime's exit did: nothing stays in stdout's buffer.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code
+}
+
+/// `argv[0..argc]` as C's `main` receives them (no reliance on the C
+/// library handing them to the Rust runtime as well).
+fn arguments(argc: c_int, argv: *const *const libc::c_char) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    if argv.is_null() {
+        return Vec::new();
+    }
+    let count = usize::try_from(argc).unwrap_or(0);
+    (0..count)
+        .map_while(|i| {
+            // SAFETY: the C runtime passes `argc` pointers in `argv` (not
+            // null), so `i < argc` stays inside that array.
+            let at = unsafe { argv.add(i) };
+            // SAFETY: as above: a pointer of the array, each one to a
+            // NUL-terminated string alive for the whole process.
+            let arg = unsafe { *at };
+            (!arg.is_null()).then(|| {
+                // SAFETY: as above; `arg` is not null.
+                let bytes = unsafe { std::ffi::CStr::from_ptr(arg) }.to_bytes();
+                std::ffi::OsStr::from_bytes(bytes).to_os_string()
+            })
+        })
+        .collect()
 }
 
 /// Every signal of [`caught`] back to its default action.

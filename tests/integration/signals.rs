@@ -190,42 +190,58 @@ fn sigpipe_stays_ignored() {
 /// Closed standard descriptors are reopened on /dev/null before anything
 /// runs (by the entry point, the Rust runtime's start-up being left out),
 /// so no file the run opens, such as its segment, takes the number of
-/// stdout: a run started with fds 0-2 closed has /dev/null on all three
-/// once its handlers are installed, and ends by SIGTERM with exit code 3.
+/// stdout: a run started with fds 0-2 closed, stopped once its handlers
+/// are installed, has /dev/null on all three, and ends by SIGTERM with
+/// exit code 3. A run that ended before it could be stopped is started
+/// again.
 #[test]
 fn closed_standard_descriptors_are_reopened_on_dev_null() {
     let t = TempDir::new("closed-fds");
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(r#"exec "$0" "$@" <&- >&- 2>&-"#)
-        .arg(BIN)
-        .args(long_run(&t))
-        .spawn()
-        .expect("sh");
-    // exec: the shell's pid is the run's.
-    let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let started = loop {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let caught = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigCgt:\t"))
-            .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-            .unwrap_or(0);
-        if caught & (1 << (libc::SIGTERM - 1)) != 0 || Instant::now() > deadline {
-            break caught != 0;
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    };
-    let fds: Vec<_> = (0..3)
-        .map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
-        .collect();
-    kill(pid, libc::SIGTERM);
-    let status = child.wait().expect("wait");
-    assert!(started, "the run never installed its handlers");
+    let args = long_run(&t);
     let null = Some(std::path::PathBuf::from("/dev/null"));
-    assert_eq!(fds, [null.clone(), null.clone(), null], "fds 0-2");
-    assert_eq!((status.code(), status.signal()), (Some(3), None));
+    for _attempt in 0..5 {
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" <&- >&- 2>&-"#)
+            .arg(BIN)
+            .args(&args)
+            .spawn()
+            .expect("sh");
+        // exec: the shell's pid is the run's.
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let caught = loop {
+            match catches(pid, libc::SIGTERM) {
+                Some(false) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_micros(200))
+                }
+                other => break other == Some(true),
+            }
+        };
+        if caught {
+            kill(pid, libc::SIGSTOP);
+        }
+        let stopped = caught && {
+            let until = Instant::now() + Duration::from_secs(5);
+            while !matches!(state(pid), Some('T') | Some('Z') | None) && Instant::now() < until {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            state(pid) == Some('T')
+        };
+        let fds: Vec<_> = (0..3)
+            .map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
+            .collect();
+        kill(pid, libc::SIGTERM);
+        kill(pid, libc::SIGCONT);
+        let status = child.wait().expect("wait");
+        if !stopped {
+            continue;
+        }
+        assert_eq!(fds, [null.clone(), null.clone(), null], "fds 0-2");
+        assert_eq!((status.code(), status.signal()), (Some(3), None));
+        return;
+    }
+    panic!("the run always ended before it could be stopped");
 }
 
 /// `RUST_MIN_STACK` used to stop the watchdog thread (issue 9): there is
