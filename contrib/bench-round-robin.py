@@ -4,7 +4,7 @@
     python3 contrib/bench-round-robin.py N REF='COMMAND ARGS' NAME='COMMAND ARGS' ...
 
 For each NAME, the reference and that command run one after the other, N
-times each (which goes first alternates), and NAME's times are compared
+times each (REF NAME REF NAME ...), and NAME's times are compared
 with the reference's times of the same alternation. So the machine's
 drift -- a VM whose neighbours make single minutes swing by 20% -- hits
 both alike, where timing one command's batch after another's does not;
@@ -13,8 +13,10 @@ minute follows whatever ran before it. (Rotating through many commands at
 once would not be fair to the reference: the binary that runs most often
 keeps its caches warm.)
 
-Each run is posix_spawn + waitpid with stdout on /dev/null, timed with
-CLOCK_MONOTONIC; 20 warm-up pairs are not counted. Prints per command the
+Each run is posix_spawnp + waitpid with stdout on /dev/null, timed with
+CLOCK_MONOTONIC; 20 warm-up pairs are not counted. A run that exits with
+more than 3 or by a signal stops the measurement (a command that fails
+at once would otherwise look fast). Prints per command the
 median, first quartile and 10%-trimmed mean in ms and each as a ratio to
 the reference's in its alternation. The spawn from Python costs the same
 for every command and is included.
@@ -37,7 +39,7 @@ def stats(times):
 
 
 def main():
-    if len(sys.argv) < 4 or not sys.argv[1].isdigit():
+    if len(sys.argv) < 4 or not sys.argv[1].isdigit() or int(sys.argv[1]) < 1:
         sys.exit(__doc__)
     n = int(sys.argv[1])
     cmds = []
@@ -50,9 +52,13 @@ def main():
 
     def once(argv):
         start = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-        pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
-        os.waitpid(pid, 0)
-        return time.clock_gettime_ns(time.CLOCK_MONOTONIC) - start
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions)
+        _, status = os.waitpid(pid, 0)
+        took = time.clock_gettime_ns(time.CLOCK_MONOTONIC) - start
+        code = os.waitstatus_to_exitcode(status)
+        if not 0 <= code <= 3:
+            sys.exit(f"{shlex.join(argv)}: exit {code}")
+        return took
 
     (ref_name, ref), others = cmds[0], cmds[1:]
     print(f"{'':32s} median    q1 trimmed (ms)   / {ref_name}: median q1 trimmed")
@@ -62,9 +68,8 @@ def main():
             for a in pair:
                 once(a)
         times = ([], [])
-        for i in range(n):
-            order = (0, 1) if i % 2 == 0 else (1, 0)
-            for k in order:
+        for _ in range(n):
+            for k in (0, 1):
                 times[k].append(once(pair[k]))
         r, c = stats(times[0]), stats(times[1])
         ms = " ".join(f"{s / 1e6:7.3f}" for s in c)
