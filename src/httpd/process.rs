@@ -433,17 +433,6 @@ fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The version at the start of an `Apache/2.x.y …` string.
-fn version_at_start(s: &[u8]) -> Option<HttpdVersion> {
-    let rest = s.strip_prefix(b"Apache/")?;
-    let rest = &rest[..rest.len().min(16)];
-    let end = rest
-        .iter()
-        .position(|b| !(b.is_ascii_digit() || *b == b'.'))
-        .unwrap_or(rest.len());
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
-}
-
 /// What the binary itself says: version, compiled-in modules and paths.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BinaryInfo {
@@ -577,7 +566,7 @@ impl BinaryInfo {
                 });
             }
             _ if self.version.is_none() && s.starts_with(b"Apache/2.") => {
-                self.version = version_at_start(s);
+                self.version = HttpdVersion::at_start(s);
             }
             _ => {}
         }
@@ -892,9 +881,6 @@ mod tests {
         assert_eq!(info.static_mpm, None);
     }
 
-    /// The MPM from /proc/PID/maps read in pieces gives what the whole file
-    /// gives: lines cut between reads, one longer than the buffer, and the
-    /// last line without its newline.
     /// The word-at-a-time split is `split` at every NUL.
     #[test]
     fn nul_separated_is_split() {
@@ -918,10 +904,10 @@ mod tests {
             assert_eq!(words, split, "{bytes:?}");
         }
         assert_eq!(
-            version_at_start(b"Apache/2.4.71 (Debian)"),
+            HttpdVersion::at_start(b"Apache/2.4.71 (Debian)"),
             Some(HttpdVersion::new(2, 4, 71))
         );
-        assert_eq!(version_at_start(b"Apache/2.x"), None);
+        assert_eq!(HttpdVersion::at_start(b"Apache/2.x"), None);
     }
 
     /// Read in pieces, a section gives the strings `split` gives, but for

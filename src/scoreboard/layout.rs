@@ -920,15 +920,19 @@ impl HttpdVersion {
     /// Finds `Apache/2.x.y` in a binary or in `apache2 -v` output.
     pub fn find_in(haystack: &[u8]) -> Option<HttpdVersion> {
         // A vectorised search: the haystack may be a whole httpd binary.
-        memchr::memmem::find_iter(haystack, b"Apache/2.").find_map(|pos| {
-            let start = pos + "Apache/".len();
-            let rest = &haystack[start..haystack.len().min(start + 16)];
-            let end = rest
-                .iter()
-                .position(|b| !(b.is_ascii_digit() || *b == b'.'))
-                .unwrap_or(rest.len());
-            std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
-        })
+        memchr::memmem::find_iter(haystack, b"Apache/2.")
+            .find_map(|pos| HttpdVersion::at_start(&haystack[pos..]))
+    }
+
+    /// The version of an `Apache/2.x.y …` string that starts `s`.
+    pub fn at_start(s: &[u8]) -> Option<HttpdVersion> {
+        let rest = s.strip_prefix(b"Apache/")?;
+        let rest = &rest[..rest.len().min(16)];
+        let end = rest
+            .iter()
+            .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+            .unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
     }
 }
 

@@ -633,9 +633,6 @@ mod tests {
         );
     }
 
-    /// What the path rules say `open_strict` reaches, by an independent
-    /// model of a small tree: component by component, no symlink anywhere,
-    /// `..` back up, `.` and empty components only through directories.
     /// Without `openat2`, magic links are refused like symlinks, anywhere
     /// in the path, and a relative path starts at the working directory.
     #[test]
@@ -658,6 +655,9 @@ mod tests {
         assert!(open_by_components(Path::new("/proc/1/stat"), flags).is_ok());
     }
 
+    /// What the path rules say `open_strict` reaches, by an independent
+    /// model of a small tree: component by component, no symlink anywhere,
+    /// `..` back up, `.` and empty components only through directories.
     mod path_rules {
         use super::*;
         use proptest::prelude::*;
