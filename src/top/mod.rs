@@ -105,26 +105,24 @@ impl Kernel {
         pids.sort_unstable();
         pids.dedup();
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("top-kernel".into())
-            .spawn(move || {
-                crate::watchdog::give_this_thread_an_alternate_stack();
-                let mut live = scoreboard::live::live_info(segment_pids);
-                live.read_mpm();
-                let health = probe.measure();
-                // Not while /proc blocks.
-                let users = match health.blocked {
-                    None => process::proc::time_boxed(USERS_TIME_BOX, move |_| serving_users(pids))
-                        .unwrap_or_default(),
-                    Some(_) => HashMap::new(),
-                };
-                let _ = tx.send(Kernel {
-                    live: Some(live),
-                    health: Some(health),
-                    users,
-                });
-            })
-            .ok()?;
+        let builder = std::thread::Builder::new().name("top-kernel".into());
+        crate::watchdog::spawn(builder, move || {
+            let mut live = scoreboard::live::live_info(segment_pids);
+            live.read_mpm();
+            let health = probe.measure();
+            // Not while /proc blocks.
+            let users = match health.blocked {
+                None => process::proc::time_boxed(USERS_TIME_BOX, move |_| serving_users(pids))
+                    .unwrap_or_default(),
+                Some(_) => HashMap::new(),
+            };
+            let _ = tx.send(Kernel {
+                live: Some(live),
+                health: Some(health),
+                users,
+            });
+        })
+        .ok()?;
         Some(rx)
     }
 }

@@ -24,12 +24,27 @@ mod signals;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-pub use signals::{claim_report, give_this_thread_an_alternate_stack};
+pub use signals::claim_report;
 
 /// Catches every signal that would end the process; `line_start` is what
 /// the UNKNOWN line starts with.
 pub fn install(line_start: &'static str) {
     signals::install(line_start);
+}
+
+/// Starts a thread as `builder` says, which first gets an alternate signal
+/// stack: the handlers of [`install`] run on it, so a stack overflow there
+/// still ends in the UNKNOWN line (the Rust runtime's start-up, which gave
+/// every thread one, does not run). For every thread started while the
+/// handlers are installed.
+pub fn spawn<T: Send + 'static>(
+    builder: std::thread::Builder,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    builder.spawn(move || {
+        signals::give_this_thread_an_alternate_stack();
+        f()
+    })
 }
 
 /// Gives every signal back its default action (for a service that
@@ -147,14 +162,11 @@ pub fn beside(job: impl FnOnce() + Send + 'static) -> std::io::Result<Beside> {
         }
     }
     let (jobs, queue) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || {
-            give_this_thread_an_alternate_stack();
-            for job in queue {
-                job();
-            }
-        })?;
+    spawn(std::thread::Builder::new().stack_size(STACK), move || {
+        for job in queue {
+            job();
+        }
+    })?;
     // A new thread's receiver is alive: the send cannot fail.
     let _ = jobs.send(job);
     let free = Arc::new(AtomicBool::new(false));

@@ -201,10 +201,8 @@ static MAIN_ALTERNATE_STACK: MainAlternateStack =
 
 /// Gives the calling thread an alternate signal stack, on which every
 /// handler of [`install`] runs (`SA_ONSTACK`): a stack overflow's SIGSEGV
-/// still gets its UNKNOWN line. For every thread the program starts while
-/// the handlers are installed (the watchdog's helper, `top`'s kernel
-/// sampler), as it starts: the Rust runtime's start-up, which gave every
-/// thread one, does not run (see [`apache_scoreboard_main`]).
+/// still gets its UNKNOWN line. Every thread the program starts while
+/// the handlers are installed calls it first ([`super::spawn`]).
 pub fn give_this_thread_an_alternate_stack() {
     // Left uninitialised (no Rust code reads it; zeroing would touch every
     // page of it) and leaked: it lives as long as the thread (64 KB per
