@@ -145,15 +145,23 @@ cmds+=(
     "$run status ${src[*]} $capacity"
     "$run dump ${src[*]}"
 )
+# Where and what was measured, printed after the measurement (the load
+# average at its end).
+describe() {
+    echo
+    echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average at the start: $load_start, at the end: $(cut -d" " -f1-3 /proc/loadavg)"
+    echo "apache2: $(/usr/sbin/apache2 -v | sed -n 's/^Server version: //p'), event, ServerLimit 16 x ThreadLimit 64; segment $(stat -c %s "$seg") bytes"
+    echo "binary: ${static:-$bin} (dynamic: $bin${OLD:+, before: $OLD})"
+}
 if [ "$ROUND_ROBIN" != 0 ]; then
     # Each command alternately with the C reader, ROUND_ROBIN times (the
     # machine's drift hits both alike; BENCHMARKS.md, session 6).
     pairs=()
     for i in "${!names[@]}"; do pairs+=("${names[$i]}=${cmds[$i]}"); done
-    echo
-    echo "machine: $(nproc) CPUs, $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average at the start: $load_start"
-    echo "binary: ${static:-$bin} (dynamic: $bin${OLD:+, before: $OLD}); $ROUND_ROBIN runs of each, alternating with the C reader"
-    python3 "$here/contrib/bench-round-robin.py" "$ROUND_ROBIN" "${pairs[@]}"
+    table=$(python3 "$here/contrib/bench-round-robin.py" "$ROUND_ROBIN" "${pairs[@]}")
+    describe
+    echo "$ROUND_ROBIN runs of each command, alternating with the C reader"
+    echo "$table"
     exit 0
 fi
 args=()
@@ -163,10 +171,7 @@ for r in $(seq "$ROUNDS"); do
         --export-json "$root/round-$r.json" "${args[@]}" >/dev/null
 done
 
-echo
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ), load average at the start: $load_start, at the end: $(cut -d" " -f1-3 /proc/loadavg)"
-echo "apache2: $(/usr/sbin/apache2 -v | sed -n 's/^Server version: //p'), event, ServerLimit 16 x ThreadLimit 64; segment $(stat -c %s "$seg") bytes"
-echo "binary: ${static:-$bin} (dynamic: $bin${OLD:+, before: $OLD})"
+describe
 echo "$ROUNDS rounds x $RUNS runs of each command (hyperfine -N, 20 warm-up runs)"
 echo
 python3 - "$root" "$ROUNDS" "${names[@]}" <<'EOF'
