@@ -484,7 +484,7 @@ impl BinaryInfo {
                 && !info.config_file.as_os_str().is_empty()
                 && !info.static_modules.is_empty();
             if complete {
-                return Some(info);
+                return Some(info.with_core());
             }
         }
         let bytes = read_binary(path, &file, &meta).ok()?;
@@ -502,7 +502,7 @@ impl BinaryInfo {
     /// [`scan`](Self::scan) over the given strings of `bytes`, in file
     /// order (every string, or only those a marker picked).
     fn from_strings<'a>(bytes: &[u8], strings: impl Iterator<Item = &'a [u8]>) -> BinaryInfo {
-        let mut info = BinaryInfo::collect(strings);
+        let mut info = BinaryInfo::collect(strings).with_core();
         if info.version.is_none() {
             info.version = HttpdVersion::find_in(bytes);
         }
@@ -514,6 +514,18 @@ impl BinaryInfo {
             info.config_file = assumed.config_file;
         }
         info
+    }
+
+    /// The core module's source name where its symbol `core_module` was
+    /// found (`httpd -l` lists `core.c` first): it is rarely a string of
+    /// its own, as the linker keeps `core.c` as the tail of `http_core.c`
+    /// (Debian's apache2), so `<IfModule core.c>` held only with this.
+    fn with_core(mut self) -> BinaryInfo {
+        let has = |name: &str| self.static_modules.iter().any(|m| m == name);
+        if has("core_module") && !has("core.c") {
+            self.static_modules.insert(0, "core.c".into());
+        }
+        self
     }
 
     /// What `strings` say, in order; what they do not say stays empty.
@@ -814,7 +826,8 @@ mod tests {
         std::fs::write(&path, &whole[..100]).expect("write");
         assert!(BinaryInfo::read(&path).is_some());
         let _ = std::fs::remove_file(&path);
-        // The installed httpd: the same as scanning all of it.
+        // The installed httpd: the same as scanning all of it, and what
+        // the binary itself prints (-V, -l; no configuration read).
         for binary in ["/usr/sbin/apache2", "/usr/sbin/httpd"] {
             if let Ok(bytes) = std::fs::read(binary) {
                 let mut whole = BinaryInfo::scan(&bytes);
@@ -822,7 +835,36 @@ mod tests {
                 whole.static_modules.sort();
                 rodata.static_modules.sort();
                 assert_eq!(rodata, whole, "{binary}");
+                assert_says_what_httpd_prints(binary, &rodata);
             }
+        }
+    }
+
+    /// `info` agrees with `binary -V` (version, HTTPD_ROOT,
+    /// SERVER_CONFIG_FILE) and holds every module `binary -l` lists.
+    fn assert_says_what_httpd_prints(binary: &str, info: &BinaryInfo) {
+        let printed = |flag: &str| {
+            let out = std::process::Command::new(binary)
+                .args(["-f", "/dev/null", flag])
+                .output()
+                .expect(binary);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let v = printed("-V");
+        let line = |key: &str| v.lines().find_map(|l| l.trim().strip_prefix(key));
+        let quoted = |key: &str| line(key).map(|q| PathBuf::from(q.trim_matches('"')));
+        let version = line("Server version: ").and_then(|s| HttpdVersion::find_in(s.as_bytes()));
+        assert_eq!(info.version, version, "{binary} -V:\n{v}");
+        assert_eq!(Some(&info.httpd_root), quoted("-D HTTPD_ROOT=").as_ref());
+        assert_eq!(
+            Some(&info.config_file),
+            quoted("-D SERVER_CONFIG_FILE=").as_ref()
+        );
+        let listed = printed("-l");
+        let modules: Vec<&str> = listed.lines().skip(1).map(str::trim).collect();
+        assert!(modules.contains(&"core.c"), "{binary} -l:\n{listed}");
+        for module in modules {
+            assert!(info.static_modules.iter().any(|m| m == module), "{module}");
         }
     }
 
