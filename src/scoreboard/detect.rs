@@ -231,6 +231,13 @@ fn process_implausibility(
     // one of the two strides (a torn or busy segment then read as G).
     let mut live_workers = false;
     let row = l.worker_offset(c.server_limit, c.thread_limit, i, 0);
+    // A row never used (every sampled record zero, as in most slots of an
+    // idle server) scores nothing under any rule below: one pass over its
+    // bytes instead of each record's fields.
+    let sampled = area.get(row..row.saturating_add(threads * l.worker.size));
+    if sampled.is_some_and(le::all_zero) {
+        return bad;
+    }
     for j in 0..threads {
         let at = row + j * l.worker.size;
         let (score, live) =

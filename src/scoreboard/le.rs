@@ -28,6 +28,17 @@ pub fn uint(bytes: &[u8], offset: usize, width: usize) -> u64 {
         .fold(0, |v, &x| v << 8 | u64::from(x))
 }
 
+/// Whether every byte is zero: 64 at a time, each block ORed together (which
+/// the compiler does a vector at a time), so a page of zeros costs a few
+/// hundred instructions.
+pub fn all_zero(bytes: &[u8]) -> bool {
+    let mut blocks = bytes.chunks_exact(64);
+    blocks
+        .by_ref()
+        .all(|block| block.iter().fold(0, |acc, &b| acc | b) == 0)
+        && blocks.remainder().iter().all(|&b| b == 0)
+}
+
 /// A C `int` at `offset`, `None` when it lies outside `bytes`.
 pub fn int(bytes: &[u8], offset: usize) -> Option<i32> {
     let b = bytes.get(offset..offset.checked_add(4)?)?;
@@ -101,6 +112,19 @@ mod tests {
                     field[at + 1] = 0;
                     assert_eq!(c_len(&field), at);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn all_zero_sees_every_byte() {
+        for len in [0, 1, 7, 8, 63, 64, 65, 200] {
+            let mut b = vec![0u8; len];
+            assert!(all_zero(&b));
+            for at in 0..len {
+                b[at] = 0x80;
+                assert!(!all_zero(&b), "len {len} at {at}");
+                b[at] = 0;
             }
         }
     }
