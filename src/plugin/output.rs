@@ -7,11 +7,14 @@
 //! ```
 //!
 //! All perfdata sits on the first line (the only place every consumer parses
-//! it). Summary and long lines pass through [`escape_str`], so no `|` or
+//! it). Summary and long lines pass through [`escaped`], so no `|` or
 //! newline from them can break the format, and long output is bounded.
 
 use super::perfdata::Perfdata;
-use super::text::escape_str;
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use super::text::escaped;
 use super::State;
 
 /// What a check found: state, one-line summary, long-output lines, metrics.
@@ -73,20 +76,20 @@ impl Outcome {
 
     /// The full plugin output, ending in a newline.
     pub fn render(&self, service: &str, limits: &OutputLimits) -> String {
-        let mut out = format!(
-            "{} {} - {}",
-            escape_str(service),
-            self.state,
-            escape_str(&self.summary)
-        );
-        if !self.perfdata.is_empty() {
-            let perf: Vec<String> = self.perfdata.iter().map(Perfdata::to_string).collect();
-            out.push_str(" | ");
-            out.push_str(&perf.join(" "));
+        let mut out = String::with_capacity(limits.max_bytes.min(4096));
+        out.push_str(&escaped(service));
+        out.push(' ');
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{}", self.state);
+        out.push_str(" - ");
+        out.push_str(&escaped(&self.summary));
+        for (i, p) in self.perfdata.iter().enumerate() {
+            out.push_str(if i == 0 { " | " } else { " " });
+            let _ = write!(out, "{p}");
         }
         out.push('\n');
 
-        let lines: Vec<String> = self.long.iter().map(|l| escape_str(l)).collect();
+        let lines: Vec<Cow<'_, str>> = self.long.iter().map(|l| escaped(l)).collect();
         let total = lines.len();
         let (mut shown, mut by_bytes) = (0, false);
         for line in lines.iter().take(limits.max_lines) {

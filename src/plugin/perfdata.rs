@@ -6,9 +6,10 @@
 //! the C locale, never exponents or `,`. Thresholds are plain numbers whenever
 //! that is exact, because Icinga 2 drops range syntax.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use super::number::format_number;
+use super::number::write_number;
 use super::range::Range;
 use super::verdict::Thresholds;
 
@@ -68,29 +69,38 @@ impl Perfdata {
 impl fmt::Display for Perfdata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Sanitized again: the fields are public.
-        let label = sanitize_label(&self.label);
+        let label = sanitized(&self.label);
         if label
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
-            write!(f, "{label}=")?;
+            f.write_str(&label)?;
+            f.write_str("=")?;
         } else {
-            write!(f, "'{label}'=")?;
+            f.write_str("'")?;
+            f.write_str(&label)?;
+            f.write_str("'=")?;
         }
-        write!(f, "{}{}", format_number(self.value), self.uom)?;
-        let threshold = |r: &Option<Range>| r.as_ref().map(Range::to_string);
-        let fields = [
-            threshold(&self.warning),
-            threshold(&self.critical),
-            self.min.map(format_number),
-            self.max.map(format_number),
+        write_number(f, self.value)?;
+        f.write_str(self.uom)?;
+        let present = [
+            self.warning.is_some(),
+            self.critical.is_some(),
+            self.min.is_some(),
+            self.max.is_some(),
         ];
-        let used = fields
-            .iter()
-            .rposition(Option::is_some)
-            .map_or(0, |i| i + 1);
-        for field in &fields[..used] {
-            write!(f, ";{}", field.as_deref().unwrap_or(""))?;
+        let used = present.iter().rposition(|&p| p).map_or(0, |i| i + 1);
+        for field in 0..used {
+            f.write_str(";")?;
+            match field {
+                0 => self.warning.as_ref().map_or(Ok(()), |r| write!(f, "{r}"))?,
+                1 => self
+                    .critical
+                    .as_ref()
+                    .map_or(Ok(()), |r| write!(f, "{r}"))?,
+                2 => self.min.map_or(Ok(()), |v| write_number(f, v))?,
+                _ => self.max.map_or(Ok(()), |v| write_number(f, v))?,
+            }
         }
         Ok(())
     }
@@ -101,6 +111,11 @@ impl fmt::Display for Perfdata {
 /// trims `_` from both ends and caps at [`MAX_LABEL_CHARS`]. Never empty
 /// (`_` then). Idempotent.
 pub fn sanitize_label(raw: &str) -> String {
+    sanitized(raw).into_owned()
+}
+
+/// [`sanitize_label`], borrowing `raw` when it is already a clean label.
+fn sanitized(raw: &str) -> Cow<'_, str> {
     // Most labels are fine as they are.
     let clean = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-');
     let bytes = raw.as_bytes();
@@ -115,7 +130,7 @@ pub fn sanitize_label(raw: &str) -> String {
             .windows(2)
             .any(|w| w[0] == w[1] && matches!(w[0], b'_' | b':'))
     {
-        return raw.to_owned();
+        return Cow::Borrowed(raw);
     }
     let mut out = String::with_capacity(raw.len().min(MAX_LABEL_CHARS));
     for c in raw.chars() {
@@ -133,10 +148,10 @@ pub fn sanitize_label(raw: &str) -> String {
         .chars()
         .take(MAX_LABEL_CHARS)
         .collect();
-    match trimmed.trim_end_matches('_') {
+    Cow::Owned(match trimmed.trim_end_matches('_') {
         "" => "_".to_owned(),
         label => label.to_owned(),
-    }
+    })
 }
 
 /// Perfdata labels for names of things (vhosts, users, environments; the

@@ -9,6 +9,7 @@
 //! UTF-8 stays readable and the result never contains `|`, `\n`, `\r`, `\t`
 //! or ESC.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// Escapes raw bytes: invalid UTF-8 bytes, control characters (C0, DEL, C1),
@@ -28,9 +29,18 @@ pub fn escape_bytes(b: &[u8]) -> String {
 /// Escapes text like [`escape_bytes`] but leaves backslashes alone, so it is
 /// idempotent: text that was already escaped (`\x7c`) passes unchanged.
 pub fn escape_str(s: &str) -> String {
+    escaped(s).into_owned()
+}
+
+/// [`escape_str`], borrowing `s` when nothing in it needs escaping (printable
+/// ASCII without `|`, as most status text is).
+pub fn escaped(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| matches!(b, b' '..=b'~') && b != b'|') {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     push_escaped(&mut out, s, false);
-    out
+    Cow::Owned(out)
 }
 
 fn needs_escape(c: char) -> bool {
