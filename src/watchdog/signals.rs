@@ -233,50 +233,6 @@ unsafe fn use_alternate_stack(stack: *mut u8) {
     unsafe { libc::sigaltstack(&stack, std::ptr::null_mut()) };
 }
 
-/// How much of the heap above its first free block, and of the stack below
-/// the entry point's frame, a check's run touches (on Debian's default
-/// 16x64 event segment: 17 heap pages, 7 stack pages; BENCHMARKS.md,
-/// session 6).
-const HEAP_AHEAD: usize = 72 * 1024;
-const STACK_AHEAD: usize = 32 * 1024;
-
-/// Maps in at once, one `madvise(MADV_POPULATE_WRITE)` for each, the heap
-/// and stack pages the run is about to touch, which would otherwise come
-/// one page fault at a time: some 20 faults, about a microsecond each on
-/// the 2-vCPU VM of BENCHMARKS.md, a fortieth of a check. Only memory that
-/// is already this process's own and writable is populated (zero-filled
-/// as a first write would); pages already present are left as they are. The heap
-/// part is bounded by the program break (glibc's main arena, where a
-/// small block comes from), the stack part lies within the stack's
-/// mapping; anything else (a kernel before 5.14, EINVAL; a range not
-/// mapped, ENOMEM) only leaves the faults to come as they would have.
-fn map_in_what_a_run_touches() {
-    // SAFETY: sysconf only reads the value (glibc: from the auxiliary
-    // vector, no system call). 4 KB on x86_64, up to 64 KB on aarch64.
-    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 && (n as usize).is_power_of_two() => n as usize,
-        _ => return,
-    };
-    let probe = Box::new(0u8);
-    let heap_from = std::ptr::addr_of!(*probe) as usize & !(page - 1);
-    // SAFETY: sbrk(0) only returns the current program break.
-    let heap_top = unsafe { libc::sbrk(0) } as usize;
-    if heap_from < heap_top && heap_top - heap_from <= 1 << 20 {
-        populate(heap_from, (heap_top - heap_from).min(HEAP_AHEAD));
-    }
-    let frame = std::ptr::addr_of!(probe) as usize & !(page - 1);
-    let below = STACK_AHEAD.next_multiple_of(page);
-    populate(frame.saturating_sub(below), below);
-}
-
-fn populate(from: usize, len: usize) {
-    // SAFETY: MADV_POPULATE_WRITE only faults in pages of existing
-    // writable private mappings as a write would (a page already present
-    // is untouched, its bytes never change), or fails on anything else;
-    // no memory is freed, moved or made visible to anyone else.
-    unsafe { libc::madvise(from as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) };
-}
-
 /// The process's entry point: the C library's start-up calls it as `main`
 /// (src/main.rs is `#![no_main]`; build.rs links this symbol as `main`).
 /// The Rust runtime's own start-up before `main` does not run: a `poll` of
@@ -299,7 +255,6 @@ pub extern "C" fn apache_scoreboard_main(argc: c_int, argv: *const *const libc::
     // SAFETY: the static is used by this thread alone: `ENTERED` lets the
     // entry run once.
     unsafe { use_alternate_stack(MAIN_ALTERNATE_STACK.0.get().cast()) };
-    map_in_what_a_run_touches();
     let args = arguments(argc, argv);
     // A panic must not unwind into C (the run catches its own and reports
     // it; this is for what comes before); its payload is not dropped, as
