@@ -4,33 +4,37 @@
 # side by side on a real Debian apache2 with the event MPM's default limits
 # (ServerLimit 16 x ThreadLimit 64: a 344,768-byte segment), on 127.0.0.1.
 #
-# ROUNDS interleaved rounds; in each, hyperfine runs every command RUNS
-# times (after a warm-up), so drift of the machine hits all alike. Reported:
-# per command the median wall time of each round and the median of those,
-# user+system CPU time, and the ratio to the C reader's median of the same
-# round (best, median and worst round).
+# By default each command runs ROUND_ROBIN times (3,000) alternately with
+# the C reader (contrib/bench-round-robin.py): the machine's drift hits
+# both alike, where batches of one command after another's do not (on the
+# 2-vCPU VM of BENCHMARKS.md one minute's batches differ from the next by
+# up to 40%). Reported per command: median, first quartile and 10%-trimmed
+# mean, each as a ratio to the C reader's runs of the same alternation.
+# ROUND_ROBIN=0 times hyperfine's batches instead: ROUNDS interleaved
+# rounds, in each hyperfine runs every command RUNS times (after a
+# warm-up); per command the median wall time of each round and the median
+# of those, user+system CPU time, and the ratio to the C reader's median
+# of the same round (best, median and worst round).
 #
 # Usage: contrib/bench-vs-c.sh [BINARY [STATIC_BINARY]]
 #   BINARY         default: target/release/apache-scoreboard (built if missing)
 #   STATIC_BINARY  the statically linked build (packaging/build.sh's); the
 #                  checks are run with it when given, BINARY for comparison
-#   env RUNS=200 ROUNDS=5 SERVE=0 OLD=<an earlier binary, for before/after>
+#   env ROUND_ROBIN=3000 (0: hyperfine) RUNS=200 ROUNDS=5 SERVE=0
+#       OLD=<an earlier binary, for before/after>
 #   SERVE=1   only start the server, print the segment and wait (for perf,
 #             strace ...); Ctrl-C stops it.
-#   ROUND_ROBIN=N  instead of hyperfine's batches, each command run N
-#             times alternately with the C reader
-#             (contrib/bench-round-robin.py): steadier ratios on a VM whose
-#             speed drifts from minute to minute.
 #
 # Needs root (apache2 drops to www-data; the segment is root's), apache2,
-# cc, curl and hyperfine (apt-get install apache2 gcc curl hyperfine).
+# cc, curl and python3 (hyperfine for ROUND_ROBIN=0; apt-get install
+# apache2 gcc curl python3 hyperfine).
 # Listens on 127.0.0.1 only and stops the server it started, by pid, on exit.
 set -euo pipefail
 
 RUNS=${RUNS:-200}
 ROUNDS=${ROUNDS:-5}
 SERVE=${SERVE:-0}
-ROUND_ROBIN=${ROUND_ROBIN:-0}
+ROUND_ROBIN=${ROUND_ROBIN:-3000}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/target/release/apache-scoreboard}
@@ -39,9 +43,11 @@ if [ ! -x "$bin" ]; then
     echo "building $bin" >&2
     (cd "$here" && cargo build --release --quiet)
 fi
-for tool in /usr/sbin/apache2 cc curl hyperfine; do
+tools=(/usr/sbin/apache2 cc curl python3)
+[ "$ROUND_ROBIN" = 0 ] && tools+=(hyperfine)
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || {
-        echo "missing $tool (apt-get install apache2 gcc curl hyperfine)" >&2
+        echo "missing $tool (apt-get install apache2 gcc curl python3 hyperfine)" >&2
         exit 2
     }
 done
