@@ -349,8 +349,10 @@ const MAX_STRING: usize = 256;
 
 /// Gives `each` the NUL-separated strings of the `size` bytes at `offset`
 /// in `file` that are at most [`MAX_STRING`] long (longer ones say nothing
-/// looked for), in order, read `chunk` bytes at a time into one buffer: a
-/// buffer for the whole section would fault in a fresh page per 4 KB.
+/// looked for) and hold a marker ([`marked_strings`]: the others say
+/// nothing either), in order, read `chunk` bytes at a time into one
+/// buffer: a buffer for the whole section would fault in a fresh page per
+/// 4 KB.
 fn each_string_at(
     file: &File,
     (offset, size): (u64, u64),
@@ -375,11 +377,15 @@ fn each_string_at(
         let filled = carry + n;
         let rest = match buf[..filled].iter().rposition(|&b| b == 0) {
             Some(last) => {
-                let mut strings = nul_separated(&buf[..last]);
+                let mut whole = &buf[..last];
                 if overlong {
-                    strings.next();
+                    // The rest of the overlong string, up to its NUL.
+                    whole = whole
+                        .iter()
+                        .position(|&b| b == 0)
+                        .map_or(&[], |nul| &whole[nul + 1..]);
                 }
-                strings.for_each(&mut each);
+                marked_strings(whole).for_each(&mut each);
                 last + 1
             }
             None => 0,
@@ -390,47 +396,9 @@ fn each_string_at(
         buf.copy_within(rest..rest + carry, 0);
     }
     if !overlong {
-        each(&buf[..carry]);
+        marked_strings(&buf[..carry]).for_each(each);
     }
     Ok(())
-}
-
-/// The NUL-separated strings of `bytes`, the NULs found eight bytes at a
-/// time: not with memchr's vectorised search, which first asks the CPU for
-/// its features (every `cpuid` is a VM exit, tens of µs in all), nor one
-/// call per string (`.rodata` holds tables too: 7,000 NULs in Debian's).
-fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let (mut word_at, mut zeros, mut start) = (0, 0u64, 0);
-    std::iter::from_fn(move || {
-        while zeros == 0 {
-            if word_at >= bytes.len() {
-                if start > bytes.len() {
-                    return None;
-                }
-                let last = &bytes[start..];
-                start = bytes.len() + 1;
-                return Some(last);
-            }
-            let x = match bytes.get(word_at..word_at + 8) {
-                Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
-                _ => {
-                    let mut word = [0xff; 8];
-                    let tail = &bytes[word_at..];
-                    word[..tail.len()].copy_from_slice(tail);
-                    u64::from_le_bytes(word)
-                }
-            };
-            // The high bit of each zero byte, exactly (no carries).
-            zeros = !(((x & LOW) + LOW) | x | LOW);
-            word_at += 8;
-        }
-        let nul = word_at - 8 + (zeros.trailing_zeros() / 8) as usize;
-        zeros &= zeros - 1;
-        let s = &bytes[start..nul];
-        start = nul + 1;
-        Some(s)
-    })
 }
 
 /// What the binary itself says: version, compiled-in modules and paths.
@@ -443,28 +411,65 @@ pub struct BinaryInfo {
     pub static_mpm: Option<Mpm>,
 }
 
+/// What every string [`BinaryInfo::take`] uses holds (`-D ` for both
+/// `-D HTTPD_ROOT="…"` and `-D SERVER_CONFIG_FILE="…"`: one search instead
+/// of two, for some twenty more `httpd -V` lines to look at).
+const MARKERS: [&[u8]; 4] = [b"-D ", b"_module", b".c", b"Apache/2."];
+
 /// The NUL-terminated strings of `bytes` that hold a marker every match of
-/// [`BinaryInfo::scan`] needs, in file order. A check reads the whole
-/// binary every run: the markers are found with vectorised searches
-/// (splitting the 700 KB of Debian's apache2 at every NUL cost 8 M
-/// instructions, ten times the rest of a check).
+/// [`BinaryInfo::take`] needs, in file order: of Debian's apache2's 7,000
+/// NUL-separated strings in `.rodata` (tables too), the 200 that can say
+/// something. The markers are found with vectorised searches (splitting
+/// the 700 KB of the whole binary at every NUL cost 8 M instructions, ten
+/// times the rest of a check; `.rodata` alone 440,000, a third of a check
+/// that reads the configuration).
 fn marked_strings(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts: Vec<usize> = [
-        &b"-D HTTPD_ROOT=\""[..],
-        b"-D SERVER_CONFIG_FILE=\"",
-        b"_module",
-        b".c",
-        b"Apache/2.",
-    ]
-    .iter()
-    .flat_map(|marker| memchr::memmem::find_iter(bytes, marker))
-    .map(|hit| memchr::memrchr(0, &bytes[..hit]).map_or(0, |nul| nul + 1))
-    .collect();
+    let mut starts = Vec::new();
+    for marker in MARKERS {
+        // A hit's string starts after the last NUL before it, looked for
+        // back to the marker's previous hit only (whose string it is in
+        // when there is none): linear however many hits a string holds.
+        let (mut previous, mut previous_start) = (0, 0);
+        for hit in find_all(bytes, marker) {
+            let start = match bytes[previous..hit].iter().rposition(|&b| b == 0) {
+                Some(nul) => previous + nul + 1,
+                None => previous_start,
+            };
+            starts.push(start);
+            (previous, previous_start) = (hit, start);
+        }
+    }
     starts.sort_unstable();
     starts.dedup();
     starts.into_iter().map(move |start| {
         let rest = &bytes[start..];
-        &rest[..memchr::memchr(0, rest).unwrap_or(rest.len())]
+        &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]
+    })
+}
+
+/// Every start of `needle` in `haystack`, in order. On x86_64 with the SSE2
+/// searcher memchr picks at compile time: its generic search first asks
+/// the CPU whether it has AVX2, and each `cpuid` is a VM exit (4 µs on the
+/// VM of BENCHMARKS.md, tens of µs in all); SSE2 every x86_64 has.
+fn find_all<'h>(haystack: &'h [u8], needle: &'h [u8]) -> impl Iterator<Item = usize> + 'h {
+    #[cfg(target_arch = "x86_64")]
+    let finder = memchr::arch::x86_64::sse2::packedpair::Finder::new(needle);
+    #[cfg(not(target_arch = "x86_64"))]
+    let finder: Option<()> = None;
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let rest = haystack.get(from..)?;
+        let found = match &finder {
+            #[cfg(target_arch = "x86_64")]
+            Some(f) if rest.len() >= f.min_haystack_len() => f.find(rest, needle),
+            // The few bytes too short for it.
+            #[cfg(target_arch = "x86_64")]
+            _ => rest.windows(needle.len()).position(|w| w == needle),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => memchr::memmem::find(rest, needle),
+        }?;
+        from += found + 1;
+        Some(from - 1)
     })
 }
 
@@ -923,27 +928,43 @@ mod tests {
         assert_eq!(info.static_mpm, None);
     }
 
-    /// The word-at-a-time split is `split` at every NUL.
+    /// The strings with a marker are those of `split` at every NUL that
+    /// hold one, wherever the markers are (first, last, twice, across
+    /// what would be a vector's edge, in haystacks shorter than the vector
+    /// search takes), and `find_all` finds what a plain search finds.
     #[test]
-    fn nul_separated_is_split() {
+    fn marked_strings_are_the_split_strings_with_a_marker() {
+        let has_marker = |s: &[u8]| MARKERS.iter().any(|m| s.windows(m.len()).any(|w| w == *m));
         let mut cases: Vec<Vec<u8>> = vec![
             b"".to_vec(),
             b"\0".to_vec(),
-            b"abc".to_vec(),
-            b"\0\0a\0bc\0\0\0defghijklmnop\0q".to_vec(),
-            b"\x80\xff\x01\0\x7f\x80\0".to_vec(),
+            b".c".to_vec(),
+            b"mod_so.c\0so_module\0\0Apache/2.4.71 (Debian)".to_vec(),
+            b"\0_module_module\0.c.c\0x\0-D HTTPD_ROOT=\"/etc/apache2\"\0".to_vec(),
         ];
-        for n in 0..40 {
-            cases.push(
-                (0..n)
-                    .map(|i| [0, b'a', 0x80, 0xff][(i * 7 + n) % 4])
-                    .collect(),
-            );
+        for n in 0..200usize {
+            let mut bytes = Vec::new();
+            for i in 0..n % 23 {
+                let filler = [b'a', 0x80, b'.', b'_', b'c'][(i * 7 + n) % 5];
+                bytes.extend(std::iter::repeat_n(filler, (i * 13 + n) % 40));
+                if (i + n) % 3 != 0 {
+                    bytes.extend_from_slice(MARKERS[(i * 3 + n) % MARKERS.len()]);
+                }
+                bytes.extend(std::iter::repeat_n(0, (i + n) % 3));
+            }
+            cases.push(bytes);
         }
         for bytes in cases {
-            let words: Vec<&[u8]> = nul_separated(&bytes).collect();
-            let split: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
-            assert_eq!(words, split, "{bytes:?}");
+            let got: Vec<&[u8]> = marked_strings(&bytes).collect();
+            let want: Vec<&[u8]> = bytes.split(|&b| b == 0).filter(|s| has_marker(s)).collect();
+            assert_eq!(got, want, "{bytes:?}");
+            for m in MARKERS {
+                let found: Vec<usize> = find_all(&bytes, m).collect();
+                let plain: Vec<usize> = (0..bytes.len())
+                    .filter(|&i| bytes[i..].starts_with(m))
+                    .collect();
+                assert_eq!(found, plain, "{m:?} in {bytes:?}");
+            }
         }
         assert_eq!(
             HttpdVersion::at_start(b"Apache/2.4.71 (Debian)"),
@@ -952,14 +973,18 @@ mod tests {
         assert_eq!(HttpdVersion::at_start(b"Apache/2.x"), None);
     }
 
-    /// Read in pieces, a section gives the strings `split` gives, but for
-    /// those longer than any looked for: cut at every chunk size, overlong
-    /// strings across chunks, with and without a final NUL.
+    /// Read in pieces, a section gives the strings `split` gives that hold
+    /// a marker, but for those longer than any looked for: cut at every
+    /// chunk size, overlong strings across chunks, with and without a
+    /// final NUL.
     #[test]
     fn strings_read_in_chunks() {
         let mut section: Vec<u8> = Vec::new();
         for i in 0..300usize {
             section.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, (i * 37) % 700));
+            if i % 4 != 0 {
+                section.extend_from_slice(MARKERS[i % MARKERS.len()]);
+            }
             section.extend(std::iter::repeat_n(0, i % 3 + 1));
         }
         let path = scratch("chunks", &section);
@@ -967,7 +992,7 @@ mod tests {
         for trimmed in [section.len(), section.len() - 1] {
             let expected: Vec<&[u8]> = section[..trimmed]
                 .split(|&b| b == 0)
-                .filter(|s| s.len() <= MAX_STRING)
+                .filter(|s| s.len() <= MAX_STRING && marked_strings(s).next().is_some())
                 .collect();
             for chunk in [1, 7, 255, 256, 257, 1000, 16 << 10] {
                 let mut got = Vec::new();
