@@ -428,15 +428,19 @@ fn marked_strings(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     for marker in MARKERS {
         // A hit's string starts after the last NUL before it, looked for
         // back to the marker's previous hit only (whose string it is in
-        // when there is none): linear however many hits a string holds.
-        let (mut previous, mut previous_start) = (0, 0);
+        // when there is none), and is kept once: linear in time, and in
+        // memory bounded by the strings, however many hits a string holds.
+        let mut previous: Option<(usize, usize)> = None;
         for hit in find_all(bytes, marker) {
-            let start = match bytes[previous..hit].iter().rposition(|&b| b == 0) {
-                Some(nul) => previous + nul + 1,
-                None => previous_start,
+            let from = previous.map_or(0, |(at, _)| at);
+            let start = match bytes[from..hit].iter().rposition(|&b| b == 0) {
+                Some(nul) => from + nul + 1,
+                None => previous.map_or(0, |(_, start)| start),
             };
-            starts.push(start);
-            (previous, previous_start) = (hit, start);
+            if previous.is_none_or(|(_, last)| last != start) {
+                starts.push(start);
+            }
+            previous = Some((hit, start));
         }
     }
     starts.sort_unstable();
@@ -966,6 +970,10 @@ mod tests {
                 assert_eq!(found, plain, "{m:?} in {bytes:?}");
             }
         }
+        // Half a million hits in one string (a hostile binary): one string,
+        // each hit looking back only to the one before.
+        let long = b".c_module".repeat(1 << 18);
+        assert_eq!(marked_strings(&long).collect::<Vec<_>>(), [&long[..]]);
         assert_eq!(
             HttpdVersion::at_start(b"Apache/2.4.71 (Debian)"),
             Some(HttpdVersion::new(2, 4, 71))
