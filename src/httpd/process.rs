@@ -12,7 +12,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::scoreboard::{HttpdVersion, Mpm};
+use crate::scoreboard::{le, HttpdVersion, Mpm};
 
 /// Largest binary read for its version and compiled-in modules (Debian's
 /// apache2 is 0.7 MiB; a statically linked one a few MiB).
@@ -431,7 +431,7 @@ fn marked_strings(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         // when there is none), and is kept once: linear in time, and in
         // memory bounded by the strings, however many hits a string holds.
         let mut previous: Option<(usize, usize)> = None;
-        for hit in find_all(bytes, marker) {
+        for hit in le::find_all(bytes, marker) {
             let from = previous.map_or(0, |(at, _)| at);
             let start = match bytes[from..hit].iter().rposition(|&b| b == 0) {
                 Some(nul) => from + nul + 1,
@@ -448,32 +448,6 @@ fn marked_strings(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     starts.into_iter().map(move |start| {
         let rest = &bytes[start..];
         &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]
-    })
-}
-
-/// Every start of `needle` in `haystack`, in order. On x86_64 with the SSE2
-/// searcher memchr picks at compile time: its generic search first asks
-/// the CPU whether it has AVX2, and each `cpuid` is a VM exit (4 µs on the
-/// VM of BENCHMARKS.md, tens of µs in all); SSE2 every x86_64 has.
-fn find_all<'h>(haystack: &'h [u8], needle: &'h [u8]) -> impl Iterator<Item = usize> + 'h {
-    #[cfg(target_arch = "x86_64")]
-    let finder = memchr::arch::x86_64::sse2::packedpair::Finder::new(needle);
-    #[cfg(not(target_arch = "x86_64"))]
-    let finder: Option<()> = None;
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        let rest = haystack.get(from..)?;
-        let found = match &finder {
-            #[cfg(target_arch = "x86_64")]
-            Some(f) if rest.len() >= f.min_haystack_len() => f.find(rest, needle),
-            // The few bytes too short for it.
-            #[cfg(target_arch = "x86_64")]
-            _ => rest.windows(needle.len()).position(|w| w == needle),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => memchr::memmem::find(rest, needle),
-        }?;
-        from += found + 1;
-        Some(from - 1)
     })
 }
 
@@ -932,13 +906,17 @@ mod tests {
         assert_eq!(info.static_mpm, None);
     }
 
+    /// Whether `s` holds a marker, by a plain search.
+    fn has_marker(s: &[u8]) -> bool {
+        MARKERS.iter().any(|m| s.windows(m.len()).any(|w| w == *m))
+    }
+
     /// The strings with a marker are those of `split` at every NUL that
     /// hold one, wherever the markers are (first, last, twice, across
     /// what would be a vector's edge, in haystacks shorter than the vector
-    /// search takes), and `find_all` finds what a plain search finds.
+    /// search takes).
     #[test]
     fn marked_strings_are_the_split_strings_with_a_marker() {
-        let has_marker = |s: &[u8]| MARKERS.iter().any(|m| s.windows(m.len()).any(|w| w == *m));
         let mut cases: Vec<Vec<u8>> = vec![
             b"".to_vec(),
             b"\0".to_vec(),
@@ -962,13 +940,6 @@ mod tests {
             let got: Vec<&[u8]> = marked_strings(&bytes).collect();
             let want: Vec<&[u8]> = bytes.split(|&b| b == 0).filter(|s| has_marker(s)).collect();
             assert_eq!(got, want, "{bytes:?}");
-            for m in MARKERS {
-                let found: Vec<usize> = find_all(&bytes, m).collect();
-                let plain: Vec<usize> = (0..bytes.len())
-                    .filter(|&i| bytes[i..].starts_with(m))
-                    .collect();
-                assert_eq!(found, plain, "{m:?} in {bytes:?}");
-            }
         }
         // Half a million hits in one string (a hostile binary): one string,
         // each hit looking back only to the one before.
@@ -1000,7 +971,7 @@ mod tests {
         for trimmed in [section.len(), section.len() - 1] {
             let expected: Vec<&[u8]> = section[..trimmed]
                 .split(|&b| b == 0)
-                .filter(|s| s.len() <= MAX_STRING && marked_strings(s).next().is_some())
+                .filter(|s| s.len() <= MAX_STRING && has_marker(s))
                 .collect();
             for chunk in [1, 7, 255, 256, 257, 1000, 16 << 10] {
                 let mut got = Vec::new();

@@ -920,7 +920,7 @@ impl HttpdVersion {
     /// Finds `Apache/2.x.y` in a binary or in `apache2 -v` output.
     pub fn find_in(haystack: &[u8]) -> Option<HttpdVersion> {
         // A vectorised search: the haystack may be a whole httpd binary.
-        memchr::memmem::find_iter(haystack, b"Apache/2.")
+        super::le::find_all(haystack, b"Apache/2.")
             .find_map(|pos| HttpdVersion::at_start(&haystack[pos..]))
     }
 
